@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds compile our own elementwise kernels for x86-64-v3 (AVX2 + FMA): the default
+/// x86-64 target has neither, and hot loops run 4–8× slower. `sane` checks the CPU at start-up
+/// and refuses to run (with a hint) on a processor without AVX2/FMA instead of dying on SIGILL.
+/// Set SANE_PORTABLE=1 when building to get a baseline x86-64 binary.
+import Foundation
+let portable = ProcessInfo.processInfo.environment["SANE_PORTABLE"] != nil
+let cpuFlags: [SwiftSetting] = portable ? [] : [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "x86-64-v3"],
+                 .when(platforms: [.linux], configuration: .release)),
+]
+let fast: [SwiftSetting] = cpuFlags
+
+let package = Package(
+    name: "Sane",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Sane", targets: ["Sane"]),
+        .executable(name: "sane", targets: ["SaneCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "SaneTensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "SaneNN", dependencies: ["SaneTensor"], swiftSettings: fast),
+        .target(name: "SaneData", dependencies: ["SaneTensor", "CZlib"], swiftSettings: fast),
+        .target(name: "SaneAnalysis", dependencies: ["SaneTensor"], swiftSettings: fast),
+        .target(name: "Sane", dependencies: ["SaneTensor", "SaneNN", "SaneData", "SaneAnalysis"], swiftSettings: fast),
+        .executableTarget(name: "SaneCLI", dependencies: [
+            "Sane", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor"]),
+        .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"]),
+        .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
+        .testTarget(name: "SaneTests", dependencies: ["Sane"]),
+    ]
+)

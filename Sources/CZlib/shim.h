@@ -1,0 +1,2 @@
+// zlib, for .gz datasets (`apt-get install zlib1g-dev`).
+#include <zlib.h>

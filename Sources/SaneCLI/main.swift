@@ -1,0 +1,2 @@
+import Sane
+print("sane \(saneVersion)")

@@ -1,0 +1,165 @@
+// The tensor core's data type: a dense, row-major Float32 array with value semantics.
+//
+// Shape legend used in comments across the project:
+//   B batch, T tokens (window), C channels / model width, H heads, D head size,
+//   N rows (flattened leading dims), K reduced dimension, M output features.
+
+/// Heap storage of a tensor: one 64-byte aligned Float32 buffer.
+public final class TensorStorage: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Uninitialized storage of `count` floats.
+    public init(uninitializedCount count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    @usableFromInline func copy() -> TensorStorage {
+        let s = TensorStorage(uninitializedCount: count)
+        s.pointer.update(from: pointer, count: count)
+        return s
+    }
+}
+
+/// A dense row-major Float32 tensor. Copying a `Tensor` is cheap; the buffer is copied on the
+/// first write to a shared copy (copy-on-write).
+public struct Tensor: @unchecked Sendable {
+    /// Dimensions, outermost first. A scalar has shape `[]`.
+    public private(set) var shape: [Int]
+    @usableFromInline var storage: TensorStorage
+
+    /// Number of elements (product of `shape`).
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+
+    /// A tensor of zeros.
+    public init(zeros shape: [Int]) {
+        self.init(shape: shape, repeating: 0)
+    }
+
+    /// A tensor with every element equal to `value`.
+    public init(shape: [Int], repeating value: Float) {
+        let n = Tensor.elementCount(shape)
+        storage = TensorStorage(uninitializedCount: n)
+        storage.pointer.initialize(repeating: value, count: n)
+        self.shape = shape
+    }
+
+    /// A tensor holding `scalars` (row-major) with the given shape.
+    public init(shape: [Int], scalars: [Float]) {
+        precondition(Tensor.elementCount(shape) == scalars.count,
+                     "Tensor(shape: \(shape)) needs \(Tensor.elementCount(shape)) scalars, got \(scalars.count)")
+        let s = TensorStorage(uninitializedCount: scalars.count)
+        scalars.withUnsafeBufferPointer { if let b = $0.baseAddress { s.pointer.update(from: b, count: scalars.count) } }
+        storage = s
+        self.shape = shape
+    }
+
+    /// A scalar tensor (shape `[]`).
+    public init(_ scalar: Float) { self.init(shape: [], scalars: [scalar]) }
+
+    /// A tensor whose elements are not initialized; every element must be written before it is read.
+    public init(uninitialized shape: [Int]) {
+        storage = TensorStorage(uninitializedCount: Tensor.elementCount(shape))
+        self.shape = shape
+    }
+
+    /// A tensor filled by `body(pointer)`, which must write all `count` elements.
+    public init(shape: [Int], filling body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
+        self.init(uninitialized: shape)
+        try body(storage.pointer)
+    }
+
+    @inlinable public static func elementCount(_ shape: [Int]) -> Int {
+        var n = 1
+        for d in shape { precondition(d >= 0, "negative dimension in shape \(shape)"); n *= d }
+        return n
+    }
+
+    /// The elements in row-major order.
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
+
+    /// The single element of a one-element tensor.
+    public var scalar: Float {
+        precondition(count == 1, "scalar needs a one-element tensor, shape is \(shape)")
+        return storage.pointer[0]
+    }
+
+    /// Read-only access to the buffer.
+    @inlinable public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// Mutable access to the buffer (copies it first if it is shared).
+    @inlinable public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// Raw pointer for kernels that read. Valid while `self` is alive.
+    @inlinable public var readPointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+
+    /// Raw pointer for kernels that write, after making the storage unique.
+    @inlinable public mutating func writePointer() -> UnsafeMutablePointer<Float> {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage.pointer
+    }
+
+    /// The same elements with another shape of equal element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var newShape = newShape
+        if let i = newShape.firstIndex(of: -1) {
+            let rest = newShape.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
+            precondition(rest > 0 && count % rest == 0, "cannot reshape \(shape) to \(newShape)")
+            newShape[i] = count / rest
+        }
+        precondition(Tensor.elementCount(newShape) == count, "cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        var t = self
+        t.shape = newShape
+        return t
+    }
+
+    /// Element at a multi-index (slow; for tests and small code paths).
+    public subscript(_ index: Int...) -> Float {
+        get { storage.pointer[flatIndex(index)] }
+        set { let i = flatIndex(index); writePointer()[i] = newValue }
+    }
+
+    func flatIndex(_ index: [Int]) -> Int {
+        precondition(index.count == shape.count, "index \(index) does not match shape \(shape)")
+        var flat = 0
+        for (i, d) in zip(index, shape) { precondition(i >= 0 && i < d, "index \(index) out of range for shape \(shape)"); flat = flat * d + i }
+        return flat
+    }
+
+    /// Row-major strides of a shape.
+    public static func strides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= shape[i] }
+        return s
+    }
+
+    /// True when any element is NaN or ±Inf.
+    public var hasNonFinite: Bool {
+        withUnsafeBufferPointer { b in b.contains { !$0.isFinite } }
+    }
+
+    /// Largest absolute value (0 for an empty tensor).
+    public var maxAbs: Float {
+        withUnsafeBufferPointer { b in b.reduce(0) { max($0, abs($1)) } }
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = scalars.prefix(8).map { String(format: "%.4g", Double($0)) }.joined(separator: ", ")
+        return "Tensor\(shape)[\(head)\(count > 8 ? ", …" : "")]"
+    }
+}
+
+import Foundation

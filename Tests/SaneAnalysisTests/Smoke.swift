@@ -1,0 +1,2 @@
+import XCTest
+final class SaneAnalysisTestsSmoke: XCTestCase { func testBuilds() {} }

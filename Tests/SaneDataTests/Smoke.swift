@@ -1,0 +1,2 @@
+import XCTest
+final class SaneDataTestsSmoke: XCTestCase { func testBuilds() {} }

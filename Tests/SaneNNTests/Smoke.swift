@@ -1,0 +1,2 @@
+import XCTest
+final class SaneNNTestsSmoke: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class SaneTensorTestsSmoke: XCTestCase { func testBuilds() {} }
