@@ -41,5 +41,6 @@ let package = Package(
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
         .testTarget(name: "SaneTests", dependencies: ["Sane"]),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

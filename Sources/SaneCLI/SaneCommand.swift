@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// The `sane` executable: one subcommand per file in this folder.
+@main
+struct SaneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sane",
+        abstract: "Weight-space learning: read model zoos, train SANE, embed, probe and generate models.",
+        discussion: """
+        A model zoo is a population of trained networks. SANE cuts each network's weights into \
+        tokens, trains a transformer autoencoder on them, and uses it to predict properties \
+        (accuracy, epoch, generalization gap) from weights and to sample new working models.
+
+        Typical flow:
+          sane zoo info ZOO                 what is in a zoo
+          sane pretrain --zoo ZOO --out RUN train SANE on it
+          sane probe --model RUN --zoo ZOO  predict properties from embeddings
+          sane sample --model RUN ...       generate new models
+          sane demo                         all of it, on embedded data, in minutes
+        """,
+        version: saneVersion,
+        subcommands: [
+            ZooCommand.self,
+        ]
+    )
+}
+
+/// A user-facing failure: printed as one line on stderr, exit code 1.
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
+/// Prints a diagnostic line to stderr.
+func diagnostic(_ message: String) {
+    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+}

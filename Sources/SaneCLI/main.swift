@@ -1,2 +1,0 @@
-import Sane
-print("sane \(saneVersion)")

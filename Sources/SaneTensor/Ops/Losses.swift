@@ -1,0 +1,100 @@
+import Foundation
+
+// Loss functions, fused forward/backward (scalar outputs).
+
+extension Variable {
+    /// Mean cross-entropy of logits [N, K] against integer labels (N):
+    ///   L = −(1/N) Σ_n log softmax(x_n)[y_n];  dL/dx_n = (softmax(x_n) − onehot(y_n)) / N
+    public static func crossEntropy(logits: Variable, labels: [Int]) -> Variable {
+        precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
+                     "crossEntropy: logits \(logits.shape) vs \(labels.count) labels")
+        let n = labels.count, k = logits.shape[1]
+        var probs = Tensor(uninitialized: [n, k])
+        let pp = probs.writePointer(), px = logits.value.readPointer
+        var loss: Double = 0
+        for r in 0..<n {
+            precondition(labels[r] >= 0 && labels[r] < k, "label \(labels[r]) out of range 0..<\(k)")
+            softmaxRow(px + r * k, pp + r * k, k)
+            var m = -Float.infinity
+            for j in 0..<k { m = Swift.max(m, px[r * k + j]) }
+            var s: Double = 0
+            for j in 0..<k { s += Double(expf(px[r * k + j] - m)) }
+            loss += Double(m) + Foundation.log(s) - Double(px[r * k + labels[r]])
+        }
+        return Variable(Tensor(Float(loss / Double(n))), parents: [logits]) { g in
+            let d = logits.gradientPointer(), scale = g.scalar / Float(n), p = probs.readPointer
+            for r in 0..<n {
+                for j in 0..<k { d[r * k + j] += scale * p[r * k + j] }
+                d[r * k + labels[r]] -= scale
+            }
+        }
+    }
+
+    /// Masked mean squared error: Σ m·(ŷ − y)² / Σ m, over entries with mask 1 (SANE-SPEC §5).
+    /// prediction and target share a shape; mask is that shape too (0/1 values).
+    /// Only `prediction` receives a gradient: dL/dŷ = 2 m (ŷ − y) / Σ m.
+    public static func maskedMSE(prediction: Variable, target: Tensor, mask: Tensor) -> Variable {
+        precondition(prediction.shape == target.shape && target.shape == mask.shape,
+                     "maskedMSE: shapes \(prediction.shape), \(target.shape), \(mask.shape) differ")
+        let n = target.count, py = prediction.value.readPointer, pt = target.readPointer, pm = mask.readPointer
+        var sum: Double = 0, msum: Double = 0
+        for i in 0..<n { let e = Double(py[i] - pt[i]); sum += Double(pm[i]) * e * e; msum += Double(pm[i]) }
+        let denom = Swift.max(msum, 1)
+        return Variable(Tensor(Float(sum / denom)), parents: [prediction]) { g in
+            let d = prediction.gradientPointer(), s = 2 * g.scalar / Float(denom)
+            for i in 0..<n { d[i] += s * pm[i] * (py[i] - pt[i]) }
+        }
+    }
+
+    /// NT-Xent (SimCLR, Chen et al. 2020) over two views z1, z2 [B, F] at temperature τ:
+    /// u = normalize(concat(z1, z2)) [2B, F], s_ij = u_i·u_j / τ, the positive of i is i ± B, and
+    ///   L = (1/2B) Σ_i [ −s_{i,pos(i)} + log Σ_{j≠i} exp(s_ij) ]
+    /// Computed in float64 (2B is small).
+    public static func ntXent(_ z1: Variable, _ z2: Variable, temperature tau: Float) -> Variable {
+        precondition(z1.shape == z2.shape && z1.shape.count == 2, "ntXent: views \(z1.shape) and \(z2.shape) must be equal [B, F]")
+        let b = z1.shape[0], f = z1.shape[1], n = 2 * b
+        var u = [Double](repeating: 0, count: n * f), norms = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            let src = i < b ? z1.value.readPointer + i * f : z2.value.readPointer + (i - b) * f
+            var s: Double = 0
+            for j in 0..<f { s += Double(src[j]) * Double(src[j]) }
+            norms[i] = Swift.max(s.squareRoot(), 1e-8)
+            for j in 0..<f { u[i * f + j] = Double(src[j]) / norms[i] }
+        }
+        var sim = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { var s: Double = 0; for q in 0..<f { s += u[i * f + q] * u[j * f + q] }; sim[i * n + j] = s / Double(tau) } }
+        var p = [Double](repeating: 0, count: n * n)   // softmax over j ≠ i
+        var loss: Double = 0
+        for i in 0..<n {
+            let pos = i < b ? i + b : i - b
+            var m = -Double.infinity
+            for j in 0..<n where j != i { m = Swift.max(m, sim[i * n + j]) }
+            var s: Double = 0
+            for j in 0..<n where j != i { let e = Foundation.exp(sim[i * n + j] - m); p[i * n + j] = e; s += e }
+            for j in 0..<n where j != i { p[i * n + j] /= s }
+            loss += -sim[i * n + pos] + m + Foundation.log(s)
+        }
+        loss /= Double(n)
+        return Variable(Tensor(Float(loss)), parents: [z1, z2]) { g in
+            // dL/ds_ij = (p_ij − [j = pos(i)]) / n ; s_ij = u_i·u_j/τ
+            let scale = Double(g.scalar) / Double(n)
+            var du = [Double](repeating: 0, count: n * f)
+            for i in 0..<n {
+                let pos = i < b ? i + b : i - b
+                for j in 0..<n where j != i {
+                    let gs = scale * (p[i * n + j] - (j == pos ? 1 : 0)) / Double(tau)
+                    for q in 0..<f { du[i * f + q] += gs * u[j * f + q]; du[j * f + q] += gs * u[i * f + q] }
+                }
+            }
+            // through normalization: dz = (du − u (u·du)) / ‖z‖
+            for i in 0..<n {
+                let target = i < b ? z1 : z2
+                guard target.requiresGrad else { continue }
+                let d = target.gradientPointer() + (i < b ? i : i - b) * f
+                var dot: Double = 0
+                for q in 0..<f { dot += u[i * f + q] * du[i * f + q] }
+                for q in 0..<f { d[q] += Float((du[i * f + q] - u[i * f + q] * dot) / norms[i]) }
+            }
+        }
+    }
+}

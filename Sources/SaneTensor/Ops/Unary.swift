@@ -1,0 +1,58 @@
+import Foundation
+
+// Elementwise functions y = f(x) with dy/dx written as a function of (x, y).
+// Each entry: forward formula, derivative, and the op on Variable.
+
+/// An elementwise op: forward `f(x)` and local derivative `d(x, y) = f'(x)`.
+@inline(__always)
+func elementwise(_ x: Variable, _ f: (Float) -> Float, derivative d: @escaping (Float, Float) -> Float) -> Variable {
+    let n = x.count
+    let y = Tensor(shape: x.shape) { out in
+        let p = x.value.readPointer
+        for i in 0..<n { out[i] = f(p[i]) }
+    }
+    return Variable(y, parents: [x]) { g in
+        let dx = x.gradientPointer(), px = x.value.readPointer, py = y.readPointer, pg = g.readPointer
+        for i in 0..<n { dx[i] += pg[i] * d(px[i], py[i]) }
+    }
+}
+
+/// Error function of Float through Double precision erf (exact GELU, SANE-SPEC §4).
+@inline(__always) func erfFloat(_ x: Float) -> Float { Float(Foundation.erf(Double(x))) }
+
+/// GELU with the exact erf: gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2)); gelu'(x) = Φ(x) + x·φ(x).
+@inline(__always) public func geluScalar(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+@inline(__always) func geluDerivative(_ x: Float) -> Float {
+    let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
+    let pdf = expf(-0.5 * x * x) * 0.39894228040143268
+    return cdf + x * pdf
+}
+
+extension Variable {
+    /// eˣ
+    public func exp() -> Variable { elementwise(self, { expf($0) }, derivative: { _, y in y }) }
+    /// ln x
+    public func log() -> Variable { elementwise(self, { logf($0) }, derivative: { x, _ in 1 / x }) }
+    /// √x
+    public func sqrt() -> Variable { elementwise(self, { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
+    /// x²
+    public func squared() -> Variable { elementwise(self, { $0 * $0 }, derivative: { x, _ in 2 * x }) }
+    /// tanh x; derivative 1 − y²
+    public func tanh() -> Variable { elementwise(self, { tanhf($0) }, derivative: { _, y in 1 - y * y }) }
+    /// σ(x) = 1/(1+e⁻ˣ); derivative y(1 − y)
+    public func sigmoid() -> Variable { elementwise(self, { 1 / (1 + expf(-$0)) }, derivative: { _, y in y * (1 - y) }) }
+    /// max(x, 0)
+    public func relu() -> Variable { elementwise(self, { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    /// x for x > 0, slope·x otherwise (PyTorch default slope 0.01)
+    public func leakyRelu(slope: Float = 0.01) -> Variable {
+        elementwise(self, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+    }
+    /// GELU, exact erf form: ½x(1 + erf(x/√2))
+    public func gelu() -> Variable { elementwise(self, geluScalar, derivative: { x, _ in geluDerivative(x) }) }
+    /// SiLU (swish): x·σ(x); derivative σ(x)(1 + x(1 − σ(x)))
+    public func silu() -> Variable {
+        elementwise(self, { $0 / (1 + expf(-$0)) }, derivative: { x, _ in
+            let s = 1 / (1 + expf(-x)); return s * (1 + x * (1 - s))
+        })
+    }
+}

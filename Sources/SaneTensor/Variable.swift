@@ -1,0 +1,91 @@
+// Reverse-mode automatic differentiation.
+//
+// A `Variable` is a node of the computation graph: a value, its accumulated gradient, and a
+// closure that pushes the gradient of the node's output to its inputs. Ops (Sources/SaneTensor/Ops)
+// build nodes; each op's backward sits right next to its forward and *accumulates* (+=) into the
+// inputs' gradient buffers, like llm.c. Nodes whose inputs need no gradient record nothing, so
+// inference builds no graph.
+
+/// A tensor in the computation graph.
+public final class Variable {
+    /// The value computed by the forward pass.
+    public var value: Tensor
+    /// The gradient of the loss with respect to `value`, once `backward()` has reached it.
+    public var grad: Tensor?
+    /// Whether gradients flow to (or through) this node.
+    public let requiresGrad: Bool
+    /// The inputs this node's backward pushes gradients to.
+    private var parents: [Variable]
+    /// Pushes `grad` of this node into the parents' gradients.
+    private var backwardFunction: ((Tensor) -> Void)?
+
+    /// A leaf: a constant (default) or a trainable parameter (`requiresGrad: true`).
+    public init(_ value: Tensor, requiresGrad: Bool = false) {
+        self.value = value
+        self.requiresGrad = requiresGrad
+        self.parents = []
+    }
+
+    /// An op's output node. `backward` receives the output gradient (same shape as `value`) and
+    /// must accumulate into the parents' gradient buffers (`gradientPointer()`); it is only kept
+    /// when some parent requires a gradient.
+    public init(_ value: Tensor, parents: [Variable], backward: @escaping (Tensor) -> Void) {
+        self.value = value
+        let needed = parents.contains { $0.requiresGrad }
+        self.requiresGrad = needed
+        self.parents = needed ? parents : []
+        self.backwardFunction = needed ? backward : nil
+    }
+
+    public var shape: [Int] { value.shape }
+    public var count: Int { value.count }
+
+    /// Writable gradient buffer, zero-filled on first use. Backward closures accumulate here.
+    public func gradientPointer() -> UnsafeMutablePointer<Float> {
+        if grad == nil { grad = Tensor(zeros: value.shape) }
+        return grad!.writePointer()
+    }
+
+    /// Adds `g` (same element count) to the gradient.
+    public func accumulateGradient(_ g: Tensor) {
+        precondition(g.count == value.count, "gradient of \(g.shape) does not fit value of \(value.shape)")
+        if grad == nil { grad = g.reshaped(value.shape); return }
+        let dst = gradientPointer()
+        g.withUnsafeBufferPointer { src in for i in 0..<src.count { dst[i] += src[i] } }
+    }
+
+    /// Back-propagates from this node. `seed` defaults to ones (d self / d self), so calling this on
+    /// a scalar loss fills `grad` of every parameter that contributed to it. The graph is released
+    /// as it is traversed: call `backward()` once per forward pass.
+    public func backward(seed: Tensor? = nil) {
+        precondition(requiresGrad, "backward() on a value that does not depend on any parameter")
+        accumulateGradient(seed ?? Tensor(shape: value.shape, repeating: 1))
+        for node in topologicalOrder().reversed() {
+            guard let fn = node.backwardFunction, let g = node.grad else { continue }
+            fn(g)
+            node.backwardFunction = nil
+            node.parents = []
+            node.grad = nil   // intermediate gradients are not kept; parameters are leaves
+        }
+    }
+
+    /// Nodes reachable from `self` that need gradients, parents before children.
+    private func topologicalOrder() -> [Variable] {
+        var order: [Variable] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Variable, Bool)] = [(self, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            if !visited.insert(ObjectIdentifier(node)).inserted { continue }
+            stack.append((node, true))
+            for p in node.parents where p.requiresGrad && !visited.contains(ObjectIdentifier(p)) {
+                stack.append((p, false))
+            }
+        }
+        return order
+    }
+}
+
+extension Variable: CustomStringConvertible {
+    public var description: String { "Variable(\(value)\(requiresGrad ? ", requiresGrad" : ""))" }
+}

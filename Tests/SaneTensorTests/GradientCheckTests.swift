@@ -1,0 +1,125 @@
+import XCTest
+@testable import SaneTensor
+
+/// Finite-difference checks of every differentiable op in SaneTensor.
+final class GradientCheckTests: XCTestCase {
+    var g = SeededGenerator(seed: 1)
+
+    func param(_ shape: [Int], scale: Float = 1, offset: Float = 0) -> Variable {
+        Variable(Tensor.normal(shape, mean: offset, std: scale, using: &g), requiresGrad: true)
+    }
+
+    func assertGradients(_ name: String, _ inputs: [Variable], step: Float = 1e-2, absolute: Double = 2e-3, relative: Double = 2e-2,
+                         file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) -> Variable) {
+        let r = GradientCheck.check(inputs, step: step, absolute: absolute, relative: relative, f)
+        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
+    }
+
+    func testBroadcastArithmetic() {
+        assertGradients("add", [param([3, 4]), param([4])]) { $0[0] + $0[1] }
+        assertGradients("sub", [param([2, 3, 4]), param([3, 1])]) { $0[0] - $0[1] }
+        assertGradients("mul", [param([3, 4]), param([3, 1])]) { $0[0] * $0[1] }
+        assertGradients("div", [param([3, 4]), param([1, 4], scale: 0.1, offset: 2)]) { $0[0] / $0[1] }
+        assertGradients("scale-shift", [param([5])]) { $0[0] * 3 + 1 }
+    }
+
+    func testUnary() {
+        assertGradients("exp", [param([10], scale: 0.5)]) { $0[0].exp() }
+        assertGradients("log", [param([10], scale: 0.1, offset: 2)]) { $0[0].log() }
+        assertGradients("sqrt", [param([10], scale: 0.1, offset: 2)]) { $0[0].sqrt() }
+        assertGradients("tanh", [param([10])]) { $0[0].tanh() }
+        assertGradients("sigmoid", [param([10])]) { $0[0].sigmoid() }
+        assertGradients("relu", [param([10])], step: 1e-3) { $0[0].relu() }
+        assertGradients("leakyRelu", [param([10])], step: 1e-3) { $0[0].leakyRelu(slope: 0.1) }
+        assertGradients("gelu", [param([10])]) { $0[0].gelu() }
+        assertGradients("silu", [param([10])]) { $0[0].silu() }
+    }
+
+    func testMatmulAllTransposeCases() {
+        for ta in [false, true] { for tb in [false, true] {
+            let a = param(ta ? [2, 4, 3] : [2, 3, 4]), b = param(tb ? [2, 5, 4] : [2, 4, 5])
+            assertGradients("matmul tA \(ta) tB \(tb)", [a, b]) { Variable.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+            let b2 = param(tb ? [5, 4] : [4, 5])
+            assertGradients("matmul shared-B tA \(ta) tB \(tb)", [a, b2]) { Variable.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+        } }
+    }
+
+    func testLinear() {
+        assertGradients("linear", [param([2, 3, 4]), param([5, 4]), param([5])]) { Variable.linear($0[0], weight: $0[1], bias: $0[2]) }
+        assertGradients("linear no bias", [param([3, 4]), param([5, 4])]) { Variable.linear($0[0], weight: $0[1]) }
+    }
+
+    func testReductions() {
+        assertGradients("sum axis", [param([2, 3, 4])]) { $0[0].sum(axis: 1) }
+        assertGradients("mean axis keep", [param([2, 3, 4])]) { $0[0].mean(axis: -1, keepDims: true) }
+        assertGradients("sum all", [param([2, 3])]) { $0[0].sum() }
+        assertGradients("mean all", [param([2, 3])]) { $0[0].mean() }
+        assertGradients("max axis", [param([3, 5])], step: 1e-3) { $0[0].max(axis: 1) }
+    }
+
+    func testShapeOps() {
+        assertGradients("reshape", [param([2, 6])]) { $0[0].reshaped([3, 4]) * $0[0].reshaped([3, 4]) }
+        assertGradients("permute", [param([2, 3, 4])]) { $0[0].permuted([2, 0, 1]) }
+        assertGradients("transpose", [param([3, 4])]) { $0[0].transposed() }
+        assertGradients("slice", [param([4, 5])]) { $0[0].sliced(axis: 1, 1..<4) }
+        assertGradients("concat", [param([2, 3]), param([2, 2])]) { Variable.concat([$0[0], $0[1]], axis: 1) }
+        assertGradients("gather", [param([5, 3])]) { $0[0].gathered(rows: [4, 0, 4, 2]) }
+    }
+
+    func testSoftmaxFamily() {
+        assertGradients("softmax", [param([3, 6])]) { $0[0].softmax() }
+        assertGradients("logSoftmax", [param([3, 6])]) { $0[0].logSoftmax() }
+    }
+
+    func testLayerNorm() {
+        assertGradients("layerNorm", [param([4, 8]), param([8], scale: 0.2, offset: 1), param([8])]) {
+            Variable.layerNorm($0[0], weight: $0[1], bias: $0[2])
+        }
+        assertGradients("layerNorm no bias", [param([2, 3, 8]), param([8], scale: 0.2, offset: 1)]) {
+            Variable.layerNorm($0[0], weight: $0[1])
+        }
+    }
+
+    func testAttention() {
+        assertGradients("attention", [param([2, 5, 3 * 8], scale: 0.5)]) { Variable.attention(qkv: $0[0], heads: 2) }
+        let mask = Tensor(shape: [2, 5], scalars: [1, 1, 1, 0, 0, 1, 1, 1, 1, 1])
+        assertGradients("attention masked", [param([2, 5, 3 * 8], scale: 0.5)]) { Variable.attention(qkv: $0[0], heads: 4, keyMask: mask) }
+    }
+
+    func testLosses() {
+        assertGradients("crossEntropy", [param([4, 5])]) { Variable.crossEntropy(logits: $0[0], labels: [0, 3, 4, 1]) }
+        let target = Tensor.normal([3, 4], using: &g)
+        let mask = Tensor(shape: [3, 4], scalars: [1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0])
+        assertGradients("maskedMSE", [param([3, 4])]) { Variable.maskedMSE(prediction: $0[0], target: target, mask: mask) }
+        assertGradients("ntXent", [param([4, 6]), param([4, 6])]) { Variable.ntXent($0[0], $0[1], temperature: 0.5) }
+    }
+
+    func testAttentionMatchesComposedOps() {
+        // Fused attention equals the same computation composed from primitive ops.
+        let qkv = param([2, 4, 3 * 6])
+        let fused = Variable.attention(qkv: qkv, heads: 2).value
+        let c = 6, h = 2, d = 3
+        func head(_ x: Variable, _ block: Int, _ i: Int) -> Variable { x.sliced(axis: 2, (block * c + i * d)..<(block * c + (i + 1) * d)) }
+        var outs: [Variable] = []
+        for i in 0..<h {
+            let s = Variable.matmul(head(qkv, 0, i), head(qkv, 1, i), transposeB: true) * (1 / Float(d).squareRoot())
+            outs.append(Variable.matmul(s.softmax(), head(qkv, 2, i)))
+        }
+        let composed = Variable.concat(outs, axis: 2).value
+        for i in 0..<fused.count { XCTAssertEqual(fused.readPointer[i], composed.readPointer[i], accuracy: 1e-5) }
+    }
+}
+
+final class GradientCheckSelfTests: XCTestCase {
+    /// The checker must fail on a wrong backward (here: the derivative of x² taken as x).
+    func testDetectsWrongGradient() {
+        var g = SeededGenerator(seed: 3)
+        let x = Variable(Tensor.normal([6], using: &g), requiresGrad: true)
+        let r = GradientCheck.check([x]) { xs in
+            let v = xs[0]
+            let y = Tensor(shape: v.shape) { o in for i in 0..<v.count { o[i] = v.value.readPointer[i] * v.value.readPointer[i] } }
+            return Variable(y, parents: [v]) { gr in let d = v.gradientPointer(); for i in 0..<v.count { d[i] += gr.readPointer[i] * v.value.readPointer[i] } }
+        }
+        XCTAssertFalse(r.passed, "a wrong gradient passed the check: \(r)")
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class SaneTensorTestsSmoke: XCTestCase { func testBuilds() {} }
