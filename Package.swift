@@ -1,14 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds compile our own elementwise kernels for x86-64-v3 (AVX2 + FMA): the default
+/// Release builds compile our own elementwise kernels for Haswell-class x86-64 (AVX2 + FMA): the default
 /// x86-64 target has neither, and hot loops run 4–8× slower. `sane` checks the CPU at start-up
 /// and refuses to run (with a hint) on a processor without AVX2/FMA instead of dying on SIGILL.
 /// Set SANE_PORTABLE=1 when building to get a baseline x86-64 binary.
 import Foundation
 let portable = ProcessInfo.processInfo.environment["SANE_PORTABLE"] != nil
 let cpuFlags: [SwiftSetting] = portable ? [] : [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "x86-64-v3"],
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "haswell"],
                  .when(platforms: [.linux], configuration: .release)),
 ]
 let fast: [SwiftSetting] = cpuFlags
@@ -37,7 +37,7 @@ let package = Package(
             "Sane", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor"]),
-        .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"]),
+        .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"], resources: [.copy("Golden")]),
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
         .testTarget(name: "SaneTests", dependencies: ["Sane"]),

@@ -23,6 +23,8 @@ struct SaneCommand: ParsableCommand {
         version: saneVersion,
         subcommands: [
             ZooCommand.self,
+            PretrainCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -31,10 +31,22 @@ public final class Variable {
     /// when some parent requires a gradient.
     public init(_ value: Tensor, parents: [Variable], backward: @escaping (Tensor) -> Void) {
         self.value = value
-        let needed = parents.contains { $0.requiresGrad }
+        let needed = Variable.recording && parents.contains { $0.requiresGrad }
         self.requiresGrad = needed
         self.parents = needed ? parents : []
         self.backwardFunction = needed ? backward : nil
+    }
+
+    /// Whether ops record the graph (off inside `withoutGradients`). Per process; the training and
+    /// inference loops that toggle it run on one thread.
+    nonisolated(unsafe) static var recording = true
+
+    /// Runs `body` without recording a graph (inference: no backward closures, no retained inputs).
+    public static func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = recording
+        recording = false
+        defer { recording = previous }
+        return try body()
     }
 
     public var shape: [Int] { value.shape }

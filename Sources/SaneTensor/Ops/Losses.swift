@@ -41,6 +41,7 @@ extension Variable {
         for i in 0..<n { let e = Double(py[i] - pt[i]); sum += Double(pm[i]) * e * e; msum += Double(pm[i]) }
         let denom = Swift.max(msum, 1)
         return Variable(Tensor(Float(sum / denom)), parents: [prediction]) { g in
+            let py = prediction.value.readPointer, pt = target.readPointer, pm = mask.readPointer
             let d = prediction.gradientPointer(), s = 2 * g.scalar / Float(denom)
             for i in 0..<n { d[i] += s * pm[i] * (py[i] - pt[i]) }
         }

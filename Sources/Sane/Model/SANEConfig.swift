@@ -1,0 +1,68 @@
+import Foundation
+
+/// Sizes of the SANE autoencoder (SANE-SPEC §4) and its training defaults (§5).
+/// Stored as JSON inside every run folder and checkpoint; presets live in `Configs/`.
+public struct SANEConfig: Codable, Equatable, Sendable {
+    /// Configuration format version (bump on incompatible change).
+    public var version = 1
+    /// Token width d_t (289 for the CNN zoos, 288 for ResNets).
+    public var tokenSize = 289
+    /// Transformer width d_model.
+    public var modelDimensions = 256
+    public var heads = 4
+    public var encoderBlocks = 4
+    public var decoderBlocks = 4
+    /// Latent width d_z of each token's embedding.
+    public var latentDimensions = 128
+    /// Training window ws (tokens).
+    public var windowSize = 48
+    /// Position table sizes: global token index n, layer index l, row index k.
+    public var maxTokens = 256
+    public var maxLayers = 32
+    public var maxRows = 256
+    /// Projection head width (contrastive loss only).
+    public var projectionDimensions = 30
+
+    // Training (§5)
+    public var gamma: Float = 0.05
+    public var temperature: Float = 0.1
+    public var noiseStd: Float = 0.1
+    public var learningRate: Float = 1e-4
+    public var weightDecay: Float = 3e-9
+    public var batchSize = 32
+    public var epochs = 50
+    /// Windows drawn per checkpoint per epoch.
+    public var windowsPerCheckpoint = 1
+    /// Random permutations precomputed per model for the second view.
+    public var permutationsPerModel = 5
+    /// "standardize" (per-layer, SANE) or "lossNormalization" (masked per-token, MultiZoo).
+    public var normalization = Normalization.standardize
+    public var align = true
+    public var seed: UInt64 = 42
+
+    public enum Normalization: String, Codable, Sendable { case standardize, lossNormalization }
+
+    public init() {}
+
+    /// Named presets: `tiny` (tests, seconds), `cnn-cpu` (the CNN zoos on 2 CPU cores),
+    /// `cnn-paper` (the paper's sizes).
+    public static func preset(_ name: String) -> SANEConfig? {
+        var c = SANEConfig()
+        switch name {
+        case "tiny":
+            c.modelDimensions = 32; c.heads = 2; c.encoderBlocks = 1; c.decoderBlocks = 1
+            c.latentDimensions = 16; c.windowSize = 16; c.batchSize = 8; c.epochs = 3
+            c.learningRate = 1e-3; c.maxTokens = 128
+        case "cnn-cpu":
+            break   // the defaults above
+        case "cnn-paper":
+            c.modelDimensions = 1024; c.heads = 8; c.encoderBlocks = 8; c.decoderBlocks = 8
+            c.latentDimensions = 128; c.windowSize = 64
+        default:
+            return nil
+        }
+        return c
+    }
+
+    public static let presetNames = ["tiny", "cnn-cpu", "cnn-paper"]
+}

@@ -1,0 +1,176 @@
+import Foundation
+import SaneData
+import SaneTensor
+
+/// The on-disk form of a SANE run (see Documentation/RunFolder.md):
+///
+///     RUN/run.json                         format, version, SANEConfig, zoo selections, tokenizer
+///     RUN/preprocessing/zoo-K/             per zoo: reference.safetensors (alignment reference),
+///                                          spec.json (permutation groups), standardization.json
+///     RUN/checkpoints/epoch-NNNN/          model.safetensors, optimizer.safetensors, state.json
+///     RUN/latest.json                      {"checkpoint": "checkpoints/epoch-NNNN"} — the commit point
+///     RUN/train_log.jsonl                  one EpochLog per line
+///
+/// A checkpoint directory is written completely before `latest.json` is replaced (temp file +
+/// rename), so a run killed at any moment resumes from a consistent epoch.
+public struct RunFolder: Sendable {
+    public static let format = "sane-run"
+    public static let version = 1
+    public let url: URL
+
+    public init(path: String) { url = URL(fileURLWithPath: path) }
+
+    /// What `run.json` holds.
+    public struct Manifest: Codable, Sendable {
+        public var format = RunFolder.format
+        public var version = RunFolder.version
+        public var config: SANEConfig
+        public var zoos: [ZooSelection]
+        public var tokenizer: TokenizerConfig
+        public var createdBy = "sane \(saneVersion)"
+
+        public init(config: SANEConfig, zoos: [ZooSelection], tokenizer: TokenizerConfig) {
+            self.config = config; self.zoos = zoos; self.tokenizer = tokenizer
+        }
+    }
+
+    var manifestURL: URL { url.appendingPathComponent("run.json") }
+
+    /// Creates the folder, or checks that an existing one was made with the same settings.
+    public func prepare(manifest: Manifest, preprocessing: [ZooPreprocessing]) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: manifestURL.path) {
+            let existing = try loadManifest()
+            guard existing.config == manifest.config, existing.zoos == manifest.zoos else {
+                throw SaneError("run folder \(url.path) holds a run with other settings",
+                                hint: "use a new --out folder, or the same config and zoos to resume")
+            }
+            return
+        }
+        try fm.createDirectory(at: url, withIntermediateDirectories: true)
+        for (k, p) in preprocessing.enumerated() {
+            let dir = url.appendingPathComponent("preprocessing/zoo-\(k)")
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Safetensors.write(p.reference, to: dir.appendingPathComponent("reference.safetensors"))
+            try writeJSON(p.spec, to: dir.appendingPathComponent("spec.json"))
+            if let s = p.standardization { try writeJSON(s, to: dir.appendingPathComponent("standardization.json")) }
+        }
+        try writeJSON(manifest, to: manifestURL)   // last: its presence marks a prepared folder
+    }
+
+    public func loadManifest() throws -> Manifest {
+        guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
+            throw SaneError("\(url.path) is not a SANE run folder (no run.json)", hint: "pass the --out folder of `sane pretrain`")
+        }
+        let m: Manifest
+        do { m = try JSONDecoder().decode(Manifest.self, from: data) } catch {
+            throw SaneError("\(manifestURL.path) is not a readable run manifest: \(error)")
+        }
+        guard m.format == RunFolder.format, m.version <= RunFolder.version else {
+            throw SaneError("\(manifestURL.path) has format \(m.format) version \(m.version); this sane reads \(RunFolder.format) ≤ \(RunFolder.version)",
+                            hint: "upgrade sane")
+        }
+        return m
+    }
+
+    /// The preprocessing stored for zoo `k` of the run.
+    public func loadPreprocessing(zoo k: Int, tokenizer: TokenizerConfig, align: Bool) throws -> ZooPreprocessing {
+        let dir = url.appendingPathComponent("preprocessing/zoo-\(k)")
+        let reference = try Safetensors.read(dir.appendingPathComponent("reference.safetensors"))
+        let spec: PermutationSpec = try readJSON(dir.appendingPathComponent("spec.json"))
+        let standardizationURL = dir.appendingPathComponent("standardization.json")
+        let standardization: LayerStandardization? = FileManager.default.fileExists(atPath: standardizationURL.path)
+            ? try readJSON(standardizationURL) : nil
+        return ZooPreprocessing(tokenizer: Tokenizer(tokenizer), spec: spec, reference: reference,
+                                standardization: standardization, align: align)
+    }
+
+    // MARK: training checkpoints
+
+    struct Latest: Codable { var checkpoint: String }
+
+    func saveTrainingState(model: StateDict, optimizer: StateDict, state: TrainerState) throws {
+        let fm = FileManager.default
+        let name = String(format: "checkpoints/epoch-%04d", state.completedEpochs)
+        let dir = url.appendingPathComponent(name)
+        try? fm.removeItem(at: dir)
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Safetensors.write(model, to: dir.appendingPathComponent("model.safetensors"))
+        try Safetensors.write(optimizer, to: dir.appendingPathComponent("optimizer.safetensors"))
+        try writeJSON(state, to: dir.appendingPathComponent("state.json"))
+        try writeJSON(Latest(checkpoint: name), to: url.appendingPathComponent("latest.json"))
+        // The log, rebuilt from the state so a resumed run never duplicates lines.
+        let lines = try state.log.map { String(data: try JSONEncoder.sorted.encode($0), encoding: .utf8)! }
+        try atomicWrite(Data((lines.joined(separator: "\n") + "\n").utf8), to: url.appendingPathComponent("train_log.jsonl"))
+        // Older checkpoints are superseded.
+        let all = (try? fm.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
+        for other in all where "checkpoints/" + other != name { try? fm.removeItem(at: url.appendingPathComponent("checkpoints/" + other)) }
+    }
+
+    func loadTrainingState() throws -> (model: StateDict, optimizer: StateDict, state: TrainerState)? {
+        let latestURL = url.appendingPathComponent("latest.json")
+        guard FileManager.default.fileExists(atPath: latestURL.path) else { return nil }
+        let latest: Latest = try readJSON(latestURL)
+        let dir = url.appendingPathComponent(latest.checkpoint)
+        return (try Safetensors.read(dir.appendingPathComponent("model.safetensors")),
+                try Safetensors.read(dir.appendingPathComponent("optimizer.safetensors")),
+                try readJSON(dir.appendingPathComponent("state.json")))
+    }
+
+    /// The trained model of the latest checkpoint, with its configuration.
+    public func loadModel() throws -> SANEModel {
+        let manifest = try loadManifest()
+        guard let saved = try loadTrainingState() else {
+            throw SaneError("run \(url.path) has no checkpoint yet", hint: "train it with `sane pretrain` first")
+        }
+        var g = SeededGenerator(seed: 0)
+        let model = SANEModel(config: manifest.config, using: &g)
+        try model.load(saved.model)
+        model.train(false)
+        return model
+    }
+
+    /// Epoch logs of the run so far.
+    public func loadLog() throws -> [EpochLog] { try loadTrainingState()?.state.log ?? [] }
+}
+
+extension JSONEncoder {
+    /// Pretty, key-sorted JSON: stable files for diffs and byte-identical reruns.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+}
+
+/// Writes `data` to `url` through a temporary file in the same directory and a rename.
+public func atomicWrite(_ data: Data, to url: URL) throws {
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    do {
+        try data.write(to: tmp)
+        guard rename(tmp.path, url.path) == 0 else { throw SaneError("rename failed (errno \(errno))") }
+    } catch {
+        try? FileManager.default.removeItem(at: tmp)
+        throw SaneError("could not write \(url.path): \(error.localizedDescription)", hint: "check the folder exists and is writable")
+    }
+}
+
+func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+    let e = JSONEncoder.sorted
+    e.outputFormatting = [.sortedKeys, .prettyPrinted]
+    try atomicWrite(try e.encode(value), to: url)
+}
+
+func readJSON<T: Decodable>(_ url: URL) throws -> T {
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+        throw SaneError("missing file \(url.path)", hint: "is this a complete run folder?")
+    }
+    do {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try d.decode(T.self, from: data)
+    } catch {
+        throw SaneError("\(url.path) could not be decoded: \(error)")
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import SaneData
+import SaneNN
+import SaneTensor
+
+/// Metrics of one epoch, one line of `train_log.jsonl`.
+public struct EpochLog: Codable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double, trainReconstruction: Double, trainContrastive: Double
+    public var validationLoss: Double, validationReconstruction: Double, validationContrastive: Double
+    /// Reconstruction of clean (un-noised) full sequences: masked MSE and R².
+    public var validationSequenceMSE: Double, validationSequenceR2: Double
+    public var testSequenceMSE: Double, testSequenceR2: Double
+    public var learningRate: Double
+    public var seconds: Double
+    public var tokensPerSecond: Double
+}
+
+/// Resumable state of a run besides the weights (JSON, next to the safetensors files).
+struct TrainerState: Codable {
+    var completedEpochs: Int
+    var step: Int
+    var generator: [UInt64]
+    var log: [EpochLog]
+}
+
+/// Trains the SANE autoencoder (SANE-SPEC §5): two augmented views per window, γ·NT-Xent +
+/// (1−γ)·masked reconstruction, AdamW with a one-cycle schedule stepped per batch. Each epoch it
+/// logs train/validation losses and writes a checkpoint (model, optimizer, generator, log)
+/// atomically, so a killed run resumes exactly where the last epoch ended.
+public final class SANETrainer {
+    public let run: RunFolder
+    public let config: SANEConfig
+    public let model: SANEModel
+    public let data: WeightSpaceData
+    let optimizer: AdamW
+    let schedule: OneCycleSchedule
+    var state: TrainerState
+    public var log: [EpochLog] { state.log }
+    /// Called after every batch: (epoch, batch, batches, loss) — for progress bars.
+    public var onBatch: ((Int, Int, Int, Float) -> Void)?
+    public var onEpoch: ((EpochLog) -> Void)?
+
+    public var batchesPerEpoch: Int {
+        (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
+    }
+
+    /// Creates a trainer; resumes from `run` when it holds a checkpoint of the same configuration.
+    public init(run: RunFolder, config: SANEConfig, data: WeightSpaceData) throws {
+        guard !data.train.isEmpty else { throw SaneError("no training checkpoints", hint: "check the zoo path and --epochs") }
+        self.run = run
+        self.config = config
+        self.data = data
+        var g = SeededGenerator(seed: config.seed)
+        model = SANEModel(config: config, using: &g)
+        optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(config.learningRate),
+                          weightDecay: Double(config.weightDecay))
+        let perEpoch = (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
+        schedule = OneCycleSchedule(maxLearningRate: Double(config.learningRate), totalSteps: max(1, perEpoch * config.epochs))
+        state = TrainerState(completedEpochs: 0, step: 0, generator: g.fork().stateWords, log: [])
+        if let saved = try run.loadTrainingState() {
+            try model.load(saved.model)
+            try optimizer.load(saved.optimizer)
+            state = saved.state
+        }
+    }
+
+    /// Trains until `config.epochs` epochs are complete.
+    public func train() throws {
+        while state.completedEpochs < config.epochs {
+            let log = try trainEpoch()
+            state.log.append(log)
+            state.completedEpochs += 1
+            try run.saveTrainingState(model: model.stateDict(), optimizer: optimizer.stateDict(), state: state)
+            onEpoch?(log)
+        }
+    }
+
+    func trainEpoch() throws -> EpochLog {
+        let start = Date()
+        var g = SeededGenerator(stateWords: state.generator)
+        model.train(true)
+        let order = g.permutation(data.train.count * config.windowsPerCheckpoint).map { $0 % data.train.count }
+        var sums = (total: 0.0, recon: 0.0, contrast: 0.0), batches = 0, lr = 0.0
+        let count = batchesPerEpoch
+        for b in 0..<count {
+            let items = order[(b * config.batchSize)..<min(order.count, (b + 1) * config.batchSize)].map { data.train[$0] }
+            let batch = makeBatch(items, using: &g)
+            let (rate, beta1) = schedule(min(state.step, schedule.totalSteps - 1))
+            optimizer.learningRate = rate; optimizer.beta1 = beta1; lr = rate
+            let losses = model.losses(batch)
+            model.zeroGradients()
+            losses.total.backward()
+            optimizer.step()
+            state.step += 1
+            let total = Double(losses.total.value.scalar)
+            guard total.isFinite else {
+                throw SaneError("training diverged at epoch \(state.completedEpochs + 1), batch \(b + 1): loss \(total)",
+                                hint: "lower the learning rate or check the zoo for extreme weights")
+            }
+            sums.total += total; sums.recon += Double(losses.reconstruction); sums.contrast += Double(losses.contrastive)
+            batches += 1
+            onBatch?(state.completedEpochs + 1, b + 1, count, losses.total.value.scalar)
+        }
+        state.generator = g.stateWords
+        let seconds = Date().timeIntervalSince(start)
+        let val = validationLosses()
+        let valSeq = SequenceReconstruction.evaluate(model: model, samples: data.validation)
+        let testSeq = SequenceReconstruction.evaluate(model: model, samples: data.test)
+        let n = Double(max(batches, 1))
+        return EpochLog(epoch: state.completedEpochs + 1,
+                        trainLoss: sums.total / n, trainReconstruction: sums.recon / n, trainContrastive: sums.contrast / n,
+                        validationLoss: val.total, validationReconstruction: val.recon, validationContrastive: val.contrast,
+                        validationSequenceMSE: valSeq.mse, validationSequenceR2: valSeq.r2,
+                        testSequenceMSE: testSeq.mse, testSequenceR2: testSeq.r2,
+                        learningRate: lr, seconds: seconds,
+                        tokensPerSecond: Double(batches * config.batchSize * 2 * config.windowSize) / max(seconds, 1e-9))
+    }
+
+    /// Losses on validation windows; the same windows and noise every epoch (fixed seed).
+    func validationLosses() -> (total: Double, recon: Double, contrast: Double) {
+        guard data.validation.count >= 2 else { return (.nan, .nan, .nan) }
+        var g = SeededGenerator(seed: config.seed ^ 0x5EED_0F_0A1)
+        var sums = (0.0, 0.0, 0.0), n = 0.0
+        Variable.withoutGradients {
+            for start in stride(from: 0, to: data.validation.count, by: config.batchSize) {
+                let items = Array(data.validation[start..<min(start + config.batchSize, data.validation.count)])
+                if items.count < 2 { continue }
+                let l = model.losses(makeBatch(items, using: &g))
+                let w = Double(items.count)
+                sums.0 += Double(l.total.value.scalar) * w; sums.1 += Double(l.reconstruction) * w; sums.2 += Double(l.contrastive) * w
+                n += w
+            }
+        }
+        return (sums.0 / n, sums.1 / n, sums.2 / n)
+    }
+
+    /// Two augmented views of a window of each sample (SANE-SPEC §3): view 1 the aligned model,
+    /// view 2 one of its random permutations, the same window of both; multiplicative noise on each.
+    func makeBatch(_ items: [WeightSample], using g: inout SeededGenerator) -> ViewBatch {
+        let ws = config.windowSize, d = config.tokenSize
+        var t1 = Tensor(zeros: [items.count, ws, d]), t2 = t1, m1 = t1, m2 = t1
+        var p1: [Int32] = [], p2: [Int32] = []
+        var k1 = Tensor(zeros: [items.count, ws]), k2 = k1
+        var padded = false
+        let pt1 = t1.writePointer(), pt2 = t2.writePointer(), pm1 = m1.writePointer(), pm2 = m2.writePointer()
+        let pk1 = k1.writePointer(), pk2 = k2.writePointer()
+        for (i, item) in items.enumerated() {
+            let n = item.sequence.count
+            let start = n > ws ? g.int(below: n - ws + 1) : 0
+            let second = item.permuted.isEmpty ? item.sequence : item.permuted[g.int(below: item.permuted.count)]
+            let v1 = item.sequence.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g)
+            let v2 = second.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g)
+            (pt1 + i * ws * d).update(from: v1.tokens.readPointer, count: ws * d)
+            (pt2 + i * ws * d).update(from: v2.tokens.readPointer, count: ws * d)
+            (pm1 + i * ws * d).update(from: v1.mask.readPointer, count: ws * d)
+            (pm2 + i * ws * d).update(from: v2.mask.readPointer, count: ws * d)
+            p1 += v1.positions; p2 += v2.positions
+            let real = min(ws, n - start)
+            for j in 0..<ws { pk1[i * ws + j] = j < real ? 1 : 0; pk2[i * ws + j] = j < real ? 1 : 0 }
+            if real < ws { padded = true }
+        }
+        return ViewBatch(tokens1: t1, tokens2: t2, mask1: m1, mask2: m2, positions1: p1, positions2: p2,
+                         keyMask1: padded ? k1 : nil, keyMask2: padded ? k2 : nil)
+    }
+}
+
+/// Reconstruction quality of clean full sequences: each sequence is cut into consecutive windows
+/// of the training window size, encoded and decoded; masked MSE and
+/// R² = 1 − Σ m(ŷ − y)² / Σ m(y − ȳ)² over all real entries.
+public enum SequenceReconstruction {
+    public static func evaluate(model: SANEModel, samples: [WeightSample]) -> (mse: Double, r2: Double) {
+        guard !samples.isEmpty else { return (.nan, .nan) }
+        var sse = 0.0, sum = 0.0, sum2 = 0.0, count = 0.0
+        Variable.withoutGradients {
+            for s in samples {
+                let out = reconstruct(model: model, sequence: s.sequence)
+                let y = s.sequence.tokens.readPointer, m = s.sequence.mask.readPointer, p = out.readPointer
+                for i in 0..<s.sequence.tokens.count where m[i] != 0 {
+                    let e = Double(p[i] - y[i]); sse += e * e; sum += Double(y[i]); sum2 += Double(y[i]) * Double(y[i]); count += 1
+                }
+            }
+        }
+        let variance = sum2 - sum * sum / count
+        return (sse / count, 1 - sse / variance)
+    }
+
+    /// Decoded tokens [N, d_t] of a sequence, window by window.
+    public static func reconstruct(model: SANEModel, sequence: TokenSequence) -> Tensor {
+        let ws = model.config.windowSize, n = sequence.count, d = sequence.tokenSize
+        var out = Tensor(zeros: [n, d])
+        let po = out.writePointer()
+        for start in stride(from: 0, to: n, by: ws) {
+            let len = min(ws, n - start)
+            let w = sequence.window(start: start, length: len)
+            let z = model.encode(Variable(w.tokens.reshaped([1, len, d])), positions: w.positions)
+            let y = model.decode(z, positions: w.positions).value
+            (po + start * d).update(from: y.readPointer, count: len * d)
+        }
+        return out
+    }
+}

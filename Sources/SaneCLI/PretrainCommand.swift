@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane pretrain`: train the SANE autoencoder on one or more zoos (SANE-SPEC §2–§5).
+struct PretrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pretrain",
+        abstract: "Train SANE on model zoos (tokenize, align, standardize, train, checkpoint).",
+        discussion: """
+        Each checkpoint of the zoo's train split becomes a token sequence; SANE trains on random \
+        windows of two augmented views (aligned and randomly permuted, both with multiplicative \
+        noise). Every epoch writes a checkpoint into --out; running the same command again \
+        resumes where it stopped.
+
+        Presets: tiny (tests, seconds), cnn-cpu (the CNN zoos on 2 CPU cores), cnn-paper \
+        (the paper's 1024-wide 8+8-block model). A JSON file of SANEConfig fields overrides a preset.
+
+        Examples:
+          sane pretrain --zoo ../shared/zoos/mnist-cnn-seed --config cnn-cpu --out runs/seed
+          sane pretrain --zoo ZOO --config cnn-cpu --max-epoch 5 --out runs/half   # paper protocol
+          sane pretrain --zoo ZOO_A --zoo ZOO_B --normalization lossNormalization --out runs/multi
+        """
+    )
+
+    @Option(name: .customLong("zoo"), help: "Zoo directory (repeat for multi-zoo training).") var zoos: [String]
+    @Option(help: "Preset name or JSON file of SANEConfig fields.") var config = "cnn-cpu"
+    @Option(help: "Run folder (created, or resumed if it exists).") var out: String
+    @Option(help: "Override the number of epochs.") var epochs: Int?
+    @Option(help: "Use only checkpoints of epochs ≤ this (the paper pretrains on the first half).") var maxEpoch: Int?
+    @Option(help: "standardize (per-layer, SANE) or lossNormalization (MultiZoo).") var normalization: String?
+    @Flag(help: "Skip weight-matching alignment (ablation).") var noAlign = false
+    @Option(help: "Random seed.") var seed: UInt64?
+    @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
+
+    func run() throws {
+        var cfg = try loadConfig(config)
+        if let epochs { cfg.epochs = epochs }
+        if let seed { cfg.seed = seed }
+        if let normalization {
+            guard let n = SANEConfig.Normalization(rawValue: normalization) else {
+                throw CommandError("unknown --normalization '\(normalization)' (use standardize or lossNormalization)")
+            }
+            cfg.normalization = n
+        } else if zoos.count > 1 { cfg.normalization = .lossNormalization }
+        if noAlign { cfg.align = false }
+        let selections = zoos.map { ZooSelection(path: $0, epochs: maxEpoch.map { Array(0...$0) }) }
+        let tokenizer = TokenizerConfig(tokenSize: cfg.tokenSize)
+
+        let loading = ProgressBar("loading zoo", total: 1)
+        let data = try WeightSpaceData(selections: selections, tokenizer: Tokenizer(tokenizer),
+                                       standardize: cfg.normalization == .standardize, align: cfg.align,
+                                       permutations: cfg.permutationsPerModel, seed: cfg.seed) { done, total in
+            loading.total = total
+            loading.update(done, detail: "models")
+        }
+        loading.finish()
+        if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
+        diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each")
+        let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
+        if longest > cfg.maxTokens { cfg.maxTokens = longest }
+
+        let run = RunFolder(path: out)
+        try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)
+        let trainer = try SANETrainer(run: run, config: cfg, data: data)
+        if !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
+        let bar = ProgressBar("pretrain", total: cfg.epochs * trainer.batchesPerEpoch)
+        bar.quiet = json
+        trainer.onBatch = { epoch, b, batches, loss in
+            bar.update((epoch - 1) * batches + b, detail: String(format: "epoch %d loss %.4f", epoch, loss))
+        }
+        trainer.onEpoch = { log in
+            if json { printJSONLine(log) } else {
+                bar.finish()
+                print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  val R² %.3f  test R² %.3f  %.0f tok/s  %.1fs",
+                             log.epoch, log.trainLoss, log.trainReconstruction, log.trainContrastive, log.validationLoss,
+                             log.validationReconstruction, log.validationSequenceR2, log.testSequenceR2, log.tokensPerSecond, log.seconds))
+            }
+        }
+        try trainer.train()
+        if !json { print("run saved in \(out)") }
+    }
+}
+
+/// A preset name or a JSON file with SANEConfig fields.
+func loadConfig(_ nameOrPath: String) throws -> SANEConfig {
+    if let preset = SANEConfig.preset(nameOrPath) { return preset }
+    guard let data = FileManager.default.contents(atPath: nameOrPath) else {
+        throw CommandError("--config '\(nameOrPath)' is neither a preset (\(SANEConfig.presetNames.joined(separator: ", "))) nor a readable file")
+    }
+    do { return try JSONDecoder().decode(SANEConfig.self, from: data) } catch {
+        throw CommandError("\(nameOrPath): not a SANE config: \(error)")
+    }
+}
+
+func printJSONLine<T: Encodable>(_ value: T) {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    if let d = try? e.encode(value), let s = String(data: d, encoding: .utf8) { print(s) }
+}

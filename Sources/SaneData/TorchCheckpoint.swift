@@ -1,0 +1,128 @@
+// PyTorch checkpoints (`torch.save(state_dict)`, the zip format of PyTorch ≥ 1.6) → StateDict.
+//
+// Archive layout: `<prefix>/data.pkl` is a pickle of an OrderedDict name → tensor; each tensor
+// is `_rebuild_tensor_v2(storage, offset, size, stride, ...)` over a storage whose raw
+// little-endian bytes are the entry `<prefix>/data/<key>`. See `Pickle.swift` for what the
+// restricted unpickler accepts.
+
+import Foundation
+import SaneTensor
+
+public enum TorchCheckpoint {
+    /// Tensors larger than this many elements are refused as corrupt (guards allocations).
+    public static let maxElements = 1 << 31
+
+    /// Reads the state_dict saved by `torch.save` at `url`. Every tensor becomes Float32
+    /// (float/double/half/bfloat16/long/int/short/char/byte/bool). Dict entries that are not
+    /// tensors (Python numbers, strings) are skipped. A checkpoint that wraps the state_dict as
+    /// `{"state_dict": ...}` or `{"model_state_dict": ...}` is unwrapped.
+    public static func read(_ url: URL) throws -> StateDict {
+        try decode(ZipArchive(contentsOf: url))
+    }
+
+    /// Decodes a checkpoint's bytes; `source` names it in errors.
+    public static func decode(_ data: Data, source: String) throws -> StateDict {
+        try decode(ZipArchive(data: data, source: source))
+    }
+
+    static func decode(_ zip: ZipArchive) throws -> StateDict {
+        let source = zip.source
+        guard let pkl = zip.entries.filter({ $0.name.hasSuffix("data.pkl") }).min(by: { $0.name.count < $1.name.count }) else {
+            throw SaneError("no data.pkl in \(source)", hint: "not a PyTorch checkpoint saved by torch.save")
+        }
+        let prefix = String(pkl.name.dropLast("data.pkl".count))
+        if let order = zip.entry(named: prefix + "byteorder"),
+           let text = String(data: try zip.contents(of: order), encoding: .utf8), text != "little" {
+            throw SaneError("checkpoint \(source) is stored \(text)-endian", hint: "re-save it on a little-endian machine")
+        }
+        var unpickler = Unpickler(bytes: Array(try zip.contents(of: pkl)), source: source)
+        guard case .dict(var dict) = try unpickler.load() else {
+            throw SaneError("checkpoint \(source) does not hold a dict", hint: "save model.state_dict(), not the model")
+        }
+        for wrapper in ["state_dict", "model_state_dict"] {
+            if case .dict(let inner)? = dict[wrapper] { dict = inner; break }
+        }
+
+        var storages: [String: Data] = [:]
+        var sd = StateDict()
+        for (key, value) in dict.items {
+            guard case .string(let name) = key, case .tensor(let ref) = value else { continue }
+            if storages[ref.storage.key] == nil {
+                storages[ref.storage.key] = try zip.contents(ofEntryNamed: prefix + "data/" + ref.storage.key)
+            }
+            sd[name] = try materialize(ref, bytes: storages[ref.storage.key]!, name: name, source: source)
+        }
+        guard sd.count > 0 else { throw SaneError("checkpoint \(source) contains no tensors") }
+        return sd
+    }
+
+    /// Copies the strided view `ref` out of its storage bytes into a dense row-major tensor.
+    static func materialize(_ ref: TorchTensorRef, bytes: Data, name: String, source: String) throws -> Tensor {
+        func fail(_ what: String) -> SaneError {
+            SaneError("tensor \(name) in \(source): \(what)", hint: "the checkpoint is corrupt")
+        }
+        let dtype = ref.storage.dtype.scalarType
+        guard ref.storage.count <= bytes.count / dtype.size else {
+            throw fail("storage \(ref.storage.key) holds \(bytes.count) bytes, needs \(ref.storage.count) × \(dtype.size)")
+        }
+        guard ref.offset >= 0, !ref.size.contains(where: { $0 < 0 }), !ref.stride.contains(where: { $0 < 0 }) else {
+            throw fail("negative size, stride or offset")
+        }
+        // Element count and the largest storage index the view touches, both overflow-checked.
+        var count = 1, last = ref.offset
+        for (n, s) in zip(ref.size, ref.stride) {
+            let (c, o1) = count.multipliedReportingOverflow(by: n)
+            let (reach, o2) = max(n - 1, 0).multipliedReportingOverflow(by: s)
+            let (l, o3) = last.addingReportingOverflow(reach)
+            guard !o1, !o2, !o3, c <= maxElements else { throw fail("size \(ref.size) is too large") }
+            count = c; last = l
+        }
+        guard count == 0 || last < ref.storage.count else {
+            throw fail("view (offset \(ref.offset), size \(ref.size), stride \(ref.stride)) exceeds its storage of \(ref.storage.count) elements")
+        }
+        return bytes.withUnsafeBytes { raw in
+            Tensor(shape: ref.size) { out in
+                guard count > 0, let base = raw.baseAddress else { return }
+                if ref.stride == Tensor.strides(ref.size) {
+                    for i in 0..<count { out[i] = dtype.element(base, ref.offset + i) }
+                    return
+                }
+                // Odometer over the multi-index; `src` tracks the storage index.
+                let rank = ref.size.count
+                var index = [Int](repeating: 0, count: rank)
+                var src = ref.offset
+                for i in 0..<count {
+                    out[i] = dtype.element(base, src)
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        src += ref.stride[d]
+                        if index[d] < ref.size[d] { break }
+                        src -= ref.stride[d] * ref.size[d]
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension StateDict {
+    /// Reads a PyTorch checkpoint (zip) or a safetensors file, telling them apart by content
+    /// (a zip starts with "PK\u{3}\u{4}").
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw SaneError("cannot read \(url.path): \(error.localizedDescription)")
+        }
+        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            self = try TorchCheckpoint.decode(data, source: url.path)
+        } else if data.starts(with: [0x80, 0x02, 0x8A]) {
+            throw SaneError("\(url.path) uses the legacy (pre-1.6) torch.save format",
+                            hint: "re-save it with a current PyTorch: torch.save(torch.load(path), path)")
+        } else {
+            self = try Safetensors.decode(data, source: url.path)
+        }
+    }
+}

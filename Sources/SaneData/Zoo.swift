@@ -1,0 +1,236 @@
+// Model zoos in the published "Model Zoos" layout (SANE-SPEC §1):
+//
+//   ZOO/<trial-dir>/params.json                     training configuration
+//   ZOO/<trial-dir>/result.json                     JSON lines, one per epoch (training_iteration)
+//   ZOO/<trial-dir>/checkpoint_<E:06>/checkpoints   torch.save(state_dict) after epoch E, or
+//   ZOO/<trial-dir>/checkpoint_<E:06>/checkpoints.safetensors
+//
+// A `Zoo` lists its models (directories sorted by name) with their configuration and per-epoch
+// results; checkpoints are read only when asked for.
+
+import Foundation
+import SaneTensor
+
+/// A model's `params.json`, kept whole, with typed accessors for the keys Sane uses.
+public struct ZooParams: Sendable {
+    /// Every key of `params.json` (e.g. "model::type", "optim::lr").
+    public var values: [String: JSONValue]
+
+    public init(values: [String: JSONValue]) { self.values = values }
+
+    public subscript(key: String) -> JSONValue? { values[key] }
+
+    public var modelType: String? { values["model::type"]?.stringValue }
+    /// Activation ("tanh", "relu", "gelu", "sigmoid", ...).
+    public var nonlinearity: String? { values["model::nlin"]?.stringValue }
+    public var initType: String? { values["model::init_type"]?.stringValue }
+    public var channelsIn: Int? { values["model::channels_in"]?.intValue }
+    public var outputDim: Int? { values["model::o_dim"]?.intValue }
+    public var dropout: Double? { values["model::dropout"]?.doubleValue }
+    public var optimizer: String? { values["optim::optimizer"]?.stringValue }
+    public var learningRate: Double? { values["optim::lr"]?.doubleValue }
+    public var weightDecay: Double? { values["optim::wd"]?.doubleValue }
+    public var seed: Int? { values["seed"]?.intValue }
+    public var batchSize: Int? { values["training::batchsize"]?.intValue }
+    public var datasetName: String? { values["dataset::name"]?.stringValue }
+}
+
+/// One line of `result.json`: the model's measured properties after an epoch.
+public struct EpochResult: Sendable {
+    /// The line's `training_iteration`: the epoch it describes.
+    public var epoch: Int
+    public var trainLoss: Double?
+    public var trainAccuracy: Double?
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    /// Every key of the line.
+    public var values: [String: JSONValue]
+
+    /// Generalization gap `train_acc − test_acc`.
+    public var ggap: Double? {
+        guard let train = trainAccuracy, let test = testAccuracy else { return nil }
+        return train - test
+    }
+
+    init(values: [String: JSONValue], epoch: Int) {
+        self.values = values
+        self.epoch = epoch
+        trainLoss = values["train_loss"]?.doubleValue
+        trainAccuracy = values["train_acc"]?.doubleValue
+        testLoss = values["test_loss"]?.doubleValue
+        testAccuracy = values["test_acc"]?.doubleValue
+        validationLoss = values["val_loss"]?.doubleValue
+        validationAccuracy = values["val_acc"]?.doubleValue
+    }
+}
+
+/// One trained model of a zoo: configuration, results and checkpoint files per epoch.
+public struct ZooModel: Sendable {
+    /// The trial directory's name.
+    public let name: String
+    public let directory: URL
+    public let params: ZooParams
+    /// Results by epoch (`training_iteration`), never by line number.
+    public let results: [Int: EpochResult]
+    /// Checkpoint files by epoch (from the `checkpoint_<E>` directory name).
+    public let checkpoints: [Int: URL]
+
+    /// Epochs that have a checkpoint, ascending.
+    public var epochs: [Int] { checkpoints.keys.sorted() }
+
+    /// Reads the weights after `epoch`.
+    public func loadCheckpoint(epoch: Int) throws -> StateDict {
+        guard let url = checkpoints[epoch] else {
+            throw SaneError("model \(name) has no checkpoint for epoch \(epoch) in \(directory.path)",
+                            hint: "available epochs: \(epochs.map(String.init).joined(separator: ", "))")
+        }
+        return try StateDict(contentsOf: url)
+    }
+
+    /// Reads `dir`'s params.json, result.json and checkpoint list.
+    init(directory dir: URL) throws {
+        directory = dir
+        name = dir.lastPathComponent
+        let fm = FileManager.default
+
+        let paramsURL = dir.appendingPathComponent("params.json")
+        guard let paramsData = fm.contents(atPath: paramsURL.path) else {
+            throw SaneError("missing \(paramsURL.path)", hint: "every trial directory of a zoo needs params.json")
+        }
+        let params: JSONValue
+        do { params = try JSONValue.parse(paramsData) } catch let e as SaneError {
+            throw SaneError("\(e.message) in \(paramsURL.path)")
+        }
+        guard let members = params.objectMembers else { throw SaneError("\(paramsURL.path) is not a JSON object") }
+        self.params = ZooParams(values: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+
+        var results: [Int: EpochResult] = [:]
+        let resultURL = dir.appendingPathComponent("result.json")
+        if let data = fm.contents(atPath: resultURL.path) {
+            for (n, line) in data.split(separator: 0x0A).enumerated() where line.contains(where: { $0 > 0x20 }) {
+                let value: JSONValue
+                do { value = try JSONValue.parse(line) } catch let e as SaneError {
+                    throw SaneError("\(e.message) on line \(n + 1) of \(resultURL.path)")
+                }
+                guard let m = value.objectMembers, let epoch = value["training_iteration"]?.intValue else {
+                    throw SaneError("line \(n + 1) of \(resultURL.path) has no training_iteration",
+                                    hint: "result.json lines are matched to checkpoints by training_iteration")
+                }
+                results[epoch] = EpochResult(values: Dictionary(m.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                             epoch: epoch)
+            }
+        }
+        self.results = results
+
+        var checkpoints: [Int: URL] = [:]
+        for entry in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where entry.hasPrefix("checkpoint_") {
+            guard let epoch = Int(entry.dropFirst("checkpoint_".count)) else { continue }
+            let folder = dir.appendingPathComponent(entry)
+            for file in ["checkpoints", "checkpoints.safetensors"] {
+                let url = folder.appendingPathComponent(file)
+                if fm.fileExists(atPath: url.path) { checkpoints[epoch] = url; break }
+            }
+        }
+        self.checkpoints = checkpoints
+    }
+}
+
+/// Which part of a zoo's model-level split.
+public enum ZooSplit: String, CaseIterable, Sendable {
+    case train, validation, test
+}
+
+/// Rejects checkpoints whose weights are unusable: NaN, ±Inf, or any |w| > `threshold`.
+public struct CheckpointFilter: Sendable {
+    public var threshold: Float
+
+    public init(threshold: Float = 100) { self.threshold = threshold }
+
+    /// Why `stateDict` is rejected, or nil if it is usable.
+    public func rejection(_ stateDict: StateDict) -> String? {
+        for (name, t) in stateDict.items {
+            if t.hasNonFinite { return "\(name) has NaN or Inf" }
+            let m = t.maxAbs
+            if m > threshold { return "\(name) has |w| = \(m) > \(threshold)" }
+        }
+        return nil
+    }
+}
+
+/// One loaded checkpoint of a zoo.
+public struct ZooCheckpoint: Sendable {
+    public let model: String
+    public let epoch: Int
+    public let stateDict: StateDict
+    /// The result line with `training_iteration == epoch`, if the model has one.
+    public let result: EpochResult?
+}
+
+/// A model zoo on disk.
+public struct Zoo: Sendable {
+    public let directory: URL
+    /// Models sorted by directory name (never in file-system order).
+    public let models: [ZooModel]
+
+    /// Lists the zoo at `directory`: every subdirectory with a params.json is a model.
+    public init(directory: URL) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw SaneError("zoo directory \(directory.path) does not exist",
+                            hint: "pass the folder that holds one directory per model (e.g. ../shared/zoos/mnist-cnn-seed)")
+        }
+        let names = try fm.contentsOfDirectory(atPath: directory.path).sorted().filter {
+            fm.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("params.json").path)
+        }
+        models = try names.map { try ZooModel(directory: directory.appendingPathComponent($0)) }
+        guard !models.isEmpty, models.contains(where: { !$0.checkpoints.isEmpty }) else {
+            throw SaneError("zoo \(directory.path) has no models with checkpoints",
+                            hint: "expected <trial-dir>/params.json and <trial-dir>/checkpoint_000001/checkpoints")
+        }
+    }
+
+    public init(path: String) throws { try self.init(directory: URL(fileURLWithPath: path)) }
+
+    /// Model names of a split by model: sort the names, shuffle them with CPython's
+    /// `random.Random(seed).shuffle`, then the first `Int(n·train)` are train, the next
+    /// `Int(n·validation)` validation, the rest test — the Model Zoos reference split.
+    public func splitNames(seed: Int = 42, train: Double = 0.7, validation: Double = 0.15) -> [ZooSplit: [String]] {
+        var names = models.map(\.name).sorted()
+        var rng = PythonRandom(seed: seed)
+        rng.shuffle(&names)
+        let nTrain = Int(Double(names.count) * train)
+        let nVal = min(Int(Double(names.count) * validation), names.count - nTrain)
+        return [.train: Array(names[..<nTrain]),
+                .validation: Array(names[nTrain..<nTrain + nVal]),
+                .test: Array(names[(nTrain + nVal)...])]
+    }
+
+    /// The models of one split, in split (shuffled) order.
+    public func models(in split: ZooSplit, seed: Int = 42, train: Double = 0.7, validation: Double = 0.15) -> [ZooModel] {
+        let byName = Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) })
+        return splitNames(seed: seed, train: train, validation: validation)[split]!.map { byName[$0]! }
+    }
+
+    /// Loads the checkpoints of `models` at `epochs` (nil = every epoch each model has),
+    /// skipping unusable ones. Returns the kept checkpoints (model order, then epoch order) and
+    /// a description of each skipped one, so callers can warn with a count.
+    public func loadCheckpoints(of models: [ZooModel], epochs: [Int]? = nil,
+                                filter: CheckpointFilter = CheckpointFilter()) throws -> (checkpoints: [ZooCheckpoint], skipped: [String]) {
+        var kept: [ZooCheckpoint] = [], skipped: [String] = []
+        for model in models {
+            for epoch in (epochs ?? model.epochs) where model.checkpoints[epoch] != nil {
+                let sd = try model.loadCheckpoint(epoch: epoch)
+                if let reason = filter.rejection(sd) {
+                    skipped.append("\(model.name) epoch \(epoch): \(reason)")
+                } else {
+                    kept.append(ZooCheckpoint(model: model.name, epoch: epoch, stateDict: sd, result: model.results[epoch]))
+                }
+            }
+        }
+        return (kept, skipped)
+    }
+}

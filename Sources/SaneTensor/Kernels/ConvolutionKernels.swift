@@ -1,0 +1,191 @@
+// Plain pointer kernels behind the convolution-family ops (Ops/Convolution.swift).
+//
+// Shape legend: B batch, C channels (Ci in, Co out), H×W input plane, OH×OW output plane,
+// kh×kw kernel, P = OH·OW output pixels per plane, K = Ci·kh·kw patch length.
+//
+// Convolution uses the "batched im2col" layout: one column per output pixel of the whole batch,
+//
+//     cols [K, B·P],  cols[(c·kh + i)·kw + j, b·P + oy·OW + ox] = x[b, c, oy·s + i − pad, ox·s + j − pad]
+//
+// (0 outside the image), so the forward pass of the whole batch is ONE GEMM
+// W [Co, K] · cols [K, B·P] = y' [Co, B·P], and y' is y [B, Co, P] with the first two axes swapped.
+// Every kernel is a loop over raw pointers with a contiguous innermost loop, so it vectorizes.
+
+/// Geometry of a 2-D convolution or pooling window over NCHW tensors.
+public struct ConvolutionGeometry: Equatable, Sendable {
+    public var batch: Int, channels: Int, height: Int, width: Int
+    public var kernelHeight: Int, kernelWidth: Int
+    public var stride: Int, padding: Int
+
+    public init(batch: Int, channels: Int, height: Int, width: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int) {
+        precondition(stride >= 1 && padding >= 0 && kernelHeight >= 1 && kernelWidth >= 1, "invalid window: kernel \(kernelHeight)×\(kernelWidth), stride \(stride), padding \(padding)")
+        self.batch = batch; self.channels = channels; self.height = height; self.width = width
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.stride = stride; self.padding = padding
+        precondition(outputHeight >= 1 && outputWidth >= 1,
+                     "window \(kernelHeight)×\(kernelWidth) (stride \(stride), padding \(padding)) does not fit a \(height)×\(width) input")
+    }
+
+    /// OH = ⌊(H + 2·pad − kh) / s⌋ + 1
+    public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    /// OW = ⌊(W + 2·pad − kw) / s⌋ + 1
+    public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    /// P = OH·OW
+    public var outputPixels: Int { outputHeight * outputWidth }
+    /// K = C·kh·kw
+    public var patchLength: Int { channels * kernelHeight * kernelWidth }
+
+    /// Output columns `ox` whose input column ox·s + j − pad lies inside [0, W): lo..<hi.
+    @inline(__always) func validColumns(_ j: Int) -> (Int, Int) {
+        let ow = outputWidth
+        var lo = 0
+        while lo < ow && lo * stride + j - padding < 0 { lo += 1 }
+        var hi = ow
+        while hi > lo && (hi - 1) * stride + j - padding >= width { hi -= 1 }
+        return (lo, hi)
+    }
+}
+
+public enum ConvolutionKernels {
+    /// im2col for batch items `items`: x [B, C, H, W] → cols [K, B·P] (layout above).
+    public static func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
+        let (oh, ow, p) = (g.outputHeight, g.outputWidth, g.outputPixels)
+        let n = g.batch * p, plane = g.height * g.width
+        for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+            let row = cols + ((c * g.kernelHeight + i) * g.kernelWidth + j) * n
+            let (lo, hi) = g.validColumns(j)
+            for b in items {
+                let src = x + (b * g.channels + c) * plane
+                let dst = row + b * p
+                for oy in 0..<oh {
+                    let d = dst + oy * ow
+                    let iy = oy * g.stride + i - g.padding
+                    if iy < 0 || iy >= g.height { d.update(repeating: 0, count: ow); continue }
+                    let s = src + iy * g.width + j - g.padding
+                    for ox in 0..<lo { d[ox] = 0 }
+                    if g.stride == 1 {
+                        for ox in lo..<hi { d[ox] = s[ox] }
+                    } else {
+                        for ox in lo..<hi { d[ox] = s[ox * g.stride] }
+                    }
+                    for ox in hi..<ow { d[ox] = 0 }
+                }
+            }
+        } } }
+    }
+
+    /// col2im, the adjoint of im2col, accumulating: dx [B, C, H, W] += scatter(dcols [K, B·P]).
+    public static func col2imAccumulate(_ dcols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
+        let (oh, ow, p) = (g.outputHeight, g.outputWidth, g.outputPixels)
+        let n = g.batch * p, plane = g.height * g.width
+        for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+            let row = dcols + ((c * g.kernelHeight + i) * g.kernelWidth + j) * n
+            let (lo, hi) = g.validColumns(j)
+            for b in items {
+                let dst = dx + (b * g.channels + c) * plane
+                let src = row + b * p
+                for oy in 0..<oh {
+                    let iy = oy * g.stride + i - g.padding
+                    if iy < 0 || iy >= g.height { continue }
+                    let s = src + oy * ow
+                    let d = dst + iy * g.width + j - g.padding
+                    if g.stride == 1 {
+                        for ox in lo..<hi { d[ox] += s[ox] }
+                    } else {
+                        for ox in lo..<hi { d[ox * g.stride] += s[ox] }
+                    }
+                }
+            }
+        } } }
+    }
+
+    /// Swaps the two outer axes of a [A, Bn, inner] array: out [Bn, A, inner]. With `accumulate`
+    /// it adds into `out`.
+    public static func swapOuterAxes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer a: Int, middle bn: Int, inner: Int, accumulate: Bool = false) {
+        for i in 0..<a { for j in 0..<bn {
+            let s = src + (i * bn + j) * inner, d = dst + (j * a + i) * inner
+            if accumulate { for k in 0..<inner { d[k] += s[k] } } else { d.update(from: s, count: inner) }
+        } }
+    }
+
+    // MARK: Pooling (no padding, floor mode)
+
+    /// Max pooling over `planes` planes of H×W (window geometry `g`, channels ignored):
+    /// y[p, o] = max over the window; `argmax[p, o]` is the flat index (within the plane) of the
+    /// first maximum, as PyTorch picks it.
+    public static func maxPool(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ argmax: UnsafeMutablePointer<Int32>, planes: Int, _ g: ConvolutionGeometry) {
+        let (oh, ow, plane, out) = (g.outputHeight, g.outputWidth, g.height * g.width, g.outputPixels)
+        for pl in 0..<planes {
+            let src = x + pl * plane, dst = y + pl * out, arg = argmax + pl * out
+            for oy in 0..<oh { for ox in 0..<ow {
+                let y0 = oy * g.stride, x0 = ox * g.stride
+                var best = -Float.infinity, bestIndex = y0 * g.width + x0
+                for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+                    let idx = (y0 + i) * g.width + x0 + j
+                    let v = src[idx]
+                    if v > best || v.isNaN { best = v; bestIndex = idx }
+                } }
+                dst[oy * ow + ox] = best
+                arg[oy * ow + ox] = Int32(bestIndex)
+            } }
+        }
+    }
+
+    /// Backward of `maxPool`: dx[p, argmax[p, o]] += dy[p, o].
+    public static func maxPoolBackward(_ dy: UnsafePointer<Float>, _ argmax: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<Float>, planes: Int, _ g: ConvolutionGeometry) {
+        let plane = g.height * g.width, out = g.outputPixels
+        for pl in 0..<planes {
+            let d = dx + pl * plane, gy = dy + pl * out, arg = argmax + pl * out
+            for o in 0..<out { d[Int(arg[o])] += gy[o] }
+        }
+    }
+
+    /// Average pooling: y[p, o] = (1/(kh·kw)) Σ_window x.
+    public static func avgPool(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, _ g: ConvolutionGeometry) {
+        let (oh, ow, plane, out) = (g.outputHeight, g.outputWidth, g.height * g.width, g.outputPixels)
+        let scale = 1 / Float(g.kernelHeight * g.kernelWidth)
+        for pl in 0..<planes {
+            let src = x + pl * plane, dst = y + pl * out
+            for oy in 0..<oh { for ox in 0..<ow {
+                var s: Float = 0
+                for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth { s += src[(oy * g.stride + i) * g.width + ox * g.stride + j] } }
+                dst[oy * ow + ox] = s * scale
+            } }
+        }
+    }
+
+    /// Backward of `avgPool`: every window element receives dy/(kh·kw).
+    public static func avgPoolBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int, _ g: ConvolutionGeometry) {
+        let (oh, ow, plane, out) = (g.outputHeight, g.outputWidth, g.height * g.width, g.outputPixels)
+        let scale = 1 / Float(g.kernelHeight * g.kernelWidth)
+        for pl in 0..<planes {
+            let d = dx + pl * plane, gy = dy + pl * out
+            for oy in 0..<oh { for ox in 0..<ow {
+                let v = gy[oy * ow + ox] * scale
+                for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth { d[(oy * g.stride + i) * g.width + ox * g.stride + j] += v } }
+            } }
+        }
+    }
+
+    // MARK: Batch normalization statistics
+
+    /// Per-channel mean and biased variance of x [B, C, S] over B·S (accumulated in Float64).
+    public static func channelMoments(_ x: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                      mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
+        let n = Double(batch * spatial)
+        for c in 0..<channels {
+            var s: Double = 0
+            for b in 0..<batch { let p = x + (b * channels + c) * spatial; var t: Float = 0; for k in 0..<spatial { t += p[k] }; s += Double(t) }
+            let m = s / n
+            var v: Double = 0
+            for b in 0..<batch {
+                let p = x + (b * channels + c) * spatial
+                var t: Float = 0
+                let mf = Float(m)
+                for k in 0..<spatial { let d = p[k] - mf; t += d * d }
+                v += Double(t)
+            }
+            mean[c] = Float(m)
+            variance[c] = Float(v / n)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import XCTest
+@testable import SaneAnalysis
+
+final class Matrix64Tests: XCTestCase {
+    func testProductAndTranspose() {
+        let a = Matrix64(rowArrays: [[1, 2, 3], [4, 5, 6]])
+        let b = Matrix64(rowArrays: [[1, 0], [0, 1], [2, -1]])
+        XCTAssertEqual(a * b, Matrix64(rowArrays: [[7, -1], [16, -1]]))
+        XCTAssertEqual(a.transposed(), Matrix64(rowArrays: [[1, 4], [2, 5], [3, 6]]))
+        XCTAssertEqual(a.rowGram(), a * a.transposed())
+        XCTAssertEqual(a.columnGram(), a.transposed() * a)
+        XCTAssertEqual(a * [1, 1, 1], [6, 15])
+    }
+
+    func testCholeskySolve() throws {
+        let a = Matrix64(rowArrays: [[4, 2, 0.4], [2, 5, 1], [0.4, 1, 3]])
+        let x = [1.0, -2.0, 0.5]
+        let solution = try a.choleskySolve(a * x)
+        let error = maxAbsDifference(solution, x)
+        XCTAssertLessThan(error, 1e-14, "max error \(error)")
+    }
+
+    func testCholeskyRejectsIndefiniteMatrix() {
+        let a = Matrix64(rowArrays: [[1, 2], [2, 1]])
+        XCTAssertThrowsError(try a.choleskySolve([1, 1])) { error in
+            guard case Matrix64.Failure.notPositiveDefinite(index: 1, _) = error else {
+                return XCTFail("unexpected error \(error)")
+            }
+        }
+    }
+
+    func testJacobiEigenvaluesMatchNumpy() {
+        let m = Matrix64(rowArrays: [[4, 1, -2, 2], [1, 2, 0, 1], [-2, 0, 3, -2], [2, 1, -2, -1]])
+        // python3 -c "import numpy as np; print(np.linalg.eigvalsh(np.array(
+        //   [[4,1,-2,2],[1,2,0,1],[-2,0,3,-2],[2,1,-2,-1]],dtype=float)).tolist())"
+        let expected = [-2.197516977439427, 1.0843644637732177, 2.2685314064312423, 6.844621107234966]
+        let error = maxAbsDifference(m.symmetricEigenvalues(), expected)
+        XCTAssertLessThan(error, 1e-12, "max error \(error)")
+    }
+
+    func testJacobiOnLargerRandomMatrixKeepsTraceAndFrobeniusNorm() {
+        var generator = SplitMix64(seed: 7)
+        let b = Matrix64(rows: 30, columns: 30, values: (0..<900).map { _ in generator.normal() })
+        let symmetric = b.rowGram()
+        let eigenvalues = symmetric.symmetricEigenvalues()
+        let trace = (0..<30).reduce(0.0) { $0 + symmetric[$1, $1] }
+        let frobenius = symmetric.values.reduce(0) { $0 + $1 * $1 }
+        XCTAssertEqual(eigenvalues.reduce(0, +), trace, accuracy: 1e-9 * trace)
+        XCTAssertEqual(eigenvalues.reduce(0) { $0 + $1 * $1 }, frobenius, accuracy: 1e-9 * frobenius)
+        XCTAssertEqual(eigenvalues, eigenvalues.sorted())
+        XCTAssertGreaterThan(eigenvalues[0], -1e-9)  // a Gram matrix is positive semidefinite
+    }
+}

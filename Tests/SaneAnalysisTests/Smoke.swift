@@ -1,2 +1,0 @@
-import XCTest
-final class SaneAnalysisTestsSmoke: XCTestCase { func testBuilds() {} }

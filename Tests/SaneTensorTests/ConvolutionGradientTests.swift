@@ -1,0 +1,73 @@
+import XCTest
+@testable import SaneTensor
+
+/// Finite-difference checks of the convolution-family ops (Ops/Convolution.swift).
+final class ConvolutionGradientTests: XCTestCase {
+    var g = SeededGenerator(seed: 11)
+
+    func param(_ shape: [Int], scale: Float = 1, offset: Float = 0) -> Variable {
+        Variable(Tensor.normal(shape, mean: offset, std: scale, using: &g), requiresGrad: true)
+    }
+
+    func assertGradients(_ name: String, _ inputs: [Variable], step: Float = 1e-2, absolute: Double = 2e-3, relative: Double = 2e-2,
+                         file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) -> Variable) {
+        let r = GradientCheck.check(inputs, step: step, absolute: absolute, relative: relative, maxElements: 80, f)
+        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
+    }
+
+    func testConv2d() {
+        assertGradients("conv 3x3", [param([2, 3, 6, 5]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {
+            Variable.conv2d($0[0], weight: $0[1], bias: $0[2])
+        }
+        assertGradients("conv stride 2 pad 1", [param([2, 2, 7, 6]), param([3, 2, 3, 3], scale: 0.3), param([3])]) {
+            Variable.conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+        assertGradients("conv 2x2 pad 2 no bias", [param([1, 2, 4, 4]), param([2, 2, 2, 2], scale: 0.3)]) {
+            Variable.conv2d($0[0], weight: $0[1], stride: 3, padding: 2)
+        }
+    }
+
+    /// conv2d equals the direct definition y[b,o,oy,ox] = bias[o] + Σ w·x (padded) on a small case.
+    func testConv2dMatchesDirectSum() {
+        let x = param([2, 2, 5, 4]).value, w = param([3, 2, 3, 2]).value, bias = param([3]).value
+        let (s, pad) = (2, 1)
+        let y = Variable.conv2d(Variable(x), weight: Variable(w), bias: Variable(bias), stride: s, padding: pad).value
+        XCTAssertEqual(y.shape, [2, 3, 3, 3])
+        for b in 0..<2 { for o in 0..<3 { for oy in 0..<3 { for ox in 0..<3 {
+            var acc = bias[o]
+            for c in 0..<2 { for i in 0..<3 { for j in 0..<2 {
+                let iy = oy * s + i - pad, ix = ox * s + j - pad
+                if iy >= 0 && iy < 5 && ix >= 0 && ix < 4 { acc += w[o, c, i, j] * x[b, c, iy, ix] }
+            } } }
+            XCTAssertEqual(y[b, o, oy, ox], acc, accuracy: 1e-5)
+        } } } }
+    }
+
+    func testPooling() {
+        assertGradients("max pool 2", [param([2, 3, 6, 6])], step: 1e-3) { $0[0].maxPool2d(kernelSize: 2) }
+        assertGradients("max pool 3 stride 2", [param([1, 2, 7, 7])], step: 1e-3) { $0[0].maxPool2d(kernelSize: 3, stride: 2) }
+        assertGradients("avg pool 2", [param([2, 3, 5, 5])]) { $0[0].avgPool2d(kernelSize: 2) }
+        assertGradients("avg pool 3 stride 1", [param([1, 2, 5, 4])]) { $0[0].avgPool2d(kernelSize: 3, stride: 1) }
+    }
+
+    func testBatchNormTraining() {
+        var rm = Tensor(zeros: [3]), rv = Tensor(shape: [3], repeating: 1)
+        assertGradients("batchNorm train", [param([4, 3, 3, 2]), param([3], scale: 0.2, offset: 1), param([3])]) {
+            Variable.batchNorm2d($0[0], weight: $0[1], bias: $0[2], runningMean: &rm, runningVariance: &rv, training: true)
+        }
+        assertGradients("batchNorm eval", [param([2, 3, 2, 2]), param([3], scale: 0.2, offset: 1), param([3])]) {
+            Variable.batchNorm2d($0[0], weight: $0[1], bias: $0[2], runningMean: &rm, runningVariance: &rv, training: false)
+        }
+    }
+
+    func testDropoutWithFixedMask() {
+        var gen = SeededGenerator(seed: 5)
+        let mask = Tensor.dropoutMask([4, 6], probability: 0.3, using: &gen)
+        let kept = mask.scalars.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.7) < 1e-6 }, "kept entries must be scaled by 1/(1 − p)")
+        assertGradients("dropout", [param([4, 6])]) { $0[0].masked(by: mask) }
+        // Identity in evaluation.
+        let x = param([3, 3])
+        XCTAssertEqual(x.dropout(probability: 0.5, training: false, using: &gen).value.scalars, x.value.scalars)
+    }
+}
