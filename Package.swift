@@ -10,6 +10,7 @@ let portable = ProcessInfo.processInfo.environment["SANE_PORTABLE"] != nil
 let cpuFlags: [SwiftSetting] = portable ? [] : [
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "haswell"],
                  .when(platforms: [.linux], configuration: .release)),
+    .define("SANE_NATIVE", .when(platforms: [.linux], configuration: .release)),
 ]
 let fast: [SwiftSetting] = cpuFlags
 
@@ -40,7 +41,7 @@ let package = Package(
         .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"], resources: [.copy("Golden")]),
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
-        .testTarget(name: "SaneTests", dependencies: ["Sane"]),
+        .testTarget(name: "SaneTests", dependencies: ["Sane"], resources: [.copy("Golden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure GEMM throughput and SANE / zoo training speed on this machine.",
-        subcommands: [GEMMBench.self, SANEStepBench.self]
+        subcommands: [GEMMBench.self, SANEStepBench.self, CNNTrainBench.self]
     )
 }
 

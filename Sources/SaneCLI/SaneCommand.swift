@@ -24,9 +24,26 @@ struct SaneCommand: ParsableCommand {
         subcommands: [
             ZooCommand.self,
             PretrainCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, EmbedCommand.self, ProbeCommand.self, AnalyzeCommand.self,
+            SampleCommand.self, FinetuneCommand.self,
         ]
     )
+}
+
+extension SaneCommand {
+    /// Entry point: refuses to run an AVX2/FMA build on a processor without them (one line and a
+    /// hint instead of SIGILL), then parses and runs the command.
+    static func main() {
+        #if os(Linux) && arch(x86_64) && SANE_NATIVE
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+           !(flags.contains(" avx2") && flags.contains(" fma")) {
+            diagnostic("error: this sane was built for x86-64 with AVX2 and FMA, which this processor lacks (hint: rebuild with SANE_PORTABLE=1 swift build -c release)")
+            Foundation.exit(1)
+        }
+        #endif
+        Self.main(nil)
+    }
 }
 
 /// A user-facing failure: printed as one line on stderr, exit code 1.

@@ -6,6 +6,6 @@ struct ZooCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zoo",
         abstract: "Inspect, evaluate, convert and train model zoos (Model Zoos layout).",
-        subcommands: []
+        subcommands: [ZooInfoCommand.self, ZooEvalCommand.self, ZooConvertCommand.self, ZooTrainCommand.self]
     )
 }

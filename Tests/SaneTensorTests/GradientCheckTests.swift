@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import SaneTensor
 
 /// Finite-difference checks of every differentiable op in SaneTensor.
@@ -121,5 +122,23 @@ final class GradientCheckSelfTests: XCTestCase {
             return Variable(y, parents: [v]) { gr in let d = v.gradientPointer(); for i in 0..<v.count { d[i] += gr.readPointer[i] * v.value.readPointer[i] } }
         }
         XCTAssertFalse(r.passed, "a wrong gradient passed the check: \(r)")
+    }
+}
+
+final class FastMathTests: XCTestCase {
+    /// fastExp / fastErf against libm (double precision) over a dense grid.
+    func testAgainstLibm() {
+        var maxExpRel = 0.0, maxErfAbs = 0.0
+        for i in -8700...8800 {
+            let x = Float(i) / 100
+            let e = Double(fastExp(x)), ref = Foundation.exp(Double(x))
+            maxExpRel = max(maxExpRel, abs(e - ref) / ref)
+        }
+        for i in -1000...1000 {
+            let x = Float(i) / 100
+            maxErfAbs = max(maxErfAbs, abs(Double(fastErf(x)) - Foundation.erf(Double(x))))
+        }
+        XCTAssertLessThan(maxExpRel, 5e-7, "fastExp max rel error \(maxExpRel)")
+        XCTAssertLessThan(maxErfAbs, 3e-7, "fastErf max abs error \(maxErfAbs)")
     }
 }

@@ -11,11 +11,12 @@ enum ReferenceCNN {
         let (c, h, w) = (shape[0], shape[1], shape[2])
         let (o, k) = (weight.shape[0], weight.shape[2])
         let (oh, ow) = (h - k + 1, w - k + 1)
+        let (kernel, offsets) = (weight.scalars.map(Double.init), bias.scalars.map(Double.init))
         var y = [Double](repeating: 0, count: o * oh * ow)
         for f in 0..<o { for i in 0..<oh { for j in 0..<ow {
-            var s = Double(bias[f])
+            var s = offsets[f]
             for ci in 0..<c { for a in 0..<k { for b in 0..<k {
-                s += Double(weight[f, ci, a, b]) * x[(ci * h + i + a) * w + j + b]
+                s += kernel[((f * c + ci) * k + a) * k + b] * x[(ci * h + i + a) * w + j + b]
             } } }
             y[(f * oh + i) * ow + j] = s
         } } }
@@ -34,7 +35,9 @@ enum ReferenceCNN {
     }
 
     static func linear(_ x: [Double], weight: Tensor, bias: Tensor) -> [Double] {
-        (0..<weight.shape[0]).map { o in (0..<weight.shape[1]).reduce(Double(bias[o])) { $0 + Double(weight[o, $1]) * x[$1] } }
+        let n = weight.shape[1]
+        let matrix = weight.scalars.map(Double.init)
+        return (0..<weight.shape[0]).map { o in (0..<n).reduce(Double(bias[o])) { $0 + matrix[o * n + $1] * x[$1] } }
     }
 
     /// Logits `[10]` of `model` (keys `module_list.{0,3,6,9,11}`) on `image` `[1, 28, 28]`.

@@ -27,7 +27,7 @@ public struct SANELosses {
 }
 
 extension SANEModel {
-    /// L = γ·NT-Xent(head(z₁), head(z₂)) + (1−γ)·½(recon₁ + recon₂)  (SANE-SPEC §5).
+    /// L = γ·NT-Xent(head(z₁), head(z₂)) + (1−γ)·recon, recon averaged over the real entries of both views together (SANE-SPEC §5).
     ///
     /// Both views go through the encoder and decoder in one batch of 2B windows. The
     /// reconstruction target of each view is that view's own (noised) tokens; the loss is the

@@ -65,9 +65,9 @@ public final class SANETrainer {
         }
     }
 
-    /// Trains until `config.epochs` epochs are complete.
-    public func train() throws {
-        while state.completedEpochs < config.epochs {
+    /// Trains until `config.epochs` epochs (or `until`, if smaller) are complete.
+    public func train(until: Int? = nil) throws {
+        while state.completedEpochs < min(config.epochs, until ?? config.epochs) {
             let log = try trainEpoch()
             state.log.append(log)
             state.completedEpochs += 1

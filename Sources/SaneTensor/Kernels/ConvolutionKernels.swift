@@ -114,6 +114,27 @@ public enum ConvolutionKernels {
     /// first maximum, as PyTorch picks it.
     public static func maxPool(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ argmax: UnsafeMutablePointer<Int32>, planes: Int, _ g: ConvolutionGeometry) {
         let (oh, ow, plane, out) = (g.outputHeight, g.outputWidth, g.height * g.width, g.outputPixels)
+        if g.kernelHeight == 2 && g.kernelWidth == 2 && g.stride == 2 {
+            // The zoo networks' 2×2/2 pooling, unrolled. Same result as the general loop: the
+            // first maximum in row-major window order wins; NaN wins.
+            for pl in 0..<planes {
+                let src = x + pl * plane, dst = y + pl * out, arg = argmax + pl * out
+                for oy in 0..<oh {
+                    let r0 = src + 2 * oy * g.width, r1 = r0 + g.width
+                    for ox in 0..<ow {
+                        let base = 2 * oy * g.width + 2 * ox
+                        var best = r0[2 * ox], idx = base
+                        let b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1]
+                        if b > best || b.isNaN && !best.isNaN { best = b; idx = base + 1 }
+                        if c > best || c.isNaN && !best.isNaN { best = c; idx = base + g.width }
+                        if d > best || d.isNaN && !best.isNaN { best = d; idx = base + g.width + 1 }
+                        dst[oy * ow + ox] = best
+                        arg[oy * ow + ox] = Int32(idx)
+                    }
+                }
+            }
+            return
+        }
         for pl in 0..<planes {
             let src = x + pl * plane, dst = y + pl * out, arg = argmax + pl * out
             for oy in 0..<oh { for ox in 0..<ow {
@@ -122,7 +143,7 @@ public enum ConvolutionKernels {
                 for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
                     let idx = (y0 + i) * g.width + x0 + j
                     let v = src[idx]
-                    if v > best || v.isNaN { best = v; bestIndex = idx }
+                    if v > best || v.isNaN && !best.isNaN { best = v; bestIndex = idx }
                 } }
                 dst[oy * ow + ox] = best
                 arg[oy * ow + ox] = Int32(bestIndex)

@@ -17,16 +17,7 @@ func elementwise(_ x: Variable, _ f: (Float) -> Float, derivative d: @escaping (
     }
 }
 
-/// Error function of Float through Double precision erf (exact GELU, SANE-SPEC §4).
-@inline(__always) func erfFloat(_ x: Float) -> Float { Float(Foundation.erf(Double(x))) }
 
-/// GELU with the exact erf: gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2)); gelu'(x) = Φ(x) + x·φ(x).
-@inline(__always) public func geluScalar(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
-@inline(__always) func geluDerivative(_ x: Float) -> Float {
-    let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-    let pdf = expf(-0.5 * x * x) * 0.39894228040143268
-    return cdf + x * pdf
-}
 
 extension Variable {
     /// eˣ
@@ -47,8 +38,23 @@ extension Variable {
     public func leakyRelu(slope: Float = 0.01) -> Variable {
         elementwise(self, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
     }
-    /// GELU, exact erf form: ½x(1 + erf(x/√2))
-    public func gelu() -> Variable { elementwise(self, geluScalar, derivative: { x, _ in geluDerivative(x) }) }
+    /// GELU, exact erf form: ½x(1 + erf(x/√2)) (erf to 1.5e-7, see FastMath.swift).
+    public func gelu() -> Variable {
+        let x = self, n = count
+        let y = Tensor(shape: shape) { out in
+            Parallel.forEach(n / 4096 + 1) { c in
+                let lo = c * 4096, hi = Swift.min(n, lo + 4096)
+                if hi > lo { geluForward(out + lo, x.value.readPointer + lo, hi - lo) }
+            }
+        }
+        return Variable(y, parents: [x]) { g in
+            let dx = x.gradientPointer(), px = x.value.readPointer, pg = g.readPointer
+            Parallel.forEach(n / 4096 + 1) { c in
+                let lo = c * 4096, hi = Swift.min(n, lo + 4096)
+                if hi > lo { geluBackward(dx + lo, pg + lo, px + lo, hi - lo) }
+            }
+        }
+    }
     /// SiLU (swish): x·σ(x); derivative σ(x)(1 + x(1 − σ(x)))
     public func silu() -> Variable {
         elementwise(self, { $0 / (1 + expf(-$0)) }, derivative: { x, _ in

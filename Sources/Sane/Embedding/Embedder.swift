@@ -1,0 +1,105 @@
+import Foundation
+import SaneData
+import SaneNN
+import SaneTensor
+
+/// Haloed windows for sequences longer than the model's training window (SANE-SPEC §6):
+/// content windows of `content` tokens, each encoded together with up to `halo` context tokens
+/// on both sides (clamped at the sequence ends); only the content tokens' outputs are kept.
+public struct HaloWindows: Codable, Equatable, Sendable {
+    public var content: Int
+    public var halo: Int
+
+    public init(content: Int, halo: Int) {
+        precondition(content > 0 && halo >= 0, "halo windows need content > 0 and halo ≥ 0")
+        self.content = content; self.halo = halo
+    }
+
+    /// Defaults for a training window ws: content ws/2, halo ws/4 (the paper's 128/64 at ws 256).
+    public static func defaults(windowSize ws: Int) -> HaloWindows { HaloWindows(content: max(1, ws / 2), halo: ws / 4) }
+
+    /// (window range, content range) pairs covering 0..<n. A sequence no longer than
+    /// `content + 2·halo` is one window.
+    public func plan(tokens n: Int) -> [(window: Range<Int>, content: Range<Int>)] {
+        if n <= content + 2 * halo { return [(0..<n, 0..<n)] }
+        return stride(from: 0, to: n, by: content).map { c in
+            let end = min(n, c + content)
+            return (max(0, c - halo)..<min(n, end + halo), c..<end)
+        }
+    }
+
+    /// Applies `f` (a window [1, w, ·] → [1, w, out]) window by window and stitches the content rows.
+    func map(_ x: Tensor, positions: [Int32], outputs: Int, _ f: (Tensor, [Int32]) -> Tensor) -> Tensor {
+        let n = x.shape[0], d = x.shape[1]
+        var out = Tensor(zeros: [n, outputs])
+        let po = out.writePointer()
+        for (window, content) in plan(tokens: n) {
+            let w = window.count
+            let xw = Tensor(shape: [1, w, d]) { $0.update(from: x.readPointer + window.lowerBound * d, count: w * d) }
+            let y = f(xw, Array(positions[(3 * window.lowerBound)..<(3 * window.upperBound)]))   // [1, w, outputs]
+            let skip = content.lowerBound - window.lowerBound
+            (po + content.lowerBound * outputs).update(from: y.readPointer + skip * outputs, count: content.count * outputs)
+        }
+        return out
+    }
+}
+
+/// A trained SANE run, ready to embed and decode models: the autoencoder plus the exact
+/// preprocessing it was trained with (alignment reference, standardization, tokenizer).
+public final class SANEEncoder {
+    public let model: SANEModel
+    public let preprocessing: [ZooPreprocessing]
+    public let manifest: RunFolder.Manifest
+    public var halo: HaloWindows
+
+    public init(run: RunFolder) throws {
+        let manifest = try run.loadManifest()
+        self.manifest = manifest
+        model = try run.loadModel()
+        preprocessing = try manifest.zoos.indices.map {
+            try run.loadPreprocessing(zoo: $0, tokenizer: manifest.tokenizer, align: manifest.config.align)
+        }
+        halo = HaloWindows.defaults(windowSize: manifest.config.windowSize)
+    }
+
+    /// Preprocesses a model's checkpoints exactly as training did (alignment computed on the last
+    /// one given, standardization with the train statistics of zoo `zoo`) and tokenizes them.
+    public func tokenize(trajectory: [StateDict], zoo: Int = 0, seed: UInt64 = 0) throws -> [TokenSequence] {
+        var g = SeededGenerator(seed: seed)
+        let prep = preprocessing[zoo]
+        return try prep.prepare(trajectory: trajectory, using: &g).map { try prep.tokenizer.tokenize($0) }
+    }
+
+    /// Token latents z [N, d_z] of a token sequence (haloed).
+    public func encode(_ sequence: TokenSequence) -> Tensor {
+        Variable.withoutGradients {
+            halo.map(sequence.tokens, positions: sequence.positions, outputs: model.config.latentDimensions) { x, p in
+                model.encode(Variable(x), positions: p).value
+            }
+        }
+    }
+
+    /// Tokens T̂ [N, d_t] decoded from latents z [N, d_z] at `positions` (haloed).
+    public func decode(_ latents: Tensor, positions: [Int32]) -> Tensor {
+        Variable.withoutGradients {
+            halo.map(latents, positions: positions, outputs: model.config.tokenSize) { z, p in
+                model.decode(Variable(z), positions: p).value
+            }
+        }
+    }
+
+    /// The model embedding: mean of the token latents ("center of gravity"), d_z values.
+    public static func meanEmbedding(_ latents: Tensor) -> [Float] {
+        let n = latents.shape[0], d = latents.shape[1], p = latents.readPointer
+        var e = [Float](repeating: 0, count: d)
+        for i in 0..<n { for j in 0..<d { e[j] += p[i * d + j] } }
+        return e.map { $0 / Float(n) }
+    }
+
+    /// De-tokenizes decoded tokens into a state dict shaped like `reference` and undoes the
+    /// standardization of zoo `zoo`.
+    public func weights(fromTokens tokens: Tensor, like reference: StateDict, zoo: Int = 0) throws -> StateDict {
+        let prep = preprocessing[zoo]
+        return try prep.restore(try prep.tokenizer.detokenize(tokens, like: reference))
+    }
+}

@@ -1,0 +1,138 @@
+// Model embeddings of a zoo (SANE-SPEC §6): every selected checkpoint is preprocessed exactly as
+// in training (aligned to the run's reference, standardized with its train statistics),
+// tokenized, encoded in haloed windows and reduced to one vector per checkpoint.
+//
+// Shape legend: M checkpoints, N tokens per model, d_z latent width.
+
+import Foundation
+import SaneData
+import SaneTensor
+
+/// The recorded properties of one checkpoint: the probe targets and where it comes from.
+public struct CheckpointLabel: Codable, Equatable, Sendable {
+    public var model: String
+    /// `training_iteration` of the checkpoint.
+    public var epoch: Int
+    /// The zoo split of the model ("train", "validation", "test").
+    public var split: String
+    /// NaN where the zoo records none.
+    public var testAccuracy: Double
+    public var trainAccuracy: Double
+    /// Generalization gap train_acc − test_acc.
+    public var ggap: Double
+
+    public init(_ checkpoint: ZooCheckpoint, split: ZooSplit) {
+        model = checkpoint.model
+        epoch = checkpoint.epoch
+        self.split = split.rawValue
+        testAccuracy = checkpoint.result?.testAccuracy ?? .nan
+        trainAccuracy = checkpoint.result?.trainAccuracy ?? .nan
+        ggap = checkpoint.result?.ggap ?? .nan
+    }
+}
+
+extension SANEEncoder {
+    /// Position of `zoo` among the zoos the run was trained on (same directory after resolving
+    /// symlinks), nil for a zoo it has not seen.
+    public func runZooIndex(of zoo: Zoo) -> Int? {
+        let canonical = { (url: URL) in url.standardizedFileURL.resolvingSymlinksInPath().path }
+        let path = canonical(zoo.directory)
+        return manifest.zoos.firstIndex { canonical(URL(fileURLWithPath: $0.path)) == path }
+    }
+
+    /// The model-level split seed the run used for `zoo` (42, the Model Zoos default, for a zoo it
+    /// has not seen).
+    public func splitSeed(for zoo: Zoo) -> Int { runZooIndex(of: zoo).map { manifest.zoos[$0].splitSeed } ?? 42 }
+
+    /// The run's preprocessing to use for `zoo`: the zoo of the run with the same directory, else
+    /// the run's first zoo (a new zoo of the same architecture). Throws a one-line error when the
+    /// zoo's checkpoints do not tokenize like the run's reference (other layer keys, shapes or
+    /// token count); a zoo that does fits the position tables the run was trained with.
+    /// - Parameter sample: any checkpoint of `zoo`, to read its architecture.
+    public func preprocessingIndex(for zoo: Zoo, sample: StateDict) throws -> Int {
+        let index = runZooIndex(of: zoo) ?? 0
+        let prep = preprocessing[index]
+        let expected = try prep.tokenizer.layout(for: prep.reference)
+        let layout = try prep.tokenizer.layout(for: sample)
+        let describe = { (l: TokenLayout) in
+            "\(l.tokenCount) tokens in \(l.layers.count) layers (\(l.layers.map { "\($0.weightKey) \($0.weightShape.map(String.init).joined(separator: "×"))" }.joined(separator: ", ")))"
+        }
+        guard layout == expected else {
+            throw SaneError("zoo \(zoo.directory.path) does not fit this run: with token size d_t = \(layout.tokenSize) it tokenizes into \(describe(layout)), the run was trained on \(describe(expected))",
+                            hint: "use a run trained on a zoo of the same architecture (sane pretrain --zoo \(zoo.directory.path))")
+        }
+        return index
+    }
+
+    /// Embeddings of one model's checkpoints (a trajectory; alignment is computed on the last one,
+    /// as in training): per checkpoint the mean token latent (d_z values, SANE-SPEC §6 "center of
+    /// gravity") or, with `full`, all token latents concatenated (N·d_z values).
+    public func embed(trajectory: [StateDict], zoo: Int, full: Bool) throws -> [[Float]] {
+        try tokenize(trajectory: trajectory, zoo: zoo).map { sequence in
+            let latents = encode(sequence)                              // (N, d_z)
+            return full ? latents.scalars : SANEEncoder.meanEmbedding(latents)
+        }
+    }
+}
+
+/// Embeddings of the checkpoints of a zoo, with their labels; written as safetensors.
+public struct ModelEmbeddings: Sendable {
+    /// [M] one label per row of `embeddings`: split order (train, validation, test as asked),
+    /// models in split order, epochs ascending.
+    public var labels: [CheckpointLabel]
+    /// Mean embeddings (M, d_z), or with `full` the concatenated token latents (M, N·d_z).
+    public var embeddings: Tensor
+    public var full: Bool
+    /// Checkpoints left out by the NaN/Inf/|w| > 100 filter, described.
+    public var skipped: [String]
+
+    /// Embeds every checkpoint of the models of `splits` (split by model with the run's split
+    /// seed for this zoo, 42 for a zoo the run has not seen) at `epochs` (nil = all).
+    /// - Parameter progress: called with (models done, models total).
+    public init(encoder: SANEEncoder, zoo: Zoo, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
+                full: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
+        self.full = full
+        labels = []
+        skipped = []
+        var rows: [[Float]] = []
+        var zooIndex: Int?
+        let work = splits.flatMap { split in
+            zoo.models(in: split, seed: encoder.splitSeed(for: zoo)).map { (split, $0) }
+        }
+        for (done, (split, model)) in work.enumerated() {
+            let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs)
+            skipped += loaded.skipped
+            if let first = loaded.checkpoints.first {
+                let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
+                zooIndex = index
+                rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, full: full)
+                labels += loaded.checkpoints.map { CheckpointLabel($0, split: split) }
+            }
+            progress?(done + 1, work.count)
+        }
+        guard let width = rows.first?.count else {
+            throw SaneError("no checkpoints of zoo \(zoo.directory.path) at the selected epochs in splits \(splits.map(\.rawValue).joined(separator: ", "))",
+                            hint: "check --epochs against the epochs the zoo has")
+        }
+        embeddings = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })   // (M, d_z | N·d_z)
+    }
+
+    /// Writes `embeddings` (M, D), `epoch`, `test_acc`, `train_acc`, `ggap` (M) and, in
+    /// `__metadata__`, `models` and `splits` (JSON arrays of strings, one per row), `mode`
+    /// ("mean" or "full") plus the caller's `metadata` (e.g. run and zoo paths).
+    public func write(to url: URL, metadata: [String: String] = [:]) throws {
+        func column(_ values: [Double]) -> Tensor { Tensor(shape: [values.count], scalars: values.map(Float.init)) }
+        func jsonArray(_ strings: [String]) -> String { JSONValue.array(strings.map { .string($0) }).jsonText }
+        var meta = metadata
+        meta["models"] = jsonArray(labels.map(\.model))
+        meta["splits"] = jsonArray(labels.map(\.split))
+        meta["mode"] = full ? "full" : "mean"
+        let dict = StateDict([("embeddings", embeddings),
+                              ("epoch", column(labels.map { Double($0.epoch) })),
+                              ("test_acc", column(labels.map(\.testAccuracy))),
+                              ("train_acc", column(labels.map(\.trainAccuracy))),
+                              ("ggap", column(labels.map(\.ggap)))], metadata: meta)
+        try Safetensors.write(dict, to: url)
+    }
+}
+

@@ -1,0 +1,285 @@
+import Foundation
+import SaneData
+import SaneNN
+import SaneTensor
+
+// Generating models with a trained SANE (SANE-SPEC §7; Schürholt et al., ICML 2024, §3.3):
+//
+//   prompts ──tokenize, encode (haloed)──▶ z^e ──KDE draw──▶ z ──decode (haloed)──▶ T̂ ──de-standardize,
+//   de-tokenize──▶ state dict ──BatchNorm conditioning──▶ network ──score on validation──▶ keep best m
+//
+// Shape legend: E prompts (or kept samples when bootstrapping), k draws, N tokens, d_z latent
+// width, d_t token size.
+
+/// The settings of one sampling run; every default is the paper's.
+public struct SamplingSettings: Codable, Equatable, Sendable {
+    /// How a draw picks its prompt (§7.2).
+    public enum Mode: String, Codable, CaseIterable, Sendable {
+        /// One prompt index e for the whole sequence (what the reference code effectively does).
+        case sequence
+        /// An independent prompt index per token.
+        case token
+    }
+
+    /// k: samples drawn (and scored) per round.
+    public var samples = 50
+    /// m: samples kept per round (subsampling by validation accuracy).
+    public var keep = 10
+    /// r: bootstrapping rounds after the first; each uses the previous round's kept latents as prompts.
+    public var rounds = 0
+    /// h: KDE bandwidth in `z_n = z^e_n + h·ε_n`.
+    public var bandwidth: Float = 0.2
+    public var mode = Mode.sequence
+    /// σ of the Gaussian prior z ~ N(0, σ²I) that replaces the prompts in the first round; nil = prompts.
+    public var priorStandardDeviation: Float?
+    /// Forward passes in training mode that set BatchNorm running statistics (no-op without BatchNorm).
+    public var batchNormIterations = 10
+    public var batchNormBatchSize = 64
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// The target task's data for sampling: a validation split carved from the **training** data
+/// scores the samples (§7.5), the rest of the training data conditions BatchNorm (§7.4). The test
+/// split never enters sampling.
+public struct SamplingData: Sendable {
+    public var validation: ImageDataset
+    public var conditioning: ImageDataset
+
+    public init(validation: ImageDataset, conditioning: ImageDataset) {
+        self.validation = validation; self.conditioning = conditioning
+    }
+
+    /// The first `validationCount` examples of a seeded permutation of `training` are validation,
+    /// the others conditioning data.
+    public init(training: ImageDataset, validationCount: Int, seed: UInt64) {
+        precondition(validationCount > 0 && validationCount < training.count,
+                     "validation split of \(validationCount) examples needs a training set larger than that (has \(training.count))")
+        var g = SeededGenerator(seed: seed)
+        let order = g.permutation(training.count)
+        self.init(validation: training.subset(Array(order[..<validationCount])),
+                  conditioning: training.subset(Array(order[validationCount...])))
+    }
+}
+
+/// A zoo network's architecture without its seed: what a sample is loaded into. Stored in
+/// `samples.json` so that fine-tuning rebuilds the same network.
+public struct TargetNetwork: Codable, Equatable, Sendable {
+    public var architecture: ZooArchitecture
+    public var channelsIn: Int
+    public var outputs: Int
+    public var activation: Activation
+    public var dropout: Float
+    public var initialization: ZooInitialization
+
+    public init(_ c: ZooNetworkConfiguration) {
+        architecture = c.architecture; channelsIn = c.channelsIn; outputs = c.outputs
+        activation = c.activation; dropout = c.dropout; initialization = c.initialization
+    }
+
+    /// The configuration with `seed` (initialization and dropout masks).
+    public func configuration(seed: UInt64) -> ZooNetworkConfiguration {
+        ZooNetworkConfiguration(architecture: architecture, channelsIn: channelsIn, outputs: outputs, activation: activation,
+                                dropout: dropout, initialization: initialization, seed: seed)
+    }
+}
+
+/// Kernel density estimate over prompt latents, one Gaussian per prompt and token (§7.2), and
+/// the Gaussian prior.
+public enum LatentKDE {
+    /// k latent sequences `z_n = z^{e}_n + h·ε_n`, ε_n ~ N(0, I), e uniform over the prompts —
+    /// drawn once per sequence (`.sequence`) or once per token (`.token`).
+    /// - Parameter anchors: E prompt latents, each [N, d_z].
+    /// - Returns: k latents, each [N, d_z].
+    public static func draw(anchors: [Tensor], count k: Int, bandwidth h: Float, mode: SamplingSettings.Mode,
+                            using g: inout SeededGenerator) -> [Tensor] {
+        precondition(!anchors.isEmpty, "the KDE needs at least one prompt")
+        let shape = anchors[0].shape
+        precondition(shape.count == 2 && anchors.allSatisfy { $0.shape == shape },
+                     "prompt latents must share one shape [N, d_z], got \(anchors.map(\.shape))")
+        let (n, d) = (shape[0], shape[1])
+        return (0..<k).map { _ in
+            var e = g.int(below: anchors.count)
+            return Tensor(shape: shape) { z in                                         // [N, d_z]
+                for token in 0..<n {
+                    if mode == .token { e = g.int(below: anchors.count) }
+                    let a = anchors[e].readPointer + token * d
+                    for j in 0..<d { z[token * d + j] = a[j] + h * g.normal() }
+                }
+            }
+        }
+    }
+
+    /// k latent sequences from the prior z ~ N(0, σ²I), each [N, d_z].
+    public static func prior(count k: Int, tokens n: Int, dimensions d: Int, standardDeviation sigma: Float,
+                             using g: inout SeededGenerator) -> [Tensor] {
+        (0..<k).map { _ in Tensor.normal([n, d], std: sigma, using: &g) }
+    }
+}
+
+/// BatchNorm conditioning of decoded models (§7.4).
+public enum BatchNormConditioning {
+    /// The BatchNorm2d layers of `module` and its descendants, in state-dict order.
+    public static func layers(in module: Module) -> [BatchNorm2d] {
+        (module as? BatchNorm2d).map { [$0] } ?? module.children.flatMap { layers(in: $0.module) }
+    }
+
+    /// Sets the running statistics of `network`'s BatchNorm layers by `iterations` forward passes
+    /// in training mode over random batches of `data` (each layer's momentum, 0.1 by default:
+    /// r ← (1 − 0.1)·r + 0.1·batch statistic). Learned weights are unchanged; the network is
+    /// left in evaluation mode. Returns the number of BatchNorm layers (0: nothing to do).
+    @discardableResult
+    public static func condition(_ network: some Layer, on data: ImageDataset, iterations: Int, batchSize: Int,
+                                 using g: inout SeededGenerator) -> Int {
+        let count = layers(in: network).count
+        guard count > 0, iterations > 0 else { return count }
+        network.train(true)
+        Variable.withoutGradients {
+            var done = 0
+            while done < iterations {
+                for batch in data.shuffledBatches(size: batchSize, using: &g) where done < iterations {
+                    _ = network(Variable(batch.images))
+                    done += 1
+                }
+            }
+        }
+        network.train(false)
+        return count
+    }
+}
+
+/// One kept sample.
+public struct SampledModel: Sendable {
+    /// The decoded weights, keys and shapes of the target network.
+    public var stateDict: StateDict
+    /// The latents it was decoded from.
+    public var latents: Tensor                                                  // [N, d_z]
+    public var validationAccuracy: Double
+    /// Round (0 = from the prompts or the prior) and index among that round's k draws.
+    public var round: Int
+    public var draw: Int
+}
+
+/// The scores of one round: all k draws, and the indices of the m kept, best first.
+public struct SamplingRound: Codable, Equatable, Sendable {
+    public var round: Int
+    public var validationAccuracies: [Double]
+    public var kept: [Int]
+}
+
+/// What a sampling run produced.
+public struct SamplingResult: Sendable {
+    /// The last round's kept samples, best first.
+    public var kept: [SampledModel]
+    public var rounds: [SamplingRound]
+    /// Validation accuracy of each prompt as given, and of its own latents decoded (h = 0): how
+    /// much the autoencoder loses in reconstruction.
+    public var promptAccuracies: [Double]
+    public var decodedPromptAccuracies: [Double]
+}
+
+/// Samples new models of a target network from a trained SANE (§7).
+public final class ModelSampler {
+    public let encoder: SANEEncoder
+    /// Which of the run's zoos' preprocessing (alignment reference, standardization) applies.
+    public let zoo: Int
+    public let target: TargetNetwork
+    public let settings: SamplingSettings
+    /// Scores a conditioned network on the validation data; accuracy unless replaced (tests
+    /// replace it to check what it is given).
+    public var scorer: (ZooNetwork, ImageDataset) -> Double = { ZooEvaluation.evaluate($0, on: $1).accuracy }
+    /// Called after each scored draw with (round, scored in this round, k).
+    public var onProgress: ((Int, Int, Int) -> Void)?
+
+    /// The target's fresh state dict: key names, shapes and order of the samples.
+    public let reference: StateDict
+    /// P of the target's token sequence, flattened [N·3].
+    public let positions: [Int32]
+
+    public init(encoder: SANEEncoder, zoo: Int = 0, target: TargetNetwork, settings: SamplingSettings) throws {
+        precondition(zoo >= 0 && zoo < encoder.preprocessing.count, "run has no zoo \(zoo)")
+        self.encoder = encoder; self.zoo = zoo; self.target = target; self.settings = settings
+        reference = ZooNetwork(target.configuration(seed: settings.seed)).stateDict()
+        let sequence = try encoder.preprocessing[zoo].tokenizer.tokenize(reference)
+        let trained = encoder.preprocessing[zoo].reference
+        guard try encoder.preprocessing[zoo].tokenizer.layout(for: trained) == encoder.preprocessing[zoo].tokenizer.layout(for: reference) else {
+            throw SaneError("the target network (\(target.architecture.rawValue), \(sequence.count) tokens) is not the architecture SANE was trained on",
+                            hint: "sample the architecture of the run's zoo; its standardization and alignment are per layer")
+        }
+        positions = sequence.positions
+    }
+
+    /// z^e: the prompts' token latents, each [N, d_z], preprocessed as in training (§7.1).
+    public func embed(_ prompts: [StateDict]) throws -> [Tensor] {
+        try prompts.map { prompt in
+            guard let sequence = try encoder.tokenize(trajectory: [prompt], zoo: zoo, seed: settings.seed).first else {
+                throw SaneError("prompt could not be tokenized")
+            }
+            return encoder.encode(sequence)
+        }
+    }
+
+    /// Weights decoded from latents [N, d_z]: decode (haloed), de-standardize, de-tokenize (§7.3).
+    public func decode(_ latents: Tensor) throws -> StateDict {
+        try encoder.weights(fromTokens: encoder.decode(latents, positions: positions), like: reference, zoo: zoo)
+    }
+
+    /// The target network holding `stateDict`, BatchNorm-conditioned on the conditioning data, in
+    /// evaluation mode.
+    public func network(_ stateDict: StateDict, data: SamplingData, using g: inout SeededGenerator) throws -> ZooNetwork {
+        let net = ZooNetwork(target.configuration(seed: settings.seed))
+        try net.load(stateDict)
+        BatchNormConditioning.condition(net, on: data.conditioning, iterations: settings.batchNormIterations,
+                                        batchSize: settings.batchNormBatchSize, using: &g)
+        net.train(false)
+        return net
+    }
+
+    /// The m best of `scores` (highest first; ties keep the lower index).
+    public static func best(_ scores: [Double], keep m: Int) -> [Int] {
+        Array(scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(m))
+    }
+
+    /// The full protocol (§7.2–5): round 0 draws k latents around the prompts (or from the prior),
+    /// decodes, conditions and scores them and keeps the best m; each bootstrapping round draws k
+    /// around the previous round's kept latents. Deterministic given `settings.seed`.
+    public func run(prompts: [StateDict], data: SamplingData) throws -> SamplingResult {
+        precondition(settings.samples >= 1 && settings.keep >= 1 && settings.keep <= settings.samples && settings.rounds >= 0,
+                     "sampling needs 1 ≤ keep ≤ samples and rounds ≥ 0")
+        var g = SeededGenerator(seed: settings.seed)
+        var conditioning = g.fork()
+        func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
+
+        let promptLatents = try embed(prompts)                                 // E × [N, d_z]
+        let promptAccuracies = try prompts.map(score)
+        let decodedPromptAccuracies = try promptLatents.map { try score(try decode($0)) }
+
+        var anchors = promptLatents
+        var rounds: [SamplingRound] = []
+        var kept: [SampledModel] = []
+        for round in 0...settings.rounds {
+            let latents: [Tensor]                                               // k × [N, d_z]
+            if round == 0, let sigma = settings.priorStandardDeviation {
+                latents = LatentKDE.prior(count: settings.samples, tokens: positions.count / 3,
+                                          dimensions: encoder.model.config.latentDimensions, standardDeviation: sigma, using: &g)
+            } else {
+                guard !anchors.isEmpty else { throw SaneError("no prompts to sample around", hint: "pass prompts or a prior σ") }
+                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: settings.bandwidth,
+                                         mode: settings.mode, using: &g)
+            }
+            var candidates: [SampledModel] = []
+            for (i, z) in latents.enumerated() {
+                let state = try decode(z)
+                candidates.append(SampledModel(stateDict: state, latents: z, validationAccuracy: try score(state), round: round, draw: i))
+                onProgress?(round, i + 1, latents.count)
+            }
+            let best = ModelSampler.best(candidates.map(\.validationAccuracy), keep: settings.keep)
+            rounds.append(SamplingRound(round: round, validationAccuracies: candidates.map(\.validationAccuracy), kept: best))
+            kept = best.map { candidates[$0] }
+            anchors = kept.map(\.latents)
+        }
+        return SamplingResult(kept: kept, rounds: rounds, promptAccuracies: promptAccuracies,
+                              decodedPromptAccuracies: decodedPromptAccuracies)
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane analyze`: per-layer spread of token embeddings next to spectral metrics of the same
+/// layers, and their model-level correlation with accuracy (SANE-SPEC §8).
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Compare the spread of each layer's token embeddings with spectral metrics of its weights.",
+        discussion: """
+        For every selected checkpoint and layer l: the embedding spread ẑ_l = the standard \
+        deviation over the layer's token latents, per latent dimension, averaged over the d_z \
+        dimensions; and, from the raw weight W viewed as [c_out, r], WeightWatcher's log spectral \
+        norm log10 λ_max(WᵀW) and the power-law exponent α of the eigenvalue tail of WᵀW.
+
+        Reports per layer the means and the Pearson r / Spearman ρ of ẑ_l with both metrics over \
+        checkpoints, and for the model-level means (over layers) their correlation with test \
+        accuracy. Writes analysis.json (every checkpoint and layer), analysis.md and \
+        analysis_accuracy.svg (test accuracy vs the z-scored aggregates) into --out \
+        (default: RUN/analysis-<zoo>).
+
+        Examples:
+          sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
+          sane analyze --model runs/hyper --zoo ../shared/zoos/mnist-cnn-hyper --epochs 1-10 --split test
+        """
+    )
+
+    @Option(help: "Trained SANE run folder (the --out of `sane pretrain`).") var model: String
+    @OptionGroup var selection: ZooEpochOptions
+    @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
+    @OptionGroup var halo: HaloOptions
+    @Option(help: "Output folder.") var out: String?
+    @Flag(help: "Print analysis.json on stdout instead of the tables.") var json = false
+
+    func validate() throws {
+        _ = try splits(split)
+        try selection.validate()
+        try halo.validate()
+    }
+
+    func run() throws {
+        let encoder = try loadEncoder(model, halo: halo)
+        let zoo = try Zoo(path: selection.zoo)
+        let bar = ProgressBar("analyze", total: 1)
+        bar.quiet = json
+        let analysis = try EmbeddingAnalysis(encoder: encoder, zoo: zoo, splits: try splits(split),
+                                             epochs: try selection.epochList()) { done, total in
+            bar.total = total
+            bar.update(done, detail: "models")
+        }
+        bar.finish()
+
+        let folder = URL(fileURLWithPath: out ?? model + "/analysis-\(zooName(selection.zoo))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let jsonData = try analysis.jsonData()
+        try jsonData.write(to: folder.appendingPathComponent("analysis.json"))
+        let title = "Embedding spread vs spectral metrics: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(analysis.checkpoints.count) checkpoints"
+        try Data("""
+            # \(title)
+
+            ## Per layer
+
+            \(analysis.layerTable.markdown)
+            ## Model level vs test accuracy
+
+            \(analysis.accuracyTable.markdown)
+            """.utf8).write(to: folder.appendingPathComponent("analysis.md"))
+        let accuracy = analysis.checkpoints.map(\.label.testAccuracy)
+        let series = [("mean ẑ", analysis.checkpoints.map(\.spread)),
+                      ("mean log λ_max", analysis.checkpoints.map(\.logSpectralNorm)),
+                      ("mean α", analysis.checkpoints.map(\.alpha))].map { name, values in
+            PlotSeries(name: name, x: zScores(values), y: accuracy)
+        }
+        try SVGPlot.write(SVGPlot.scatter(series: series, title: "Test accuracy vs model-level aggregates",
+                                          xLabel: "aggregate (z-score over checkpoints)", yLabel: "test accuracy",
+                                          showIdentityLine: false),
+                          toPath: folder.appendingPathComponent("analysis_accuracy.svg").path)
+
+        if json {
+            print(String(decoding: jsonData, as: UTF8.self))
+        } else {
+            print(title)
+            print(analysis.layerTable.plainText)
+            print(analysis.accuracyTable.plainText, terminator: "")
+            print("wrote analysis.json, analysis.md, analysis_accuracy.svg to \(folder.path)")
+        }
+    }
+}
+
+/// (x − mean) / std over the finite values; non-finite values stay NaN (and are not plotted).
+private func zScores(_ values: [Double]) -> [Double] {
+    let finite = values.filter(\.isFinite)
+    guard finite.count >= 2 else { return values.map { _ in .nan } }
+    let (mean, std) = Table.meanAndStandardDeviation(finite)
+    return values.map { $0.isFinite && std > 0 ? ($0 - mean) / std : .nan }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane bench cnn-train`: zoo-training throughput of the zoo `CNN` (SANE-SPEC §1, tanh) —
+/// forward, backward and Adam step per batch, BLAS on one thread, exactly the loop of
+/// `ZooTrainer`. Reports images/s from the thread's CPU time (robust on a loaded machine) and
+/// from wall time. PyTorch counterpart: `python3 Scripts/bench/pytorch_cnn_train.py --threads 1`.
+struct CNNTrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cnn-train",
+        abstract: "Zoo CNN training (batch, Adam, one thread) in images/s.")
+    @Option(help: "Images per batch.") var batch = 64
+    @Option(help: "Batches per timed epoch.") var steps = 100
+    @Option(help: "Timed epochs (best is reported).") var repeats = 3
+    @Option(help: "Activation (tanh, relu, sigmoid, gelu, silu, leakyrelu).") var activation = "tanh"
+    @Option(help: "Datasets root; MNIST is used when found there (or in the default places), else random images.")
+    var dataDir: String?
+    @Flag(help: "Use random MNIST-shaped images even when MNIST is available.") var synthetic = false
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func run() throws {
+        guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
+        BLAS.setThreads(1)
+        var g = SeededGenerator(seed: 0)
+        // images [steps·batch, 1, 28, 28], labels [steps·batch]
+        let n = steps * batch
+        let data: ImageDataset, source: String
+        if !synthetic, let mnist = try? ImageDataset.load("mnist", split: .train, dataDirectory: dataDir), mnist.count >= n,
+           mnist.height == 28, mnist.width == 28, mnist.channels == 1 {
+            data = mnist.subset(Array(0..<n)); source = "mnist"
+        } else {
+            data = ImageDataset(images: Tensor.uniform([n, 1, 28, 28], low: 0, high: 1, using: &g),
+                                labels: (0..<n).map { _ in g.int(below: 10) })
+            source = "random"
+        }
+        let net = ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, activation: act, seed: 1))
+        let optimizer = Adam(parameters: net.namedParameters(), learningRate: 1e-3)
+        var shuffle = SeededGenerator(seed: 2)
+        func epoch() {
+            for b in data.shuffledBatches(size: batch, using: &shuffle) {
+                net.zeroGradients()
+                Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
+                optimizer.step()
+            }
+        }
+        epoch()   // warm-up
+        var bestCPU = Double.infinity, bestWall = Double.infinity
+        for _ in 0..<repeats {
+            let (c0, w0) = (threadCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
+            epoch()
+            bestCPU = min(bestCPU, threadCPUSeconds() - c0)
+            bestWall = min(bestWall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
+        }
+        let result: [String: Any] = ["benchmark": "cnn-train", "implementation": "sane", "data": source, "activation": activation,
+                                     "threads": 1, "batch": batch, "steps": steps, "cpu_seconds_per_step": bestCPU / Double(steps),
+                                     "images_per_cpu_second": Double(n) / bestCPU, "images_per_second": Double(n) / bestWall]
+        if json { printJSON(result) } else {
+            print(String(format: "Sane zoo CNN (%@, Adam) on %@ data, batch %d, 1 thread: %.3f ms/step CPU, %.0f images/s (CPU time), %.0f images/s (wall)",
+                         activation, source, batch, bestCPU / Double(steps) * 1e3, Double(n) / bestCPU, Double(n) / bestWall))
+        }
+    }
+}
+
+/// CPU time consumed by the calling thread, in seconds.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}

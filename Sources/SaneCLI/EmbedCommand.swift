@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane embed`: one embedding per checkpoint of a zoo, with its labels (SANE-SPEC §6).
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embed the checkpoints of a zoo with a trained SANE run and save them as safetensors.",
+        discussion: """
+        Every selected checkpoint is preprocessed exactly as in training (aligned to the run's \
+        reference with the permutation computed on the last selected epoch of its model, \
+        standardized with the run's train statistics), tokenized, and encoded in haloed windows \
+        (--content tokens kept per window, --halo context tokens on each side). The embedding of \
+        a checkpoint is the mean of its token latents (d_z values); --full keeps all token \
+        latents instead (N·d_z values).
+
+        The file holds `embeddings` [M, d_z] (or [M, N·d_z]), `epoch`, `test_acc`, `train_acc`, \
+        `ggap` [M], and in __metadata__ `models` and `splits` (JSON arrays, one entry per row), \
+        `mode`, `run`, `zoo`. Splits are by model, with the run's split seed.
+
+        Examples:
+          sane embed --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed --out seed.safetensors
+          sane embed --model runs/seed --zoo ZOO --split test --epochs 0-5 --full --out test.safetensors
+        """
+    )
+
+    @Option(help: "Trained SANE run folder (the --out of `sane pretrain`).") var model: String
+    @OptionGroup var selection: ZooEpochOptions
+    @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
+    @Flag(help: "Keep every token latent (N·d_z values per checkpoint) instead of their mean.") var full = false
+    @OptionGroup var halo: HaloOptions
+    @Option(help: "Output file (.safetensors).") var out: String
+
+    func validate() throws {
+        _ = try splits(split)
+        try selection.validate()
+        try halo.validate()
+    }
+
+    func run() throws {
+        let encoder = try loadEncoder(model, halo: halo)
+        let zoo = try Zoo(path: selection.zoo)
+        let bar = ProgressBar("embed", total: 1)
+        let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
+                                             full: full) { done, total in
+            bar.total = total
+            bar.update(done, detail: "models")
+        }
+        bar.finish()
+        if !embeddings.skipped.isEmpty {
+            diagnostic("warning: skipped \(embeddings.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(embeddings.skipped[0])")
+        }
+        try embeddings.write(to: URL(fileURLWithPath: out), metadata: ["run": model, "zoo": selection.zoo,
+                                                                        "content": String(encoder.halo.content), "halo": String(encoder.halo.halo)])
+        print("wrote \(embeddings.labels.count) embeddings of \(embeddings.embeddings.shape[1]) values (\(full ? "full" : "mean")) to \(out)")
+    }
+}
+
+/// `--zoo` and `--epochs`, shared by embed, probe and analyze.
+struct ZooEpochOptions: ParsableArguments {
+    @Option(help: "Zoo directory (one folder per model, as ../shared/zoos/mnist-cnn-seed).") var zoo: String
+    @Option(help: "Epochs to use: a range 0-5, a list 0,5,10, or both (0-2,10). Default: every epoch the zoo has.") var epochs: String?
+
+    func validate() throws { _ = try epochList() }
+
+    /// The epochs of `--epochs`, ascending; nil when not given.
+    func epochList() throws -> [Int]? {
+        guard let epochs else { return nil }
+        var list: [Int] = []
+        for part in epochs.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard (1...2).contains(bounds.count), let low = bounds.first!, let high = bounds.last!, 0 <= low, low <= high else {
+                throw ValidationError("--epochs '\(epochs)': use a range like 0-5, a list like 0,5,10, or both")
+            }
+            list += Array(low...high)
+        }
+        return Array(Set(list)).sorted()
+    }
+}
+
+/// `--content` and `--halo`: haloed windows for sequences longer than the training window.
+struct HaloOptions: ParsableArguments {
+    @Option(help: "Content tokens kept per window (default: half the run's window size).") var content: Int?
+    @Option(help: "Context tokens on each side of a window (default: a quarter of the window size).") var halo: Int?
+
+    func validate() throws {
+        guard content.map({ $0 > 0 }) ?? true else { throw ValidationError("--content must be positive") }
+        guard halo.map({ $0 >= 0 }) ?? true else { throw ValidationError("--halo must be 0 or more") }
+    }
+}
+
+/// The trained run at `path`, with halo settings from the command line.
+func loadEncoder(_ path: String, halo: HaloOptions) throws -> SANEEncoder {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CommandError("run folder \(path) does not exist (hint: pass the --out folder of `sane pretrain`)")
+    }
+    let encoder = try SANEEncoder(run: RunFolder(path: path))
+    encoder.halo = HaloWindows(content: halo.content ?? encoder.halo.content, halo: halo.halo ?? encoder.halo.halo)
+    return encoder
+}
+
+/// The zoo splits named by `--split`.
+func splits(_ name: String) throws -> [ZooSplit] {
+    if name == "all" { return ZooSplit.allCases }
+    guard let split = ZooSplit(rawValue: name) else {
+        throw ValidationError("--split must be train, validation, test or all, got '\(name)'")
+    }
+    return [split]
+}
+
+/// The last path component of a zoo directory, for default output folder names.
+func zooName(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent }

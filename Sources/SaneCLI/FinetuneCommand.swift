@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane finetune`: zero-shot and fine-tuned test accuracy of SANE samples next to models
+/// trained from scratch and the fine-tuned prompts (SANE-SPEC §7.6, the paper's Table 3).
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Fine-tune SANE samples, their prompts and fresh initializations; compare test accuracy per epoch.",
+        discussion: """
+        Reads a folder written by `sane sample` (its samples.json names the network, dataset and \
+        prompts). Every model of three groups — scratch (--scratch K fresh initializations), \
+        prompts (the prompt models), SANE samples — is trained for --epochs epochs with the zoo \
+        recipe (Adam, lr 1e-3, batch 64) on the full training split, and evaluated on the TEST \
+        split before training (epoch 0 = zero-shot) and after every epoch. The ensemble (mean of \
+        softmax outputs) of each group is evaluated too. Models train in parallel, one per core; \
+        results do not depend on --jobs.
+
+        Writes OUT/finetune.json (every curve), OUT/finetune.md (the table) and \
+        OUT/finetune_curves.svg (mean ± std per group).
+
+        Examples:
+          sane finetune --models samples/seed --epochs 5
+          sane finetune --models samples/fmnist --epochs 5 --scratch 10
+          sane finetune --models samples/seed --epochs 1 --train-size 10000   # quick
+        """
+    )
+
+    @Option(help: "Folder written by `sane sample` (samples + samples.json).") var models: String
+    @OptionGroup var task: TaskDataOptions
+    @Option(help: "Epochs of fine-tuning.") var epochs = 5
+    @Option(help: "Models trained from scratch (fresh initializations, seeds 0…K−1; default: as many as samples).") var scratch: Int?
+    @OptionGroup var prompts: PromptOptions
+    @Flag(help: "Skip the prompt group.") var noPrompts = false
+    @Option(help: "Learning rate (Adam).") var lr = 1e-3
+    @Option(help: "Batch size.") var batchSize = 64
+    @Option(help: "Train on the first N examples of a seeded permutation of the training split (quick runs).") var trainSize: Int?
+    @Option(help: "Models trained at the same time (one per core).") var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Random seed (batch order, scratch initializations).") var seed: UInt64 = 0
+    @Option(help: "Output folder (default: --models).") var out: String?
+
+    func validate() throws {
+        guard epochs >= 0 else { throw ValidationError("--epochs must be 0 or more") }
+        guard scratch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--scratch must be 0 or more") }
+        guard lr > 0, batchSize >= 1, jobs >= 1 else { throw ValidationError("--lr, --batch-size and --jobs must be positive") }
+        guard trainSize.map({ $0 >= 1 }) ?? true else { throw ValidationError("--train-size must be at least 1") }
+    }
+
+    func run() throws {
+        let manifest = try SampleManifest.read(folder: models)
+        let folder = URL(fileURLWithPath: models)
+        let samples = try manifest.samples.map { s in
+            (name: s.file, stateDict: try StateDict(contentsOf: folder.appendingPathComponent(s.file)))
+        }
+        let promptModels: [(name: String, stateDict: StateDict)]
+        if noPrompts {
+            promptModels = []
+        } else if prompts.prompts != nil {
+            promptModels = try prompts.load(defaultZoo: nil, defaultEpoch: nil, seed: seed).map { ($0.name, $0.stateDict) }
+        } else {
+            promptModels = try manifest.prompts.map { p in
+                do { return (p.name, try StateDict(contentsOf: URL(fileURLWithPath: p.path))) } catch {
+                    throw CommandError("prompt \(p.path) from samples.json cannot be read (hint: pass --prompts or --no-prompts): \(error)")
+                }
+            }
+        }
+        let target = manifest.network
+        let scratchModels = (0..<(scratch ?? samples.count)).map { i in
+            (name: "scratch-\(i)", stateDict: ZooNetwork(target.configuration(seed: seed &+ UInt64(i))).stateDict())
+        }
+
+        let datasetName = task.dataset ?? manifest.dataset
+        let side = target.architecture.inputSize
+        var training = try task.load(datasetName, split: .train, side: side, fallbackData: manifest.dataDirectory)
+        let test = try task.load(datasetName, split: .test, side: side, fallbackData: manifest.dataDirectory)
+        if let trainSize, trainSize < training.count {
+            var g = SeededGenerator(seed: seed)
+            training = training.subset(Array(g.permutation(training.count)[..<trainSize]))
+        }
+
+        var settings = FineTuningSettings()
+        settings.epochs = epochs; settings.learningRate = lr; settings.batchSize = batchSize; settings.seed = seed; settings.jobs = jobs
+        let groups = [("scratch", scratchModels), ("prompts", promptModels), ("SANE samples", samples)].filter { !$0.1.isEmpty }
+        diagnostic("finetune: \(groups.map { "\($0.1.count) \($0.0)" }.joined(separator: ", ")); \(epochs) epochs on \(training.count) \(datasetName) training images, tested on \(test.count)")
+        let totalEpochs = max(1, groups.reduce(0) { $0 + $1.1.count } * epochs)
+        let bar = ProgressBar("finetune", total: totalEpochs)
+        let lock = NSLock()
+        var before = 0
+        var results: [FineTuningGroup] = []
+        for (name, initial) in groups {
+            let offset = before
+            results.append(try FineTuning.run(group: name, initial: initial, target: target, training: training, test: test,
+                                              settings: settings) { done, _ in
+                lock.lock(); defer { lock.unlock() }
+                bar.update(offset + done, detail: name)
+            })
+            before += initial.count * epochs
+        }
+        bar.finish()
+
+        let report = FinetuneReport(samples: URL(fileURLWithPath: models).standardizedFileURL.path, dataset: datasetName,
+                                    trainingExamples: training.count, testExamples: test.count, network: target,
+                                    settings: settings, groups: results)
+        let outURL = URL(fileURLWithPath: out ?? models)
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try e.encode(report).write(to: outURL.appendingPathComponent("finetune.json"), options: .atomic)
+        let markdown = report.markdown
+        try markdown.write(to: outURL.appendingPathComponent("finetune.md"), atomically: true, encoding: .utf8)
+        try SVGPlot.write(report.curvesSVG, toPath: outURL.appendingPathComponent("finetune_curves.svg").path)
+        print(markdown, terminator: "")
+        print("written: \(outURL.path)/finetune.{json,md} and finetune_curves.svg")
+    }
+}
+
+/// What `finetune.json` holds.
+struct FinetuneReport: Codable {
+    var samples: String
+    var dataset: String
+    var trainingExamples: Int
+    var testExamples: Int
+    var network: TargetNetwork
+    var settings: FineTuningSettings
+    var groups: [FineTuningGroup]
+
+    /// The table rows: epochs 0, 1, 5, 10, 25, 50, … up to the last, and the last.
+    var tableEpochs: [Int] {
+        let e = settings.epochs
+        return Array(Set([0, 1, 5, 10, 25, 50, 75, 100].filter { $0 <= e } + [e])).sorted()
+    }
+
+    /// Test accuracy in % (mean ± std over each group's models), then the ensembles.
+    var markdown: String {
+        func cell(_ v: [Double]) -> String { Table.meanPlusMinusStd(v.map { 100 * $0 }, decimals: 1) }
+        let header = ["epoch"] + groups.map { "\($0.name) (\($0.curves.count))" }
+        let perModel = Table(header: header, rows: tableEpochs.map { e in ["\(e)"] + groups.map { cell($0.accuracies(epoch: e)) } })
+        let ensemble = Table(header: header, rows: tableEpochs.map { e in
+            ["\(e)"] + groups.map { String(format: "%.1f", 100 * $0.ensembleAccuracy[e]) }
+        })
+        return """
+        ## Test accuracy % (mean ± std), \(dataset), \(network.architecture.rawValue)
+
+        Fine-tuning: Adam lr \(settings.learningRate), batch \(settings.batchSize), \(trainingExamples) training images; \
+        tested on \(testExamples). Epoch 0 = zero-shot.
+
+        \(perModel.markdown)
+        ### Ensemble (mean of softmax outputs) test accuracy %
+
+        \(ensemble.markdown)
+        """
+    }
+
+    /// Mean ± std test accuracy per epoch, one line per group.
+    var curvesSVG: String {
+        let series = groups.map { group -> PlotSeries in
+            let stats = (0...settings.epochs).map { Table.meanAndStandardDeviation(group.accuracies(epoch: $0).map { 100 * $0 }) }
+            return PlotSeries(name: group.name, x: (0...settings.epochs).map(Double.init), y: stats.map(\.mean), spread: stats.map(\.std))
+        }
+        return SVGPlot.lines(series: series, title: "Fine-tuning on \(dataset) (mean ± std)", xLabel: "epoch", yLabel: "test accuracy %")
+    }
+}

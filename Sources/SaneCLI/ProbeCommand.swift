@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane probe`: predict test accuracy, epoch and generalization gap from weights with linear
+/// probes — the experiment of SANE-SPEC §6 (the paper's Table 1).
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Predict test accuracy, epoch and ggap from weights: W, s(W) and SANE embeddings under a ridge probe.",
+        discussion: """
+        One sample is one (model, epoch) checkpoint. Models are split 70/15/15 into train, \
+        validation and test (sorted names shuffled with the run's split seed, 42 without a run). \
+        For each target a ridge regression with intercept is fitted on the train split for every \
+        λ of the sweep 1e3 … 1e-5, λ is chosen by validation R², and the test R² is reported.
+
+        Features: W = the raw weights flattened (only up to --weight-limit parameters); \
+        s(W) = per layer of the raw [W|b] values: mean, variance, 1/25/50/75/99 percentiles; \
+        SANE = the mean token embedding of --model (left out when no run is given).
+
+        Writes probe.json (every score, λ and test prediction), probe.md (tables) and \
+        probe_accuracy.svg (predicted vs true test accuracy) into --out \
+        (default: RUN/probe-<zoo>, or probe-<zoo> without a run).
+
+        Examples:
+          sane probe --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
+          sane probe --model runs/half --zoo ZOO --epochs 0-5 --json
+          sane probe --zoo ../shared/zoos/mnist-cnn-hyper --epochs 0-10   # W, s(W)
+        """
+    )
+
+    @Option(help: "Trained SANE run folder; without it only the W and s(W) baselines are probed.") var model: String?
+    @OptionGroup var selection: ZooEpochOptions
+    @OptionGroup var halo: HaloOptions
+    @Option(help: "Largest parameter count for the W baseline.") var weightLimit = 10_000
+    @Option(help: "Output folder.") var out: String?
+    @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
+
+    func validate() throws {
+        try selection.validate()
+        try halo.validate()
+        guard weightLimit >= 0 else { throw ValidationError("--weight-limit must be 0 or more") }
+    }
+
+    func run() throws {
+        let encoder = try model.map { try loadEncoder($0, halo: halo) }
+        let zoo = try Zoo(path: selection.zoo)
+        let epochs = try selection.epochList()
+        let bar = ProgressBar("probe", total: 1)
+        bar.quiet = json
+        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit) { done, total in
+            bar.total = total
+            bar.update(done, detail: "models")
+        }
+        bar.finish()
+        if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints, e.g. \(data.skipped[0])") }
+        let report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs)
+
+        let folder = URL(fileURLWithPath: out ?? (model.map { $0 + "/" } ?? "") + "probe-\(zooName(selection.zoo))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let jsonData = try report.jsonData()
+        try jsonData.write(to: folder.appendingPathComponent("probe.json"))
+        let title = "Test R² of linear probes on \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all")"
+        let counts = "\(report.samples["train"]!) train / \(report.samples["validation"]!) validation / \(report.samples["test"]!) test checkpoints"
+        try Data("""
+            # \(title)
+
+            \(counts)\(model.map { ", SANE run `\($0)`" } ?? "").
+
+            \(report.table.markdown)
+            ## Every probe
+
+            \(report.detailTable.markdown)
+            """.utf8).write(to: folder.appendingPathComponent("probe.md"))
+        let truth = report.testPredictions.map { $0.truth[ProbeTarget.testAccuracy.rawValue]! }
+        let series = [ProbeMethod.statistics, .sane].compactMap { method -> PlotSeries? in
+            guard report.score(.testAccuracy, method) != nil else { return nil }
+            return PlotSeries(name: method.rawValue, x: truth,
+                              y: report.testPredictions.map { $0.predicted[ProbeTarget.testAccuracy.rawValue]![method.rawValue]! })
+        }
+        try SVGPlot.write(SVGPlot.scatter(series: series, title: "Test accuracy from weights (test split)",
+                                          xLabel: "true test accuracy", yLabel: "predicted test accuracy"),
+                          toPath: folder.appendingPathComponent("probe_accuracy.svg").path)
+
+        if json {
+            print(String(decoding: jsonData, as: UTF8.self))
+        } else {
+            print("\(title) (\(counts))")
+            print(report.table.plainText, terminator: "")
+            print("wrote probe.json, probe.md, probe_accuracy.svg to \(folder.path)")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Sane
+
+/// `sane zoo train --config FILE.json --out ZOO [--shard i/n] [--jobs 2]`
+struct ZooTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a population of CNNs from a JSON config and write it in the Model Zoos layout.",
+        discussion: """
+        The config names the dataset, architecture (CNN, CNN3), epochs and the choices of \
+        activation, init, optimizer (adam, adamw, sgd), lr, weight_decay, dropout, batch_size \
+        and seeds, sampled as a grid or at random (see ZooTrainingConfiguration). Each model gets \
+        params.json, result.json and checkpoint_NNNNNN/checkpoints.safetensors for epochs 0…E. \
+        The same config gives a byte-identical zoo. Re-running skips finished models (marked \
+        'done') and retrains unfinished ones from scratch, so an interrupted run can simply be \
+        restarted.
+        """
+    )
+
+    @Option(help: "Training configuration (JSON).") var config: String
+    @Option(help: "Output zoo directory.") var out: String
+    @Option(help: "Train only models with index % n == i (0-based), e.g. 0/2 and 1/2 on two machines.") var shard: String = "0/1"
+    @Option(help: "Models trained at the same time (one per core).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func parsedShard() throws -> (index: Int, count: Int) {
+        let parts = shard.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else {
+            throw ValidationError("--shard must be i/n with 0 ≤ i < n, got \(shard)")
+        }
+        return (parts[0], parts[1])
+    }
+
+    func validate() throws {
+        _ = try parsedShard()
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        let configuration = try ZooTrainingConfiguration(contentsOf: URL(fileURLWithPath: config))
+        let trials = ZooTrainer.trials(configuration)
+        let shard = try parsedShard()
+        diagnostic("zoo train: \(trials.count) models × \(configuration.epochs) epochs (\(configuration.architecture.rawValue) on \(configuration.dataset)), shard \(shard.index)/\(shard.count), \(jobs) jobs → \(out)")
+        let bar = ProgressBar("training", total: 1)
+        let lock = NSLock()
+        let finished = try ZooTrainer.train(configuration, output: URL(fileURLWithPath: out), shard: shard, jobs: jobs) { p in
+            lock.lock(); defer { lock.unlock() }
+            bar.total = p.totalEpochs
+            bar.update(p.completedEpochs, detail: String(format: "%@ epoch %d test acc %.4f", p.model, p.epoch, p.testAccuracy))
+        }
+        bar.finish()
+        diagnostic("zoo train: \(finished) models finished in this run")
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class SaneDataTestsSmoke: XCTestCase { func testBuilds() {} }

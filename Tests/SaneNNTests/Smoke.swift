@@ -1,2 +1,0 @@
-import XCTest
-final class SaneNNTestsSmoke: XCTestCase { func testBuilds() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class SaneTestsSmoke: XCTestCase { func testBuilds() {} }

@@ -1,0 +1,106 @@
+import Foundation
+import XCTest
+@testable import Sane
+
+/// Zoo training: layout, determinism (byte-identical zoos), and resumption after an interruption.
+final class ZooTrainerTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-zootrainer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// 4 tiny models (adam/adamw × dropout 0/0.25) × 2 epochs on 512 MNIST images.
+    func tinyConfiguration() throws -> ZooTrainingConfiguration {
+        let data = ZooModelTests.shared.appendingPathComponent("data")
+        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("mnist").path) else {
+            throw XCTSkip("MNIST not found under \(data.path); this test needs /work/shared/data/mnist")
+        }
+        return try ZooTrainingConfiguration(json: JSONValue.parse("""
+        {"dataset": "mnist", "data_dir": "\(data.path)", "architecture": "CNN", "epochs": 2, "seeds": [3],
+         "optimizer": ["adam", "adamw"], "dropout": [0, 0.25], "lr": 3e-3, "batch_size": 32,
+         "train_size": 512, "test_size": 300, "train_eval_size": 200, "validation_size": 100, "prefix": "tiny"}
+        """))
+    }
+
+    /// Every file under `dir` (relative path → bytes).
+    func files(_ dir: URL) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let e = FileManager.default.enumerator(at: dir, includingPropertiesForKeys: [.isRegularFileKey])!
+        for case let url as URL in e where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
+            out[String(url.path.dropFirst(dir.path.count))] = try Data(contentsOf: url)
+        }
+        return out
+    }
+
+    func testTinyZooLayoutDeterminismAndResume() throws {
+        let config = try tinyConfiguration()
+        XCTAssertEqual(ZooTrainer.trials(config).count, 4)
+        let a = scratch.appendingPathComponent("a"), b = scratch.appendingPathComponent("b")
+        XCTAssertEqual(try ZooTrainer.train(config, output: a, jobs: 2), 4)
+
+        // Layout: readable by Zoo, params keys as the shared zoos, result lines per epoch incl. 0.
+        let zoo = try Zoo(directory: a)
+        XCTAssertEqual(zoo.models.count, 4)
+        let m = zoo.models[3]
+        XCTAssertEqual(m.name, "tiny_00003_seed=3")
+        XCTAssertEqual(m.epochs, [0, 1, 2])
+        XCTAssertEqual(m.params.optimizer, "adamw")
+        XCTAssertEqual(m.params.dropout, 0.25)
+        XCTAssertEqual(m.params.batchSize, 32)
+        XCTAssertNotNil(m.results[2]?.validationAccuracy)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: m.directory.appendingPathComponent("done").path))
+        let net = try ZooModelFactory.make(params: m.params, stateDict: m.loadCheckpoint(epoch: 2))
+        XCTAssertEqual(net.stateDict().keys.count, 10)
+        XCTAssertGreaterThan(m.results[2]!.testAccuracy!, m.results[0]!.testAccuracy!, "training should help")
+        // The recorded accuracy is reproducible from the written checkpoint.
+        let test = try ImageDataset.load("mnist", split: .test, dataDirectory: config.dataDirectory).subset(Array(0..<300))
+        XCTAssertEqual(ZooEvaluation.evaluate(net, on: test).accuracy, m.results[2]!.testAccuracy!, accuracy: 1e-12)
+
+        // Interrupted after 3 epochs with one job (model 1 done, model 2 partial), then resumed
+        // with two jobs and sharding: byte-identical to the uninterrupted run.
+        XCTAssertEqual(try ZooTrainer.train(config, output: b, jobs: 1, epochLimit: 3), 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("tiny_00001_seed=3/done").path))
+        try ZooTrainer.train(config, output: b, shard: (0, 2), jobs: 2)
+        try ZooTrainer.train(config, output: b, shard: (1, 2), jobs: 2)
+        let fa = try files(a), fb = try files(b)
+        XCTAssertEqual(fa.keys.sorted(), fb.keys.sorted())
+        for (k, v) in fa { XCTAssertEqual(v, fb[k], "\(k) differs between the uninterrupted and the resumed run") }
+        // A finished zoo is skipped.
+        XCTAssertEqual(try ZooTrainer.train(config, output: b), 0)
+    }
+
+    func testConfigurationSampling() throws {
+        var c = ZooTrainingConfiguration(dataset: "mnist", epochs: 1)
+        c.activations = [.tanh, .relu]; c.seeds = [1, 2, 3]
+        XCTAssertEqual(ZooTrainer.trials(c).map(\.seed), [1, 2, 3, 1, 2, 3])
+        c.sampling = .random; c.models = 5; c.learningRates = [1e-3, 3e-3]
+        let r = ZooTrainer.trials(c)
+        XCTAssertEqual(r.map(\.seed), [1, 2, 3, 4, 5])
+        XCTAssertEqual(r, ZooTrainer.trials(c))
+        XCTAssertThrowsError(try ZooTrainingConfiguration(json: JSONValue.parse(#"{"dataset": "mnist", "epochs": 1, "lr_typo": 1}"#)))
+    }
+
+    /// Throughput of CNN training on MNIST (batch 64, Adam, forward + backward + update) on one
+    /// core. A benchmark, not a timed test: runs only with SANE_BENCHMARK=1 and prints images/s.
+    func testTrainingThroughputBenchmark() throws {
+        guard ProcessInfo.processInfo.environment["SANE_BENCHMARK"] != nil else { throw XCTSkip("set SANE_BENCHMARK=1 to run") }
+        let data = try ImageDataset.load("mnist", split: .train, dataDirectory: ZooModelTests.shared.appendingPathComponent("data").path)
+        let net = ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, seed: 1))
+        let opt = Adam(parameters: net.namedParameters(), learningRate: 1e-3)
+        var g = SeededGenerator(seed: 1)
+        let batches = Array(data.shuffledBatches(size: 64, using: &g).prefix(400))
+        BLAS.setThreads(1)
+        let start = Date()
+        for b in batches {
+            net.zeroGradients()
+            Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
+            opt.step()
+        }
+        let seconds = Date().timeIntervalSince(start)
+        print(String(format: "CNN training throughput: %.0f images/s (%d batches of 64 in %.2f s, one core)", Double(batches.count * 64) / seconds, batches.count, seconds))
+    }
+}
