@@ -70,6 +70,7 @@ struct PretrainCommand: ParsableCommand {
             bar.update((epoch - 1) * batches + b, detail: String(format: "epoch %d loss %.4f", epoch, loss))
         }
         trainer.onEpoch = { log in
+            try? RunReport.write(run: run)
             if json { printJSONLine(log) } else {
                 bar.finish()
                 print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  val R² %.3f  test R² %.3f  %.0f tok/s  %.1fs",
@@ -78,7 +79,8 @@ struct PretrainCommand: ParsableCommand {
             }
         }
         try trainer.train()
-        if !json { print("run saved in \(out)") }
+        let report = try RunReport.write(run: run)
+        if !json { print("run saved in \(out); report: \(report.path)") }
     }
 }
 

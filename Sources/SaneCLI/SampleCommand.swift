@@ -94,7 +94,7 @@ struct SampleCommand: ParsableCommand {
         let manifest = SampleManifest(
             run: runFolder.url.standardizedFileURL.path, runZoo: runZoo, network: target, dataset: datasetName,
             dataDirectory: task.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, validationSize: validationSize,
-            settings: settings,
+            settings: settings, promptLatentRMS: result.promptLatentRMS.isFinite ? result.promptLatentRMS : nil,
             prompts: chosen.indices.map { i in
                 .init(name: chosen[i].name, path: chosen[i].path, validationAccuracy: result.promptAccuracies[i],
                       decodedValidationAccuracy: result.decodedPromptAccuracies[i])
@@ -109,6 +109,7 @@ struct SampleCommand: ParsableCommand {
         print("validation accuracy % (mean ± std), \(datasetName), \(validationSize) images carved from the training set:")
         line("prompts", result.promptAccuracies)
         line("prompts decoded", result.decodedPromptAccuracies, "   (own latents, bandwidth 0)")
+        if !chosen.isEmpty { print(String(format: "  (prompt latents: rms %.3f; bandwidth %.3g = %.2f × rms)", result.promptLatentRMS, bandwidth, Double(bandwidth) / result.promptLatentRMS)) }
         for r in result.rounds {
             line("round \(r.round), all \(samples)", r.validationAccuracies)
             line("round \(r.round), kept \(keep)", r.kept.map { r.validationAccuracies[$0] })
@@ -142,6 +143,7 @@ struct SampleManifest: Codable {
     var dataDirectory: String?
     var validationSize: Int
     var settings: SamplingSettings
+    var promptLatentRMS: Double?
     var prompts: [Prompt]
     var rounds: [SamplingRound]
     var samples: [Sample]

@@ -24,6 +24,8 @@ struct SaneCommand: ParsableCommand {
         subcommands: [
             ZooCommand.self,
             PretrainCommand.self,
+            ReportCommand.self,
+            DemoCommand.self,
             BenchCommand.self, EmbedCommand.self, ProbeCommand.self, AnalyzeCommand.self,
             SampleCommand.self, FinetuneCommand.self,
         ]
@@ -42,6 +44,7 @@ extension SaneCommand {
             Foundation.exit(1)
         }
         #endif
+        setvbuf(stdout, nil, _IOLBF, 0)   // line-buffered stdout, also into files and pipes
         Self.main(nil)
     }
 }

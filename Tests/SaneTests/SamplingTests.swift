@@ -167,15 +167,15 @@ final class SamplingTests: XCTestCase {
     func testOneEpochOfFineTuningBeatsChanceOnDigits() throws {
         let root = ZooModelTests.shared.appendingPathComponent("data/digits8x8")
         guard FileManager.default.fileExists(atPath: root.path) else { throw XCTSkip("digits8x8 not found at \(root.path)") }
-        let training = try NamedDataset.digits8x8.source(in: root).load(.train).subset(Array(0..<512)).resized(to: 28)
-        let test = try NamedDataset.digits8x8.source(in: root).load(.test).subset(Array(0..<200)).resized(to: 28)
+        let training = try NamedDataset.digits8x8.source(in: root).load(.train).subset(Array(0..<256)).resized(to: 28)
+        let test = try NamedDataset.digits8x8.source(in: root).load(.test).subset(Array(0..<100)).resized(to: 28)
         var settings = FineTuningSettings()
-        settings.epochs = 1; settings.batchSize = 16; settings.learningRate = 3e-3
+        settings.epochs = 1; settings.batchSize = 8; settings.learningRate = 3e-3
         let initial = (0..<2).map { (name: "m\($0)", stateDict: ZooNetwork(cnn.configuration(seed: UInt64($0))).stateDict()) }
         let group = try FineTuning.run(group: "scratch", initial: initial, target: cnn, training: training, test: test, settings: settings)
         XCTAssertEqual(group.curves.map(\.testAccuracy.count), [2, 2])
-        for curve in group.curves { XCTAssertGreaterThan(curve.testAccuracy[1], 0.3, "\(curve.name): \(curve.testAccuracy)") }
-        XCTAssertGreaterThan(group.ensembleAccuracy[1], 0.3)
+        for curve in group.curves { XCTAssertGreaterThan(curve.testAccuracy[1], 0.25, "\(curve.name): \(curve.testAccuracy)") }
+        XCTAssertGreaterThan(group.ensembleAccuracy[1], 0.25)
         // One job gives the same curves as two.
         settings.jobs = 1
         let serial = try FineTuning.run(group: "scratch", initial: initial, target: cnn, training: training, test: test, settings: settings)

@@ -177,6 +177,9 @@ public struct SamplingResult: Sendable {
     /// much the autoencoder loses in reconstruction.
     public var promptAccuracies: [Double]
     public var decodedPromptAccuracies: [Double]
+    /// √(mean z²) over the prompts' latents: the scale the bandwidth h is compared with (the KDE
+    /// noise is absolute, so a latent space of small scale needs a smaller h). NaN without prompts.
+    public var promptLatentRMS: Double
 }
 
 /// Samples new models of a target network from a trained SANE (§7).
@@ -279,7 +282,9 @@ public final class ModelSampler {
             kept = best.map { candidates[$0] }
             anchors = kept.map(\.latents)
         }
+        let values = promptLatents.flatMap(\.scalars)
+        let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(values.count)).squareRoot()
         return SamplingResult(kept: kept, rounds: rounds, promptAccuracies: promptAccuracies,
-                              decodedPromptAccuracies: decodedPromptAccuracies)
+                              decodedPromptAccuracies: decodedPromptAccuracies, promptLatentRMS: rms)
     }
 }

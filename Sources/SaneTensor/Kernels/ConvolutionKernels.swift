@@ -115,21 +115,45 @@ public enum ConvolutionKernels {
     public static func maxPool(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ argmax: UnsafeMutablePointer<Int32>, planes: Int, _ g: ConvolutionGeometry) {
         let (oh, ow, plane, out) = (g.outputHeight, g.outputWidth, g.height * g.width, g.outputPixels)
         if g.kernelHeight == 2 && g.kernelWidth == 2 && g.stride == 2 {
-            // The zoo networks' 2×2/2 pooling, unrolled. Same result as the general loop: the
-            // first maximum in row-major window order wins; NaN wins.
+            // The zoo networks' 2×2/2 pooling: eight outputs at a time (even/odd lanes of two
+            // input rows; the last chunk overlaps when OW is not a multiple of 8), selects instead
+            // of branches. Same result as the general loop: the first maximum in row-major window
+            // order wins; NaN wins.
+            let w32 = Int32(truncatingIfNeeded: g.width)
+            let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+            @inline(__always) func pick(_ best: inout SIMD8<Float>, _ idx: inout SIMD8<Int32>, _ v: SIMD8<Float>, _ i: SIMD8<Int32>) {
+                let take = (v .> best) .| ((v .!= v) .& (best .== best))
+                best.replace(with: v, where: take)
+                idx.replace(with: i, where: take)
+            }
             for pl in 0..<planes {
                 let src = x + pl * plane, dst = y + pl * out, arg = argmax + pl * out
                 for oy in 0..<oh {
                     let r0 = src + 2 * oy * g.width, r1 = r0 + g.width
-                    for ox in 0..<ow {
-                        let base = 2 * oy * g.width + 2 * ox
+                    let rowBase = Int32(truncatingIfNeeded: 2 * oy * g.width)
+                    var ox = 0
+                    while ow >= 8 && ox < ow {
+                        let o = Swift.min(ox, ow - 8)
+                        let top = UnsafeRawPointer(r0 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
+                        let bottom = UnsafeRawPointer(r1 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
+                        let base = SIMD8(repeating: rowBase &+ Int32(truncatingIfNeeded: 2 * o)) &+ lane
+                        var best = top.evenHalf, idx = base
+                        pick(&best, &idx, top.oddHalf, base &+ 1)
+                        pick(&best, &idx, bottom.evenHalf, base &+ w32)
+                        pick(&best, &idx, bottom.oddHalf, base &+ (w32 &+ 1))
+                        UnsafeMutableRawPointer(dst + oy * ow + o).storeBytes(of: best, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(arg + oy * ow + o).storeBytes(of: idx, as: SIMD8<Int32>.self)
+                        ox += 8
+                    }
+                    for ox in ow >= 8 ? ow..<ow : 0..<ow {
+                        let base = rowBase &+ Int32(truncatingIfNeeded: 2 * ox)
                         var best = r0[2 * ox], idx = base
-                        let b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1]
-                        if b > best || b.isNaN && !best.isNaN { best = b; idx = base + 1 }
-                        if c > best || c.isNaN && !best.isNaN { best = c; idx = base + g.width }
-                        if d > best || d.isNaN && !best.isNaN { best = d; idx = base + g.width + 1 }
+                        @inline(__always) func pick(_ v: Float, _ i: Int32) {
+                            if v > best || (v.isNaN && !best.isNaN) { best = v; idx = i }
+                        }
+                        pick(r0[2 * ox + 1], base &+ 1); pick(r1[2 * ox], base &+ w32); pick(r1[2 * ox + 1], base &+ w32 &+ 1)
                         dst[oy * ow + ox] = best
-                        arg[oy * ow + ox] = Int32(idx)
+                        arg[oy * ow + ox] = idx
                     }
                 }
             }

@@ -11,6 +11,8 @@ extension Variable {
     ///
     /// Forward: cols = im2col(x) [K, B·P]; y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias.
     /// Backward: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ; db += Σ g'; dcols = Wᵀ·g'; dx += col2im(dcols).
+    /// Stride 1 without padding and OW ≥ 8 (the zoo CNNs' first layers) uses the direct kernels of
+    /// ConvolutionKernels+Direct.swift instead (same formula, no im2col buffer).
     public static func conv2d(_ x: Variable, weight: Variable, bias: Variable? = nil, stride: Int = 1, padding: Int = 0) -> Variable {
         precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1],
                      "conv2d: input \(x.shape) [B, Ci, H, W] does not match weight \(weight.shape) [Co, Ci, kh, kw]")
@@ -20,6 +22,24 @@ extension Variable {
                                       kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride, padding: padding)
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
+        let parents = bias.map { [x, weight, $0] } ?? [x, weight]
+        if ConvolutionKernels.directApplies(geo) {
+            // Few channels, stride 1, no padding: direct SIMD kernels, no im2col, no transposes.
+            let y = Tensor(shape: [b, co, geo.outputHeight, geo.outputWidth]) {
+                ConvolutionKernels.directConvolution(x.value.readPointer, weight.value.readPointer, bias?.value.readPointer, $0, geo, outChannels: co)
+            }
+            return Variable(y, parents: parents) { g in
+                if weight.requiresGrad {
+                    ConvolutionKernels.directConvolutionWeightGradient(x.value.readPointer, g.readPointer, weight.gradientPointer(), geo, outChannels: co)
+                }
+                if let bias, bias.requiresGrad {
+                    ConvolutionKernels.channelSums(g.readPointer, bias.gradientPointer(), batch: b, channels: co, spatial: p)
+                }
+                if x.requiresGrad {
+                    ConvolutionKernels.directConvolutionInputGradient(g.readPointer, weight.value.readPointer, x.gradientPointer(), geo, outChannels: co)
+                }
+            }
+        }
         // cols [K, B·P]
         let cols = Tensor(shape: [k, n]) { ConvolutionKernels.im2col(x.value.readPointer, $0, geo, items: 0..<b) }
         // y' [Co, B·P] = W [Co, K] · cols [K, B·P]
@@ -34,7 +54,6 @@ extension Variable {
         let y = Tensor(shape: [b, co, geo.outputHeight, geo.outputWidth]) {
             ConvolutionKernels.swapOuterAxes(yt.readPointer, $0, outer: co, middle: b, inner: p)
         }
-        let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return Variable(y, parents: parents) { g in
             // g' [Co, B·P]
             let gt = Tensor(shape: [co, n]) { ConvolutionKernels.swapOuterAxes(g.readPointer, $0, outer: b, middle: co, inner: p) }

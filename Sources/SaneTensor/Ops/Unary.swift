@@ -17,7 +17,18 @@ func elementwise(_ x: Variable, _ f: (Float) -> Float, derivative d: @escaping (
     }
 }
 
-
+/// An activation from a vectorized kernel pair (Kernels/ActivationKernels.swift): forward
+/// `f(y, x, n)`, backward `b(dx, dy, s, n)` accumulating dx += dy·f'(·), where s is the output y
+/// (`fromOutput`) or the input x. One call per tensor, so no per-element closure.
+func activation(_ x: Variable, _ f: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void,
+                backward b: @escaping (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void,
+                fromOutput: Bool) -> Variable {
+    let n = x.count
+    let y = Tensor(shape: x.shape) { f($0, x.value.readPointer, n) }
+    return Variable(y, parents: [x]) { g in
+        b(x.gradientPointer(), g.readPointer, fromOutput ? y.readPointer : x.value.readPointer, n)
+    }
+}
 
 extension Variable {
     /// eˣ
@@ -28,15 +39,16 @@ extension Variable {
     public func sqrt() -> Variable { elementwise(self, { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
     /// x²
     public func squared() -> Variable { elementwise(self, { $0 * $0 }, derivative: { x, _ in 2 * x }) }
-    /// tanh x; derivative 1 − y²
-    public func tanh() -> Variable { elementwise(self, { tanhf($0) }, derivative: { _, y in 1 - y * y }) }
-    /// σ(x) = 1/(1+e⁻ˣ); derivative y(1 − y)
-    public func sigmoid() -> Variable { elementwise(self, { 1 / (1 + expf(-$0)) }, derivative: { _, y in y * (1 - y) }) }
-    /// max(x, 0)
-    public func relu() -> Variable { elementwise(self, { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    /// tanh x; derivative 1 − y² (vectorized, `fastTanh`)
+    public func tanh() -> Variable { activation(self, ActivationKernels.tanhForward, backward: ActivationKernels.tanhBackward, fromOutput: true) }
+    /// σ(x) = 1/(1+e⁻ˣ); derivative y(1 − y) (vectorized, `fastSigmoid`)
+    public func sigmoid() -> Variable { activation(self, ActivationKernels.sigmoidForward, backward: ActivationKernels.sigmoidBackward, fromOutput: true) }
+    /// max(x, 0); derivative [x > 0]
+    public func relu() -> Variable { activation(self, ActivationKernels.reluForward, backward: ActivationKernels.reluBackward, fromOutput: false) }
     /// x for x > 0, slope·x otherwise (PyTorch default slope 0.01)
     public func leakyRelu(slope: Float = 0.01) -> Variable {
-        elementwise(self, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+        activation(self, { ActivationKernels.leakyReluForward($0, $1, $2, slope: slope) },
+                   backward: { ActivationKernels.leakyReluBackward($0, $1, $2, $3, slope: slope) }, fromOutput: false)
     }
     /// GELU, exact erf form: ½x(1 + erf(x/√2)) (erf to 1.5e-7, see FastMath.swift).
     public func gelu() -> Variable {
@@ -55,10 +67,6 @@ extension Variable {
             }
         }
     }
-    /// SiLU (swish): x·σ(x); derivative σ(x)(1 + x(1 − σ(x)))
-    public func silu() -> Variable {
-        elementwise(self, { $0 / (1 + expf(-$0)) }, derivative: { x, _ in
-            let s = 1 / (1 + expf(-x)); return s * (1 + x * (1 - s))
-        })
-    }
+    /// SiLU (swish): x·σ(x); derivative σ(x)(1 + x(1 − σ(x))) (vectorized, `fastSigmoid`)
+    public func silu() -> Variable { activation(self, ActivationKernels.siluForward, backward: ActivationKernels.siluBackward, fromOutput: false) }
 }
