@@ -21,12 +21,15 @@ build: deps
 demo: build
 	$(RELEASE) demo
 
+# Tests run optimized (-c release with testing enabled): numerical tests that evaluate real zoo
+# checkpoints take seconds optimized and many minutes in a debug build.
+TESTFLAGS = -c release -Xswiftc -enable-testing
 test: deps
-	$(SWIFT) test
+	$(SWIFT) test $(TESTFLAGS)
 
 # Longer checks (all shared zoos, full evaluations); see README.
 test-long: deps
-	SANE_LONG_TESTS=1 $(SWIFT) test
+	SANE_LONG_TESTS=1 $(SWIFT) test $(TESTFLAGS)
 
 bench: build
 	$(RELEASE) bench gemm
