@@ -1,0 +1,81 @@
+import XCTest
+import Foundation
+
+/// Runs the built `sane` executable as a user would.
+final class CLITests: XCTestCase {
+    /// The `sane` binary next to the test bundle (SwiftPM builds all products into one folder).
+    var sane: URL {
+        get throws {
+            let bundle = Bundle(for: CLITests.self).bundleURL
+            let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("sane") }
+            guard let url = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+                XCTFail("sane executable not found next to the tests (looked at \(candidates.map(\.path)))")
+                throw XCTSkip("no sane executable")
+            }
+            return url
+        }
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = try sane
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// `sane demo --quick` runs the whole pipeline (zoo → SANE → probe → sample → finetune → report)
+    /// on the embedded digits and leaves every result file with sane numbers.
+    func testQuickDemoEndToEnd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sane-demo-test-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.removeItem(at: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try run(["demo", "--quick", "--out", dir.path])
+        XCTAssertEqual(r.status, 0, "demo failed: \(r.stderr.suffix(2000))")
+        for file in ["zoo.json", "run/run.json", "run/report.md", "run/loss_curves.svg", "run/probe/probe.json", "run/probe/probe_accuracy.svg",
+                     "run/samples/samples.json", "run/samples/sample-00.safetensors", "run/finetune/finetune.json", "run/finetune/finetune_curves.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), "missing \(file)")
+        }
+        // The zoo's models learned something, and fine-tuning accuracies are probabilities.
+        let finetune = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/finetune/finetune.json"))) as! [String: Any]
+        let groups = finetune["groups"] as! [[String: Any]]
+        XCTAssertEqual(groups.count, 3)
+        for g in groups {
+            for c in g["curves"] as! [[String: Any]] {
+                for a in c["testAccuracy"] as! [Double] { XCTAssertTrue(a >= 0 && a <= 1, "accuracy \(a) in \(g["name"]!)") }
+            }
+        }
+        let report = try String(contentsOf: dir.appendingPathComponent("run/report.md"), encoding: .utf8)
+        XCTAssertTrue(report.contains("probe.md") && report.contains("finetune.md"), "report lacks the probe/finetune sections")
+        XCTAssertTrue(r.stdout.contains("What this shows"))
+    }
+
+    /// Errors a newcomer meets are one line with a hint, exit status 1, no crash.
+    func testClearErrors() throws {
+        let missingZoo = try run(["pretrain", "--zoo", "/nonexistent/zoo", "--out", "/tmp/never"])
+        XCTAssertEqual(missingZoo.status, 1)
+        XCTAssertTrue(missingZoo.stderr.contains("/nonexistent/zoo") && missingZoo.stderr.contains("hint"), missingZoo.stderr)
+        let notARun = try run(["probe", "--model", "/nonexistent/run", "--zoo", "/nonexistent/zoo"])
+        XCTAssertEqual(notARun.status, 1)
+        XCTAssertFalse(notARun.stderr.isEmpty)
+        let badFlag = try run(["pretrain", "--zoo", "z", "--out", "o", "--bogus"])
+        XCTAssertNotEqual(badFlag.status, 0)
+        XCTAssertTrue(badFlag.stderr.contains("--bogus"), badFlag.stderr)
+        let missingData = try run(["zoo", "eval", FileManager.default.temporaryDirectory.path])
+        XCTAssertEqual(missingData.status, 1)
+        XCTAssertEqual(missingData.stderr.split(separator: "\n").filter { $0.hasPrefix("Error") }.count, 1, missingData.stderr)
+    }
+
+    func testHelpAndVersion() throws {
+        let help = try run(["--help"])
+        XCTAssertEqual(help.status, 0)
+        for command in ["zoo", "pretrain", "probe", "sample", "finetune", "demo", "bench", "report"] {
+            XCTAssertTrue(help.stdout.contains(command), "--help does not list \(command)")
+        }
+        XCTAssertEqual(try run(["--version"]).status, 0)
+    }
+}
