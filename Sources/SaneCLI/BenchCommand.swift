@@ -65,7 +65,10 @@ struct SANEStepBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sane-step",
         abstract: "One SANE training step (both views: forward, backward, AdamW) in tokens/s.")
     @OptionGroup var options: BenchOptions
-    @Option(help: "Preset (tiny, cnn-cpu, cnn-paper).") var config = "cnn-cpu"
+    @Option(help: "Preset the sizes start from (tiny, cnn-cpu, cnn-paper).") var config = "cnn-cpu"
+    @Option(help: "d_model (the issue's CPU benchmark: 256).") var dModel: Int? = 256
+    @Option(help: "Attention heads.") var heads: Int? = 4
+    @Option(help: "Encoder blocks = decoder blocks.") var blocks: Int? = 4
     @Option(help: "Windows per view in the batch.") var batch = 32
     @Option(help: "Window length in tokens.") var window = 48
 
@@ -74,6 +77,10 @@ struct SANEStepBench: ParsableCommand {
         Parallel.workers = options.threads
         guard var cfg = SANEConfig.preset(config) else { throw CommandError("unknown preset '\(config)'") }
         cfg.windowSize = window; cfg.batchSize = batch
+        if let dModel { cfg.modelDimensions = dModel }
+        if let heads { cfg.heads = heads }
+        if let blocks { cfg.encoderBlocks = blocks; cfg.decoderBlocks = blocks }
+        if config == "cnn-paper" { cfg.modelDimensions = 1024; cfg.heads = 8; cfg.encoderBlocks = 8; cfg.decoderBlocks = 8 }
         var g = SeededGenerator(seed: 0)
         let model = SANEModel(config: cfg, using: &g)
         let optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(cfg.learningRate), weightDecay: Double(cfg.weightDecay))

@@ -44,7 +44,7 @@ struct PretrainCommand: ParsableCommand {
             cfg.normalization = n
         } else if zoos.count > 1 { cfg.normalization = .lossNormalization }
         if noAlign { cfg.align = false }
-        let selections = zoos.map { ZooSelection(path: $0, epochs: maxEpoch.map { Array(0...$0) }) }
+        let selections = zoos.map { ZooSelection(path: URL(fileURLWithPath: $0).standardizedFileURL.path, epochs: maxEpoch.map { Array(0...$0) }) }
         let tokenizer = TokenizerConfig(tokenSize: cfg.tokenSize)
 
         let loading = ProgressBar("loading zoo", total: 1)

@@ -116,6 +116,16 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(a.log.map(\.trainLoss), b.log.map(\.trainLoss))
     }
 
+    /// A config file names a preset and overrides some fields; encoding round-trips.
+    func testConfigFileOverridesPreset() throws {
+        let c = try JSONDecoder().decode(SANEConfig.self, from: Data(#"{"preset": "tiny", "epochs": 7, "normalization": "lossNormalization"}"#.utf8))
+        var expected = SANEConfig.preset("tiny")!
+        expected.epochs = 7; expected.normalization = .lossNormalization
+        XCTAssertEqual(c, expected)
+        XCTAssertEqual(try JSONDecoder().decode(SANEConfig.self, from: JSONEncoder().encode(c)), c)
+        XCTAssertThrowsError(try JSONDecoder().decode(SANEConfig.self, from: Data(#"{"preset": "huge"}"#.utf8)))
+    }
+
     /// A run folder made with other settings is refused with a clear error.
     func testIncompatibleRunFolder() throws {
         let dir = SyntheticZoo.temporaryDirectory("incompatible")

@@ -44,6 +44,51 @@ public struct SANEConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case version, tokenSize, modelDimensions, heads, encoderBlocks, decoderBlocks, latentDimensions, windowSize
+        case maxTokens, maxLayers, maxRows, projectionDimensions, gamma, temperature, noiseStd, learningRate
+        case weightDecay, batchSize, epochs, windowsPerCheckpoint, permutationsPerModel, normalization, align, seed
+        case preset
+    }
+
+    /// Decodes a configuration file: `"preset": NAME` (default `cnn-cpu`) gives the starting
+    /// values, every other key present overrides one field.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let presetName = try c.decodeIfPresent(String.self, forKey: .preset) ?? "cnn-cpu"
+        guard let base = SANEConfig.preset(presetName) else {
+            throw DecodingError.dataCorruptedError(forKey: .preset, in: c, debugDescription: "unknown preset \(presetName)")
+        }
+        self = base
+        func field<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<SANEConfig, T>) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { self[keyPath: path] = v }
+        }
+        try field(.version, \.version); try field(.tokenSize, \.tokenSize); try field(.modelDimensions, \.modelDimensions)
+        try field(.heads, \.heads); try field(.encoderBlocks, \.encoderBlocks); try field(.decoderBlocks, \.decoderBlocks)
+        try field(.latentDimensions, \.latentDimensions); try field(.windowSize, \.windowSize); try field(.maxTokens, \.maxTokens)
+        try field(.maxLayers, \.maxLayers); try field(.maxRows, \.maxRows); try field(.projectionDimensions, \.projectionDimensions)
+        try field(.gamma, \.gamma); try field(.temperature, \.temperature); try field(.noiseStd, \.noiseStd)
+        try field(.learningRate, \.learningRate); try field(.weightDecay, \.weightDecay); try field(.batchSize, \.batchSize)
+        try field(.epochs, \.epochs); try field(.windowsPerCheckpoint, \.windowsPerCheckpoint)
+        try field(.permutationsPerModel, \.permutationsPerModel); try field(.normalization, \.normalization)
+        try field(.align, \.align); try field(.seed, \.seed)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version); try c.encode(tokenSize, forKey: .tokenSize)
+        try c.encode(modelDimensions, forKey: .modelDimensions); try c.encode(heads, forKey: .heads)
+        try c.encode(encoderBlocks, forKey: .encoderBlocks); try c.encode(decoderBlocks, forKey: .decoderBlocks)
+        try c.encode(latentDimensions, forKey: .latentDimensions); try c.encode(windowSize, forKey: .windowSize)
+        try c.encode(maxTokens, forKey: .maxTokens); try c.encode(maxLayers, forKey: .maxLayers); try c.encode(maxRows, forKey: .maxRows)
+        try c.encode(projectionDimensions, forKey: .projectionDimensions); try c.encode(gamma, forKey: .gamma)
+        try c.encode(temperature, forKey: .temperature); try c.encode(noiseStd, forKey: .noiseStd)
+        try c.encode(learningRate, forKey: .learningRate); try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(batchSize, forKey: .batchSize); try c.encode(epochs, forKey: .epochs)
+        try c.encode(windowsPerCheckpoint, forKey: .windowsPerCheckpoint); try c.encode(permutationsPerModel, forKey: .permutationsPerModel)
+        try c.encode(normalization, forKey: .normalization); try c.encode(align, forKey: .align); try c.encode(seed, forKey: .seed)
+    }
+
     /// Named presets: `tiny` (tests, seconds), `cnn-cpu` (the CNN zoos on 2 CPU cores),
     /// `cnn-paper` (the paper's sizes).
     public static func preset(_ name: String) -> SANEConfig? {
