@@ -23,7 +23,7 @@ demo: build
 
 # Tests run optimized (-c release with testing enabled): numerical tests that evaluate real zoo
 # checkpoints take seconds optimized and many minutes in a debug build.
-TESTFLAGS = -c release -Xswiftc -enable-testing
+TESTFLAGS = -c release -Xswiftc -enable-testing --disable-swift-testing
 test: deps
 	$(SWIFT) test $(TESTFLAGS)
 
