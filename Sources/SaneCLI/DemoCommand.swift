@@ -103,7 +103,7 @@ struct DemoPlan {
     var trainSize: Int? = nil
     var sane: SANEConfig
     var promptEpoch = 4
-    var samples = 30, keep = 5, validationSize = 300, bandwidth: Float = 0.05
+    var samples = 30, keep = 5, validationSize = 300, bandwidth: Float = 0.02   // ≈ 0.3 × the latent RMS (RESULTS.md)
     var finetuneEpochs = 3
 
     init(quick: Bool, mnist: Bool) {
