@@ -64,10 +64,12 @@ struct PretrainCommand: ParsableCommand {
         try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)
         let trainer = try SANETrainer(run: run, config: cfg, data: data)
         if !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
-        let bar = ProgressBar("pretrain", total: cfg.epochs * trainer.batchesPerEpoch)
+        // The bar counts this invocation's steps only, so a resumed run shows a true rate and ETA.
+        let firstStep = trainer.log.count * trainer.batchesPerEpoch
+        let bar = ProgressBar("pretrain", total: cfg.epochs * trainer.batchesPerEpoch - firstStep)
         bar.quiet = json
         trainer.onBatch = { epoch, b, batches, loss in
-            bar.update((epoch - 1) * batches + b, detail: String(format: "epoch %d loss %.4f", epoch, loss))
+            bar.update((epoch - 1) * batches + b - firstStep, detail: String(format: "epoch %d/%d loss %.4f", epoch, cfg.epochs, loss))
         }
         trainer.onEpoch = { log in
             try? RunReport.write(run: run)

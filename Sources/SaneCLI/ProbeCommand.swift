@@ -33,6 +33,7 @@ struct ProbeCommand: ParsableCommand {
     @OptionGroup var selection: ZooEpochOptions
     @OptionGroup var halo: HaloOptions
     @Option(help: "Largest parameter count for the W baseline.") var weightLimit = 10_000
+    @Flag(help: "SANE features = all token latents concatenated (N·d_z) instead of their mean.") var full = false
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
 
@@ -48,7 +49,7 @@ struct ProbeCommand: ParsableCommand {
         let epochs = try selection.epochList()
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json
-        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit) { done, total in
+        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit, fullSequence: full) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }

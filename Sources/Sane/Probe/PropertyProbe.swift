@@ -54,9 +54,11 @@ public struct ProbeDataset: Sendable {
     ///   - encoder: a trained run for the SANE features; nil computes the baselines only.
     ///   - splitSeed: seed of the model-level split; nil = the run's seed for this zoo, else 42.
     ///   - weightLimit: largest parameter count for which the W baseline is computed.
+    ///   - fullSequence: SANE features are the concatenated token latents (N·d_z values, the
+    ///     spec's full-sequence variant for short sequences) instead of their mean.
     ///   - progress: called with (models done, models total).
     public init(zoo: Zoo, encoder: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
-                weightLimit: Int = 10_000, progress: ((Int, Int) -> Void)? = nil) throws {
+                weightLimit: Int = 10_000, fullSequence: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
         let seed = splitSeed ?? encoder?.splitSeed(for: zoo) ?? 42
         let tokenizer = Tokenizer(encoder?.manifest.tokenizer ?? TokenizerConfig())
         labels = []
@@ -85,7 +87,7 @@ public struct ProbeDataset: Sendable {
             if let encoder {
                 let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
                 zooIndex = index
-                let embeddings = try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, full: false)
+                let embeddings = try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, full: fullSequence)
                 rows[.sane, default: []] += embeddings.map { $0.map(Double.init) }
             }
             labels += checkpoints.map { CheckpointLabel($0, split: split) }
