@@ -142,3 +142,26 @@ final class FastMathTests: XCTestCase {
         XCTAssertLessThan(maxErfAbs, 3e-7, "fastErf max abs error \(maxErfAbs)")
     }
 }
+
+final class LinearRowSplitTests: XCTestCase {
+    /// Above 1,024 rows `linear` splits rows over the workers; it must equal the one-GEMM
+    /// matmul formulation (outputs and all three gradients).
+    func testRowSplitMatchesMatmul() {
+        var g = SeededGenerator(seed: 11)
+        let x = Variable(Tensor.normal([1100, 24], using: &g), requiresGrad: true)
+        let w = Variable(Tensor.normal([10, 24], using: &g), requiresGrad: true)
+        let b = Variable(Tensor.normal([10], using: &g), requiresGrad: true)
+        let seed = Tensor.normal([1100, 10], using: &g)
+        let y1 = Variable.linear(x, weight: w, bias: b)
+        y1.backward(seed: seed)
+        let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
+        x.grad = nil; w.grad = nil; b.grad = nil
+        let y2 = Variable.matmul(x, w, transposeB: true) + b
+        y2.backward(seed: seed)
+        func maxDiff(_ a: Tensor, _ b: Tensor) -> Float { zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0 }
+        XCTAssertLessThan(maxDiff(y1.value, y2.value), 1e-4)
+        XCTAssertLessThan(maxDiff(gx, x.grad!), 1e-4)
+        XCTAssertLessThan(maxDiff(gw, w.grad!), 1e-3, "dW max abs error \(maxDiff(gw, w.grad!))")
+        XCTAssertLessThan(maxDiff(gb, b.grad!), 1e-3)
+    }
+}
