@@ -22,12 +22,8 @@ struct SaneCommand: ParsableCommand {
         """,
         version: saneVersion,
         subcommands: [
-            ZooCommand.self,
-            PretrainCommand.self,
-            ReportCommand.self,
-            DemoCommand.self,
-            BenchCommand.self, EmbedCommand.self, ProbeCommand.self, AnalyzeCommand.self,
-            SampleCommand.self, FinetuneCommand.self,
+            ZooCommand.self, PretrainCommand.self, EmbedCommand.self, ProbeCommand.self, AnalyzeCommand.self,
+            SampleCommand.self, FinetuneCommand.self, ReportCommand.self, DemoCommand.self, BenchCommand.self,
         ]
     )
 }
