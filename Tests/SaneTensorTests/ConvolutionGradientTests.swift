@@ -2,17 +2,12 @@ import XCTest
 @testable import SaneTensor
 
 /// Finite-difference checks of the convolution-family ops (Ops/Convolution.swift).
-final class ConvolutionGradientTests: XCTestCase {
-    var g = SeededGenerator(seed: 11)
-
-    func param(_ shape: [Int], scale: Float = 1, offset: Float = 0) -> Variable {
-        Variable(Tensor.normal(shape, mean: offset, std: scale, using: &g), requiresGrad: true)
-    }
+final class ConvolutionGradientTests: GradientCheckCase {
+    override func setUp() { g = SeededGenerator(seed: 11) }
 
     func assertGradients(_ name: String, _ inputs: [Variable], step: Float = 1e-2, absolute: Double = 2e-3, relative: Double = 2e-2,
                          file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) -> Variable) {
-        let r = GradientCheck.check(inputs, step: step, absolute: absolute, relative: relative, maxElements: 80, f)
-        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
+        super.assertGradients(name, inputs, step: step, absolute: absolute, relative: relative, maxElements: 80, file: file, line: line, f)
     }
 
     func testConv2d() {

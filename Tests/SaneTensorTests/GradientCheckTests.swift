@@ -3,19 +3,7 @@ import Foundation
 @testable import SaneTensor
 
 /// Finite-difference checks of every differentiable op in SaneTensor.
-final class GradientCheckTests: XCTestCase {
-    var g = SeededGenerator(seed: 1)
-
-    func param(_ shape: [Int], scale: Float = 1, offset: Float = 0) -> Variable {
-        Variable(Tensor.normal(shape, mean: offset, std: scale, using: &g), requiresGrad: true)
-    }
-
-    func assertGradients(_ name: String, _ inputs: [Variable], step: Float = 1e-2, absolute: Double = 2e-3, relative: Double = 2e-2,
-                         file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Variable]) -> Variable) {
-        let r = GradientCheck.check(inputs, step: step, absolute: absolute, relative: relative, f)
-        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
-    }
-
+final class GradientCheckTests: GradientCheckCase {
     func testBroadcastArithmetic() {
         assertGradients("add", [param([3, 4]), param([4])]) { $0[0] + $0[1] }
         assertGradients("sub", [param([2, 3, 4]), param([3, 1])]) { $0[0] - $0[1] }
