@@ -75,9 +75,10 @@ struct PretrainCommand: ParsableCommand {
             try? RunReport.write(run: run)
             if json { printJSONLine(log) } else {
                 bar.finish()
-                print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  val R² %.3f  test R² %.3f  %.0f tok/s  %.1fs",
+                print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  R² train %.3f val %.3f test %.3f  %.0f tok/s  %.1fs",
                              log.epoch, log.trainLoss, log.trainReconstruction, log.trainContrastive, log.validationLoss,
-                             log.validationReconstruction, log.validationSequenceR2, log.testSequenceR2, log.tokensPerSecond, log.seconds))
+                             log.validationReconstruction, log.trainSequenceR2 ?? .nan, log.validationSequenceR2, log.testSequenceR2,
+                             log.tokensPerSecond, log.seconds))
             }
         }
         try trainer.train()

@@ -35,10 +35,10 @@ public enum RunReport {
             try SVGPlot.write(r2, toPath: run.url.appendingPathComponent("reconstruction_r2.svg").path)
             md += "## Training\n\n![losses](loss_curves.svg)\n\n![reconstruction R²](reconstruction_r2.svg)\n\n"
             let rows = log.map { l in
-                [String(l.epoch), f(l.trainReconstruction), f(l.trainContrastive), f(l.validationReconstruction),
+                [String(l.epoch), f(l.trainReconstruction), f(l.trainContrastive), f(l.trainSequenceR2 ?? .nan), f(l.validationReconstruction),
                  f(l.validationSequenceR2), f(l.testSequenceMSE), f(l.testSequenceR2), String(format: "%.0f", l.tokensPerSecond), String(format: "%.1f", l.seconds)]
             }
-            md += Table(header: ["epoch", "train recon", "train contrast", "val recon", "val R²", "test MSE", "test R²", "tokens/s", "s"],
+            md += Table(header: ["epoch", "train recon", "train contrast", "train R²", "val recon", "val R²", "test MSE", "test R²", "tokens/s", "s"],
                         rows: rows).markdown + "\n\n"
             md += "Reconstruction losses are masked MSE of standardized weights on noised windows; R² and MSE of clean full sequences (1 − SSE/SST over real entries).\n\n"
         }

@@ -8,7 +8,9 @@ public struct EpochLog: Codable, Sendable {
     public var epoch: Int
     public var trainLoss: Double, trainReconstruction: Double, trainContrastive: Double
     public var validationLoss: Double, validationReconstruction: Double, validationContrastive: Double
-    /// Reconstruction of clean (un-noised) full sequences: masked MSE and R².
+    /// Reconstruction of clean (un-noised) full sequences: masked MSE and R². The train-split
+    /// values are absent in logs written before they were added.
+    public var trainSequenceMSE: Double?, trainSequenceR2: Double?
     public var validationSequenceMSE: Double, validationSequenceR2: Double
     public var testSequenceMSE: Double, testSequenceR2: Double
     public var learningRate: Double
@@ -105,13 +107,14 @@ public final class SANETrainer {
         state.generator = g.stateWords
         let seconds = Date().timeIntervalSince(start)
         let val = validationLosses()
+        let trainSeq = SequenceReconstruction.evaluate(model: model, samples: data.train)
         let valSeq = SequenceReconstruction.evaluate(model: model, samples: data.validation)
         let testSeq = SequenceReconstruction.evaluate(model: model, samples: data.test)
         let n = Double(max(batches, 1))
         return EpochLog(epoch: state.completedEpochs + 1,
                         trainLoss: sums.total / n, trainReconstruction: sums.recon / n, trainContrastive: sums.contrast / n,
                         validationLoss: val.total, validationReconstruction: val.recon, validationContrastive: val.contrast,
-                        validationSequenceMSE: valSeq.mse, validationSequenceR2: valSeq.r2,
+                        trainSequenceMSE: trainSeq.mse, trainSequenceR2: trainSeq.r2, validationSequenceMSE: valSeq.mse, validationSequenceR2: valSeq.r2,
                         testSequenceMSE: testSeq.mse, testSequenceR2: testSeq.r2,
                         learningRate: lr, seconds: seconds,
                         tokensPerSecond: Double(batches * config.batchSize * 2 * config.windowSize) / max(seconds, 1e-9))
