@@ -67,7 +67,7 @@ struct FinetuneCommand: ParsableCommand {
         }
         let target = manifest.network
         let scratchModels = (0..<(scratch ?? samples.count)).map { i in
-            (name: "scratch-\(i)", stateDict: ZooNetwork(target.configuration(seed: seed &+ UInt64(i))).stateDict())
+            (name: "scratch-\(i)", stateDict: ZooNetwork(target.seeded(seed &+ UInt64(i))).stateDict())
         }
 
         let datasetName = task.dataset ?? manifest.dataset
@@ -122,7 +122,7 @@ struct FinetuneReport: Codable {
     var dataset: String
     var trainingExamples: Int
     var testExamples: Int
-    var network: TargetNetwork
+    var network: ZooNetworkConfiguration
     var settings: FineTuningSettings
     var groups: [FineTuningGroup]
 

@@ -65,7 +65,7 @@ struct SampleCommand: ParsableCommand {
         let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
         let network = try chosen.first?.network ?? ZooModelFactory.configuration(params: try Zoo(path: selection.path).models[0].params)
-        let target = TargetNetwork(network)
+        let target = network
         let datasetName = task.dataset ?? chosen.first?.dataset ?? "mnist"
         let training = try task.load(datasetName, split: .train, side: target.architecture.inputSize)
         guard validationSize < training.count else {
@@ -138,7 +138,7 @@ struct SampleManifest: Codable {
     var version = 1
     var run: String
     var runZoo: Int
-    var network: TargetNetwork
+    var network: ZooNetworkConfiguration
     var dataset: String
     var dataDirectory: String?
     var validationSize: Int

@@ -38,7 +38,7 @@ final class SamplingTests: XCTestCase {
         Set((0..<d.count).map { Int((d.images.readPointer[$0 * 784] * 10_000).rounded()) })
     }
 
-    let cnn = TargetNetwork(ZooNetworkConfiguration(architecture: .cnn))
+    let cnn = ZooNetworkConfiguration(architecture: .cnn)
 
     func prompts(_ count: Int) -> [StateDict] {
         (0..<count).map { ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, seed: UInt64(100 + $0))).stateDict() }
@@ -86,7 +86,7 @@ final class SamplingTests: XCTestCase {
         var g = SeededGenerator(seed: 5)
         let draw = LatentKDE.draw(anchors: latents, count: 1, bandwidth: 0, mode: .sequence, using: &g)[0]
         let decodedDraw = try sampler.decode(draw), decodedPrompt = try sampler.decode(latents[0])
-        XCTAssertEqual(decodedDraw.keys, ZooNetwork(cnn.configuration(seed: 0)).stateDict().keys)
+        XCTAssertEqual(decodedDraw.keys, ZooNetwork(cnn.seeded(0)).stateDict().keys)
         for key in decodedPrompt.keys { XCTAssertEqual(decodedDraw[key]!.scalars, decodedPrompt[key]!.scalars, key) }
     }
 
@@ -128,7 +128,7 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(second.kept.map { $0.stateDict["module_list.0.weight"]!.scalars }, result.kept.map { $0.stateDict["module_list.0.weight"]!.scalars })
 
         // Kept samples are working CNNs.
-        let net = ZooNetwork(cnn.configuration(seed: 0))
+        let net = ZooNetwork(cnn.seeded(0))
         try net.load(result.kept[0].stateDict)
         let logits = net(Variable(data.validation.batch(Array(0..<4)).images)).value
         XCTAssertEqual(logits.shape, [4, 10])
@@ -150,7 +150,7 @@ final class SamplingTests: XCTestCase {
         let bn = BatchNorm2d(1)
         let net = Sequential([Conv2d(1, 1, kernelSize: 3, using: &g), bn])
         XCTAssertEqual(BatchNormConditioning.layers(in: net).count, 1)
-        XCTAssertEqual(BatchNormConditioning.layers(in: ZooNetwork(cnn.configuration(seed: 0))).count, 0)
+        XCTAssertEqual(BatchNormConditioning.layers(in: ZooNetwork(cnn.seeded(0))).count, 0)
         let data = Self.identifiedImages(ids: 0..<64)
         let weightBefore = bn.weight.value.scalars
         XCTAssertEqual(BatchNormConditioning.condition(net, on: data, iterations: 30, batchSize: 16, using: &g), 1)
@@ -171,7 +171,7 @@ final class SamplingTests: XCTestCase {
         let test = try NamedDataset.digits8x8.source(in: root).load(.test).subset(Array(0..<100)).resized(to: 28)
         var settings = FineTuningSettings()
         settings.epochs = 1; settings.batchSize = 8; settings.learningRate = 3e-3
-        let initial = (0..<2).map { (name: "m\($0)", stateDict: ZooNetwork(cnn.configuration(seed: UInt64($0))).stateDict()) }
+        let initial = (0..<2).map { (name: "m\($0)", stateDict: ZooNetwork(cnn.seeded(UInt64($0))).stateDict()) }
         let group = try FineTuning.run(group: "scratch", initial: initial, target: cnn, training: training, test: test, settings: settings)
         XCTAssertEqual(group.curves.map(\.testAccuracy.count), [2, 2])
         for curve in group.curves { XCTAssertGreaterThan(curve.testAccuracy[1], 0.25, "\(curve.name): \(curve.testAccuracy)") }

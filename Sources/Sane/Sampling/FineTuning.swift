@@ -47,11 +47,11 @@ public enum FineTuning {
     /// masks) for `settings.epochs` epochs of Adam on `training`, evaluating on `test` before
     /// training and after each epoch. Deterministic: model i's result depends only on its weights,
     /// `settings` and i. `progress` gets (finished epochs, total epochs) over the group.
-    public static func run(group name: String, initial: [(name: String, stateDict: StateDict)], target: TargetNetwork,
+    public static func run(group name: String, initial: [(name: String, stateDict: StateDict)], target: ZooNetworkConfiguration,
                            training: ImageDataset, test: ImageDataset, settings: FineTuningSettings,
                            progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> FineTuningGroup {
         let networks = try initial.enumerated().map { i, model in
-            let net = ZooNetwork(target.configuration(seed: settings.seed &+ UInt64(i)))
+            let net = ZooNetwork(target.seeded(settings.seed &+ UInt64(i)))
             try net.load(model.stateDict)
             return net
         }

@@ -63,28 +63,6 @@ public struct SamplingData: Sendable {
     }
 }
 
-/// A zoo network's architecture without its seed: what a sample is loaded into. Stored in
-/// `samples.json` so that fine-tuning rebuilds the same network.
-public struct TargetNetwork: Codable, Equatable, Sendable {
-    public var architecture: ZooArchitecture
-    public var channelsIn: Int
-    public var outputs: Int
-    public var activation: Activation
-    public var dropout: Float
-    public var initialization: ZooInitialization
-
-    public init(_ c: ZooNetworkConfiguration) {
-        architecture = c.architecture; channelsIn = c.channelsIn; outputs = c.outputs
-        activation = c.activation; dropout = c.dropout; initialization = c.initialization
-    }
-
-    /// The configuration with `seed` (initialization and dropout masks).
-    public func configuration(seed: UInt64) -> ZooNetworkConfiguration {
-        ZooNetworkConfiguration(architecture: architecture, channelsIn: channelsIn, outputs: outputs, activation: activation,
-                                dropout: dropout, initialization: initialization, seed: seed)
-    }
-}
-
 /// Kernel density estimate over prompt latents, one Gaussian per prompt and token (§7.2), and
 /// the Gaussian prior.
 public enum LatentKDE {
@@ -187,7 +165,7 @@ public final class ModelSampler {
     public let encoder: SANEEncoder
     /// Which of the run's zoos' preprocessing (alignment reference, standardization) applies.
     public let zoo: Int
-    public let target: TargetNetwork
+    public let target: ZooNetworkConfiguration
     public let settings: SamplingSettings
     /// Scores a conditioned network on the validation data; accuracy unless replaced (tests
     /// replace it to check what it is given).
@@ -200,10 +178,10 @@ public final class ModelSampler {
     /// P of the target's token sequence, flattened [N·3].
     public let positions: [Int32]
 
-    public init(encoder: SANEEncoder, zoo: Int = 0, target: TargetNetwork, settings: SamplingSettings) throws {
+    public init(encoder: SANEEncoder, zoo: Int = 0, target: ZooNetworkConfiguration, settings: SamplingSettings) throws {
         precondition(zoo >= 0 && zoo < encoder.preprocessing.count, "run has no zoo \(zoo)")
         self.encoder = encoder; self.zoo = zoo; self.target = target; self.settings = settings
-        reference = ZooNetwork(target.configuration(seed: settings.seed)).stateDict()
+        reference = ZooNetwork(target.seeded(settings.seed)).stateDict()
         let sequence = try encoder.preprocessing[zoo].tokenizer.tokenize(reference)
         let trained = encoder.preprocessing[zoo].reference
         guard try encoder.preprocessing[zoo].tokenizer.layout(for: trained) == encoder.preprocessing[zoo].tokenizer.layout(for: reference) else {
@@ -231,7 +209,7 @@ public final class ModelSampler {
     /// The target network holding `stateDict`, BatchNorm-conditioned on the conditioning data, in
     /// evaluation mode.
     public func network(_ stateDict: StateDict, data: SamplingData, using g: inout SeededGenerator) throws -> ZooNetwork {
-        let net = ZooNetwork(target.configuration(seed: settings.seed))
+        let net = ZooNetwork(target.seeded(settings.seed))
         try net.load(stateDict)
         BatchNormConditioning.condition(net, on: data.conditioning, iterations: settings.batchNormIterations,
                                         batchSize: settings.batchNormBatchSize, using: &g)

@@ -42,7 +42,8 @@ public enum ZooInitialization: String, CaseIterable, Codable, Sendable {
 }
 
 /// Everything that defines a zoo network (the `model::*` keys of params.json plus the seed).
-public struct ZooNetworkConfiguration: Equatable, Sendable {
+/// Stored in `samples.json` as the architecture samples are decoded into.
+public struct ZooNetworkConfiguration: Codable, Equatable, Sendable {
     public var architecture: ZooArchitecture
     public var channelsIn: Int
     public var outputs: Int
@@ -56,6 +57,13 @@ public struct ZooNetworkConfiguration: Equatable, Sendable {
                 dropout: Float = 0, initialization: ZooInitialization = .kaimingUniform, seed: UInt64 = 0) {
         self.architecture = architecture; self.channelsIn = channelsIn; self.outputs = outputs; self.activation = activation
         self.dropout = dropout; self.initialization = initialization; self.seed = seed
+    }
+
+    /// The same network with another seed (a fresh initialization of the architecture).
+    public func seeded(_ seed: UInt64) -> ZooNetworkConfiguration {
+        var c = self
+        c.seed = seed
+        return c
     }
 }
 
