@@ -35,8 +35,6 @@ struct AnalyzeCommand: ParsableCommand {
 
     func validate() throws {
         _ = try splits(split)
-        try selection.validate()
-        try halo.validate()
     }
 
     func run() throws {

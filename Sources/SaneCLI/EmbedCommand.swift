@@ -34,8 +34,6 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         _ = try splits(split)
-        try selection.validate()
-        try halo.validate()
     }
 
     func run() throws {

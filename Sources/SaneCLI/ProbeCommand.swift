@@ -38,8 +38,6 @@ struct ProbeCommand: ParsableCommand {
     @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
 
     func validate() throws {
-        try selection.validate()
-        try halo.validate()
         guard weightLimit >= 0 else { throw ValidationError("--weight-limit must be 0 or more") }
     }
 
