@@ -12,23 +12,24 @@ struct EmbedCommand: ParsableCommand {
         reference with the permutation computed on the last selected epoch of its model, \
         standardized with the run's train statistics), tokenized, and encoded in haloed windows \
         (--content tokens kept per window, --halo context tokens on each side). The embedding of \
-        a checkpoint is the mean of its token latents (d_z values); --full keeps all token \
-        latents instead (N·d_z values).
+        a checkpoint pools its token latents (--pooling): their mean (d_z values, the paper's \
+        "center of gravity"), the mean of each layer's tokens (layers: L·d_z values), or all of \
+        them (tokens: N·d_z values).
 
-        The file holds `embeddings` [M, d_z] (or [M, N·d_z]), `epoch`, `test_acc`, `train_acc`, \
+        The file holds `embeddings` [M, d_z] (or [M, L·d_z], [M, N·d_z]), `epoch`, `test_acc`, `train_acc`, \
         `ggap` [M], and in __metadata__ `models` and `splits` (JSON arrays, one entry per row), \
         `mode`, `run`, `zoo`. Splits are by model, with the run's split seed.
 
         Examples:
           sane embed --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed --out seed.safetensors
-          sane embed --model runs/seed --zoo ZOO --split test --epochs 0-5 --full --out test.safetensors
+          sane embed --model runs/seed --zoo ZOO --split test --epochs 0-5 --pooling layers --out test.safetensors
         """
     )
 
     @Option(help: "Trained SANE run folder (the --out of `sane pretrain`).") var model: String
     @OptionGroup var selection: ZooEpochOptions
     @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
-    @Flag(help: "Keep every token latent (N·d_z values per checkpoint) instead of their mean.") var full = false
+    @Option(help: "How token latents become one vector: mean (d_z values, the paper's), layers (per-layer means, L·d_z), tokens (all, N·d_z).") var pooling: EmbeddingPooling = .mean
     @OptionGroup var halo: HaloOptions
     @Option(help: "Output file (.safetensors).") var out: String
 
@@ -41,7 +42,7 @@ struct EmbedCommand: ParsableCommand {
         let zoo = try Zoo(path: selection.zoo)
         let bar = ProgressBar("embed", total: 1)
         let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
-                                             full: full) { done, total in
+                                             pooling: pooling) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
@@ -51,7 +52,7 @@ struct EmbedCommand: ParsableCommand {
         }
         try embeddings.write(to: URL(fileURLWithPath: out), metadata: ["run": model, "zoo": selection.zoo,
                                                                         "content": String(encoder.halo.content), "halo": String(encoder.halo.halo)])
-        print("wrote \(embeddings.labels.count) embeddings of \(embeddings.embeddings.shape[1]) values (\(full ? "full" : "mean")) to \(out)")
+        print("wrote \(embeddings.labels.count) embeddings of \(embeddings.embeddings.shape[1]) values (\(pooling.rawValue)) to \(out)")
     }
 }
 
@@ -109,3 +110,5 @@ func splits(_ name: String) throws -> [ZooSplit] {
 
 /// The last path component of a zoo directory, for default output folder names.
 func zooName(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent }
+
+extension EmbeddingPooling: ExpressibleByArgument {}

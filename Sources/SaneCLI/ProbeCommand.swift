@@ -16,7 +16,10 @@ struct ProbeCommand: ParsableCommand {
 
         Features: W = the raw weights flattened (only up to --weight-limit parameters); \
         s(W) = per layer of the raw [W|b] values: mean, variance, 1/25/50/75/99 percentiles; \
-        SANE = the mean token embedding of --model (left out when no run is given).
+        SANE = the token latents of --model pooled per --pooling: `mean` (the paper's mean \
+        token embedding, d_z values), `layers` (the mean of each layer's tokens, concatenated: \
+        L·d_z values), `tokens` (all token latents: N·d_z values); one column each. Left out \
+        when no run is given.
 
         Writes probe.json (every score, λ and test prediction), probe.md (tables) and \
         probe_accuracy.svg (predicted vs true test accuracy) into --out \
@@ -25,6 +28,7 @@ struct ProbeCommand: ParsableCommand {
         Examples:
           sane probe --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane probe --model runs/half --zoo ZOO --epochs 0-5 --json
+          sane probe --model runs/seed --zoo ZOO --pooling mean,layers,tokens
           sane probe --zoo ../shared/zoos/mnist-cnn-hyper --epochs 0-10   # W, s(W)
         """
     )
@@ -33,12 +37,13 @@ struct ProbeCommand: ParsableCommand {
     @OptionGroup var selection: ZooEpochOptions
     @OptionGroup var halo: HaloOptions
     @Option(help: "Largest parameter count for the W baseline.") var weightLimit = 10_000
-    @Flag(help: "SANE features = all token latents concatenated (N·d_z) instead of their mean.") var full = false
+    @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens.") var pooling = "mean,layers"
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
 
     func validate() throws {
         guard weightLimit >= 0 else { throw ValidationError("--weight-limit must be 0 or more") }
+        do { _ = try EmbeddingPooling.list(pooling) } catch let error as SaneError { throw ValidationError("--pooling: \(error.message)") }
     }
 
     func run() throws {
@@ -47,7 +52,8 @@ struct ProbeCommand: ParsableCommand {
         let epochs = try selection.epochList()
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json
-        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit, fullSequence: full) { done, total in
+        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit,
+                                    poolings: try EmbeddingPooling.list(pooling)) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
@@ -72,10 +78,9 @@ struct ProbeCommand: ParsableCommand {
             \(report.detailTable.markdown)
             """.utf8).write(to: folder.appendingPathComponent("probe.md"))
         let truth = report.testPredictions.map { $0.truth[ProbeTarget.testAccuracy.rawValue]! }
-        let series = [ProbeMethod.statistics, .sane].compactMap { method -> PlotSeries? in
-            guard report.score(.testAccuracy, method) != nil else { return nil }
-            return PlotSeries(name: method.rawValue, x: truth,
-                              y: report.testPredictions.map { $0.predicted[ProbeTarget.testAccuracy.rawValue]![method.rawValue]! })
+        let series = report.methods.filter { $0 != .weights }.map { method in
+            PlotSeries(name: method.description, x: truth,
+                       y: report.testPredictions.map { $0.predicted[ProbeTarget.testAccuracy.rawValue]![method.description]! })
         }
         try SVGPlot.write(SVGPlot.scatter(series: series, title: "Test accuracy from weights (test split)",
                                           xLabel: "true test accuracy", yLabel: "predicted test accuracy"),

@@ -132,7 +132,7 @@ final class ProbeTests: XCTestCase {
         XCTAssertEqual(mean.embeddings.shape, [8 * 3, config.latentDimensions])
         XCTAssertEqual(mean.labels.map(\.split).filter { $0 == "test" }.count, 2 * 3, "8 models split 5/1/2")
         XCTAssertFalse(mean.embeddings.hasNonFinite)
-        let full = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: [.test], epochs: [2], full: true)
+        let full = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: [.test], epochs: [2], pooling: .tokens)
         XCTAssertEqual(full.embeddings.shape, [2, 48 * config.latentDimensions], "the CNN is 48 tokens")
         // The mean embedding is the mean of the full variant's token latents.
         let row = Array(full.embeddings.scalars[..<(48 * config.latentDimensions)])
@@ -140,6 +140,17 @@ final class ProbeTests: XCTestCase {
         let testRow = try XCTUnwrap(mean.labels.firstIndex { $0.model == full.labels[0].model && $0.epoch == 2 })
         for j in 0..<config.latentDimensions {
             XCTAssertEqual(mean.embeddings[testRow, j], tokenMean[j], accuracy: 1e-4)
+        }
+
+        // Layer pooling: the mean of each layer's tokens (the CNN's 8, 6, 4, 20, 10), in layer order.
+        let layers = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: [.test], epochs: [2], pooling: .layers)
+        XCTAssertEqual(layers.embeddings.shape, [2, 5 * config.latentDimensions])
+        let d = config.latentDimensions
+        for (k, tokens) in [0..<8, 8..<14, 14..<18, 18..<38, 38..<48].enumerated() {
+            for j in 0..<d {
+                let expected = tokens.reduce(Float(0)) { $0 + row[$1 * d + j] } / Float(tokens.count)
+                XCTAssertEqual(layers.embeddings[0, k * d + j], expected, accuracy: 1e-4, "layer \(k), feature \(j)")
+            }
         }
 
         let file = scratch.appendingPathComponent("embeddings.safetensors")
@@ -155,14 +166,20 @@ final class ProbeTests: XCTestCase {
         let probeData = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: [0, 1, 2])
         XCTAssertEqual(probeData.features[.weights]?.first?.count, 2464)
         XCTAssertEqual(probeData.features[.statistics]?.first?.count, 35)
-        XCTAssertEqual(probeData.features[.sane]?.first?.count, config.latentDimensions)
+        XCTAssertEqual(probeData.features[.sane(.mean)]?.first?.count, config.latentDimensions)
+        XCTAssertEqual(probeData.features[.sane(.layers)]?.first?.count, 5 * config.latentDimensions, "the CNN has 5 layers")
         let report = try PropertyProbe.run(probeData, zoo: "tiny", epochs: [0, 1, 2])
-        XCTAssertEqual(report.scores.count, 9)
+        XCTAssertEqual(report.scores.count, 12)
+        XCTAssertEqual(report.methods, [.weights, .statistics, .sane(.mean), .sane(.layers)])
+        XCTAssertEqual(report.table.header, ["target", "W", "s(W)", "SANE", "SANE layers"])
         XCTAssertTrue(report.scores.allSatisfy { $0.testR2.isFinite }, "\(report.scores.map(\.testR2))")
         XCTAssertEqual(report.testPredictions.count, 6)
-        XCTAssertEqual(report.testPredictions[0].predicted["test_acc"]?.count, 3)
+        XCTAssertEqual(report.testPredictions[0].predicted["test_acc"]?.count, 4)
         XCTAssertEqual(report.table.rows.map { $0[0] }, ["test_acc", "epoch", "ggap"])
-        XCTAssertNoThrow(try report.jsonData())
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let decoded = try decoder.decode(PropertyProbeReport.self, from: try report.jsonData())
+        XCTAssertEqual(decoded.methods, report.methods, "method names round-trip through probe.json")
     }
 
     /// A zoo of another architecture is refused with a one-line error naming both layouts.

@@ -88,12 +88,31 @@ public final class SANEEncoder {
         }
     }
 
-    /// The model embedding: mean of the token latents ("center of gravity"), d_z values.
-    public static func meanEmbedding(_ latents: Tensor) -> [Float] {
+    /// The model embedding of token latents z [N, d_z] at `positions` (N, 3) under `pooling`.
+    public static func pool(_ latents: Tensor, positions: [Int32], _ pooling: EmbeddingPooling) -> [Float] {
         let n = latents.shape[0], d = latents.shape[1], p = latents.readPointer
-        var e = [Float](repeating: 0, count: d)
-        for i in 0..<n { for j in 0..<d { e[j] += p[i * d + j] } }
-        return e.map { $0 / Float(n) }
+        precondition(positions.count == 3 * n, "one [n, l, k] position per token")
+        /// Mean of the latents of `tokens`.
+        func mean(_ tokens: some Collection<Int>) -> [Float] {
+            var e = [Float](repeating: 0, count: d)
+            for i in tokens { for j in 0..<d { e[j] += p[i * d + j] } }
+            return e.map { $0 / Float(tokens.count) }
+        }
+        switch pooling {
+        case .mean: return mean(0..<n)
+        case .tokens: return latents.scalars
+        case .layers:
+            // Tokens of one layer are contiguous and layers ascend (TokenLayout.positions).
+            var groups: [(layer: Int32, tokens: Range<Int>)] = []
+            for i in 0..<n {
+                if let last = groups.last, last.layer == positions[3 * i + 1] {
+                    groups[groups.count - 1].tokens = last.tokens.lowerBound..<(i + 1)
+                } else {
+                    groups.append((positions[3 * i + 1], i..<(i + 1)))
+                }
+            }
+            return groups.flatMap { mean($0.tokens) }
+        }
     }
 
     /// De-tokenizes decoded tokens into a state dict shaped like `reference` and undoes the

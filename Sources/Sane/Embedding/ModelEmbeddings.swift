@@ -65,13 +65,32 @@ extension SANEEncoder {
     }
 
     /// Embeddings of one model's checkpoints (a trajectory; alignment is computed on the last one,
-    /// as in training): per checkpoint the mean token latent (d_z values, SANE-SPEC §6 "center of
-    /// gravity") or, with `full`, all token latents concatenated (N·d_z values).
-    public func embed(trajectory: [StateDict], zoo: Int, full: Bool) throws -> [[Float]] {
+    /// as in training), one vector per checkpoint under `pooling`.
+    public func embed(trajectory: [StateDict], zoo: Int, pooling: EmbeddingPooling) throws -> [[Float]] {
         try tokenize(trajectory: trajectory, zoo: zoo).map { sequence in
-            let latents = encode(sequence)                              // (N, d_z)
-            return full ? latents.scalars : SANEEncoder.meanEmbedding(latents)
+            SANEEncoder.pool(encode(sequence), positions: sequence.positions, pooling)   // encode: (N, d_z)
         }
+    }
+}
+
+/// How the token latents z [N, d_z] of a model become its embedding.
+public enum EmbeddingPooling: String, CaseIterable, Codable, Sendable {
+    /// The mean token latent, d_z values: the paper's "center of gravity" (SANE-SPEC §6).
+    case mean
+    /// The mean token latent of each layer, concatenated in layer order: L·d_z values. Keeps
+    /// which layer a feature comes from, as s(W) does with its per-layer statistics.
+    case layers
+    /// Every token latent, concatenated: N·d_z values (the spec's full-sequence variant).
+    case tokens
+
+    /// Parses a comma-separated list such as "mean,layers".
+    public static func list(_ text: String) throws -> [EmbeddingPooling] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let poolings = names.compactMap(EmbeddingPooling.init(rawValue:))
+        guard !poolings.isEmpty, poolings.count == names.count else {
+            throw SaneError("unknown pooling in '\(text)'", hint: "use one or more of \(allCases.map(\.rawValue).joined(separator: ", ")), comma-separated")
+        }
+        return poolings
     }
 }
 
@@ -80,9 +99,9 @@ public struct ModelEmbeddings: Sendable {
     /// [M] one label per row of `embeddings`: split order (train, validation, test as asked),
     /// models in split order, epochs ascending.
     public var labels: [CheckpointLabel]
-    /// Mean embeddings (M, d_z), or with `full` the concatenated token latents (M, N·d_z).
+    /// Embeddings (M, D): D = d_z (mean), L·d_z (layers) or N·d_z (tokens).
     public var embeddings: Tensor
-    public var full: Bool
+    public var pooling: EmbeddingPooling
     /// Checkpoints left out by the NaN/Inf/|w| > 100 filter, described.
     public var skipped: [String]
 
@@ -90,8 +109,8 @@ public struct ModelEmbeddings: Sendable {
     /// seed for this zoo, 42 for a zoo the run has not seen) at `epochs` (nil = all).
     /// - Parameter progress: called with (models done, models total).
     public init(encoder: SANEEncoder, zoo: Zoo, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
-                full: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
-        self.full = full
+                pooling: EmbeddingPooling = .mean, progress: ((Int, Int) -> Void)? = nil) throws {
+        self.pooling = pooling
         labels = []
         skipped = []
         var rows: [[Float]] = []
@@ -105,7 +124,7 @@ public struct ModelEmbeddings: Sendable {
             if let first = loaded.checkpoints.first {
                 let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
                 zooIndex = index
-                rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, full: full)
+                rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, pooling: pooling)
                 labels += loaded.checkpoints.map { CheckpointLabel($0, split: split) }
             }
             progress?(done + 1, work.count)
@@ -114,19 +133,19 @@ public struct ModelEmbeddings: Sendable {
             throw SaneError("no checkpoints of zoo \(zoo.directory.path) at the selected epochs in splits \(splits.map(\.rawValue).joined(separator: ", "))",
                             hint: "check --epochs against the epochs the zoo has")
         }
-        embeddings = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })   // (M, d_z | N·d_z)
+        embeddings = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })   // (M, D)
     }
 
     /// Writes `embeddings` (M, D), `epoch`, `test_acc`, `train_acc`, `ggap` (M) and, in
     /// `__metadata__`, `models` and `splits` (JSON arrays of strings, one per row), `mode`
-    /// ("mean" or "full") plus the caller's `metadata` (e.g. run and zoo paths).
+    /// (the pooling: "mean", "layers" or "tokens") plus the caller's `metadata` (e.g. run and zoo paths).
     public func write(to url: URL, metadata: [String: String] = [:]) throws {
         func column(_ values: [Double]) -> Tensor { Tensor(shape: [values.count], scalars: values.map(Float.init)) }
         func jsonArray(_ strings: [String]) -> String { JSONValue.array(strings.map { .string($0) }).jsonText }
         var meta = metadata
         meta["models"] = jsonArray(labels.map(\.model))
         meta["splits"] = jsonArray(labels.map(\.split))
-        meta["mode"] = full ? "full" : "mean"
+        meta["mode"] = pooling.rawValue
         let dict = StateDict([("embeddings", embeddings),
                               ("epoch", column(labels.map { Double($0.epoch) })),
                               ("test_acc", column(labels.map(\.testAccuracy))),

@@ -5,7 +5,8 @@
 // Three feature sets ("methods"), all computed per (model, epoch) checkpoint:
 //   W     the raw weights flattened ([W|b] of every layer, layer order), only for small models;
 //   s(W)  per layer of the raw [W|b] values: mean, variance, 1/25/50/75/99 percentiles (7 per layer);
-//   SANE  the mean token embedding of a trained SANE run (preprocessed as in training).
+//   SANE  the token latents of a trained SANE run (preprocessed as in training), pooled: their
+//         mean (the paper's), per-layer means (`layers`) or all of them (`tokens`).
 // Samples of one model stay in one split: train / validation / test are the zoo's model-level split.
 //
 // Shape legend: M checkpoints, P raw parameters, L layers, d_z latent width.
@@ -16,10 +17,39 @@ import SaneData
 import SaneTensor
 
 /// A feature set of the probe (a column of Table 1).
-public enum ProbeMethod: String, CaseIterable, Codable, Sendable {
-    case weights = "W"
-    case statistics = "s(W)"
-    case sane = "SANE"
+public enum ProbeMethod: Hashable, Codable, Sendable, CustomStringConvertible {
+    /// The raw weights flattened.
+    case weights
+    /// Per-layer statistics s(W).
+    case statistics
+    /// SANE embeddings under a pooling of the token latents.
+    case sane(EmbeddingPooling)
+
+    /// The column name: "W", "s(W)", "SANE" (mean pooling, the paper's), "SANE layers", "SANE tokens".
+    public var description: String {
+        switch self {
+        case .weights: "W"
+        case .statistics: "s(W)"
+        case .sane(.mean): "SANE"
+        case .sane(let pooling): "SANE \(pooling.rawValue)"
+        }
+    }
+
+    /// Every method: the two baselines, then SANE under each pooling.
+    public static let all: [ProbeMethod] = [.weights, .statistics] + EmbeddingPooling.allCases.map { .sane($0) }
+
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let method = ProbeMethod.all.first(where: { $0.description == name }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown probe method '\(name)'"))
+        }
+        self = method
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
 }
 
 /// A predicted property (a row of Table 1).
@@ -43,7 +73,7 @@ public enum ProbeTarget: String, CaseIterable, Codable, Sendable {
 public struct ProbeDataset: Sendable {
     /// [M] split order (train, validation, test), models in split order, epochs ascending.
     public var labels: [CheckpointLabel]
-    /// Per method [M][features]: W (M, P), s(W) (M, 7·L), SANE (M, d_z). A method is absent when
+    /// Per method [M][features]: W (M, P), s(W) (M, 7·L), SANE (M, d_z | L·d_z | N·d_z). A method is absent when
     /// it was not computed (no run given, or more than `weightLimit` parameters for W).
     public var features: [ProbeMethod: [[Double]]]
     /// Checkpoints left out (unusable weights, or no recorded test/train accuracy), described.
@@ -54,11 +84,11 @@ public struct ProbeDataset: Sendable {
     ///   - encoder: a trained run for the SANE features; nil computes the baselines only.
     ///   - splitSeed: seed of the model-level split; nil = the run's seed for this zoo, else 42.
     ///   - weightLimit: largest parameter count for which the W baseline is computed.
-    ///   - fullSequence: SANE features are the concatenated token latents (N·d_z values, the
-    ///     spec's full-sequence variant for short sequences) instead of their mean.
+    ///   - poolings: the SANE feature sets, one per pooling of the token latents (all from one
+    ///     encoding of each checkpoint).
     ///   - progress: called with (models done, models total).
     public init(zoo: Zoo, encoder: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
-                weightLimit: Int = 10_000, fullSequence: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
+                weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers], progress: ((Int, Int) -> Void)? = nil) throws {
         let seed = splitSeed ?? encoder?.splitSeed(for: zoo) ?? 42
         let tokenizer = Tokenizer(encoder?.manifest.tokenizer ?? TokenizerConfig())
         labels = []
@@ -87,8 +117,12 @@ public struct ProbeDataset: Sendable {
             if let encoder {
                 let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
                 zooIndex = index
-                let embeddings = try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, full: fullSequence)
-                rows[.sane, default: []] += embeddings.map { $0.map(Double.init) }
+                for sequence in try encoder.tokenize(trajectory: checkpoints.map(\.stateDict), zoo: index) {
+                    let latents = encoder.encode(sequence)                                          // (N, d_z)
+                    for pooling in poolings {
+                        rows[.sane(pooling), default: []].append(SANEEncoder.pool(latents, positions: sequence.positions, pooling).map(Double.init))
+                    }
+                }
             }
             labels += checkpoints.map { CheckpointLabel($0, split: split) }
         }
@@ -150,12 +184,15 @@ public struct PropertyProbeReport: Codable, Sendable {
         scores.first { $0.target == target && $0.method == method }
     }
 
-    /// Test R², rows = targets, columns = W, s(W), SANE ("—" where a method was not computed):
-    /// the layout of the paper's Table 1.
+    /// The methods that were probed, in `ProbeMethod.all` order.
+    public var methods: [ProbeMethod] { ProbeMethod.all.filter { m in scores.contains { $0.method == m } } }
+
+    /// Test R², rows = targets, columns = W, s(W), SANE (each pooling probed; "—" where a
+    /// method was not computed): the layout of the paper's Table 1.
     public var table: Table {
-        Table(header: ["target"] + ProbeMethod.allCases.map(\.rawValue),
+        Table(header: ["target"] + methods.map(\.description),
               rows: ProbeTarget.allCases.map { target in
-                  [target.rawValue] + ProbeMethod.allCases.map { method in
+                  [target.rawValue] + methods.map { method in
                       score(target, method).map { String(format: "%.3f", $0.testR2) } ?? "—"
                   }
               })
@@ -165,7 +202,7 @@ public struct PropertyProbeReport: Codable, Sendable {
     public var detailTable: Table {
         Table(header: ["target", "method", "features", "λ", "train R²", "val R²", "test R²"],
               rows: scores.map { s in
-                  [s.target.rawValue, s.method.rawValue, String(s.features), String(format: "%g", s.lambda),
+                  [s.target.rawValue, s.method.description, String(s.features), String(format: "%g", s.lambda),
                    String(format: "%.3f", s.trainR2), String(format: "%.3f", s.validationR2), String(format: "%.3f", s.testR2)]
               })
     }
@@ -204,14 +241,14 @@ public enum PropertyProbe {
         }
         for target in ProbeTarget.allCases {
             let y = data.labels.map(target.value)
-            for method in ProbeMethod.allCases {
+            for method in ProbeMethod.all {
                 guard let x = data.features[method] else { continue }
                 func split(_ rows: [Int]) -> ProbeSplit { ProbeSplit(features: rows.map { x[$0] }, targets: rows.map { y[$0] }) }
                 let result = try RidgeProbe.fit(train: split(train), validation: split(validation), test: split(test))
                 scores.append(.init(target: target, method: method, features: x[0].count, lambda: result.lambda,
                                     trainR2: result.trainR2, validationR2: result.validationR2, testR2: result.testR2))
                 for (k, value) in result.testPredictions.enumerated() {
-                    predictions[k].predicted[target.rawValue, default: [:]][method.rawValue] = value
+                    predictions[k].predicted[target.rawValue, default: [:]][method.description] = value
                 }
             }
         }

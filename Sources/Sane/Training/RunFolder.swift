@@ -37,14 +37,24 @@ public struct RunFolder: Sendable {
     var manifestURL: URL { url.appendingPathComponent("run.json") }
 
     /// Creates the folder, or checks that an existing one was made with the same settings.
+    /// Only `epochs` may differ from an existing run: the run is then extended (or its end moved
+    /// earlier) and the manifest rewritten; the one-cycle schedule is recomputed for the new
+    /// length, so extending a finished run restarts from the middle of the new cycle.
     public func prepare(manifest: Manifest, preprocessing: [ZooPreprocessing]) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: manifestURL.path) {
-            let existing = try loadManifest()
-            guard existing.config == manifest.config, existing.zoos == manifest.zoos else {
-                throw SaneError("run folder \(url.path) holds a run with other settings",
-                                hint: "use a new --out folder, or the same config and zoos to resume")
+            var existing = try loadManifest()
+            let epochs = existing.config.epochs
+            existing.config.epochs = manifest.config.epochs
+            // Zoo paths compare after resolving (a run made with a relative path resumes from anywhere it resolves).
+            let canonical = { (zoos: [ZooSelection]) in
+                zoos.map { var z = $0; z.path = URL(fileURLWithPath: z.path).standardizedFileURL.resolvingSymlinksInPath().path; return z }
             }
+            guard existing.config == manifest.config, canonical(existing.zoos) == canonical(manifest.zoos) else {
+                throw SaneError("run folder \(url.path) holds a run with other settings",
+                                hint: "use a new --out folder, or the same config and zoos to resume (only --epochs may change)")
+            }
+            if epochs != manifest.config.epochs { try writeJSON(existing, to: manifestURL) }
             return
         }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)

@@ -35,6 +35,7 @@ extension ConvolutionKernels {
     /// Register block: 4 output channels × 2 output rows (8 independent SIMD8 accumulators, enough
     /// to hide the FMA latency); per tap two input loads and four weight broadcasts feed 8 FMAs.
     /// Weights are packed [⌈Co/4⌉, T, 4] (zero-padded); an odd last row is computed twice.
+    @inline(never)
     public static func directConvolution(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                          _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
         precondition(directApplies(g), "directConvolution needs stride 1, no padding, OW ≥ 8")
@@ -81,66 +82,60 @@ extension ConvolutionKernels {
     }
 
     /// Weight gradient, accumulating: dw[o, t] += Σ_{b, oy, ox} dy[b, o, oy, ox] · x[b, off[t] + oy·W + ox].
-    /// x [B, Ci, H, W], dy [B, Co, OH, OW], dw [Co, T]. Register block: 4 output channels × 2
-    /// output rows (8 independent accumulators, few enough pointers to stay in registers); lane
-    /// partial sums live in a [Co, T] SIMD8 buffer over the batch and are reduced once at the
-    /// end; columns past the last full chunk and an odd last row go to scalar / single-row sums.
+    /// x [B, Ci, H, W], dy [B, Co, OH, OW], dw [Co, T]. Register block: 4 output channels × 2 taps,
+    /// 8 SIMD8 accumulators that stay in registers over the whole batch; the innermost loop walks
+    /// down the output rows of one 8-column chunk (four dy loads and two x loads feed 8 FMAs).
+    /// Columns past the last full chunk go to scalar sums. A missing 4th channel or 2nd tap
+    /// repeats the last one and is not stored. Lanes are reduced once per (channel, tap).
+    @inline(never)
     public static func directConvolutionWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                                        _ dw: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
         precondition(directApplies(g), "directConvolutionWeightGradient needs stride 1, no padding, OW ≥ 8")
         let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, g.patchLength, g.width)
         let image = g.channels * g.height * g.width, plane = oh * ow, full = ow / 8
         let off = tapOffsets(g)
-        // lane partial sums [Co, T] (SIMD8) and scalar tail sums [Co, T]
-        var lanes = [SIMD8<Float>](repeating: .zero, count: co * taps), tails = [Float](repeating: 0, count: co * taps)
-        lanes.withUnsafeMutableBufferPointer { lp in tails.withUnsafeMutableBufferPointer { tp in off.withUnsafeBufferPointer { offp in
-            let acc = lp.baseAddress!, tail = tp.baseAddress!
-            for b in 0..<g.batch {
-                let xb = x + b * image, gb = dy + b * co * plane
-                for o in stride(from: 0, to: co, by: 4) {
-                    // channels o…o+3; missing ones (o+k ≥ Co) repeat the last channel and are not stored
-                    let oc = Swift.min(4, co - o)
-                    let g0 = gb + o * plane, g1 = gb + Swift.min(o + 1, co - 1) * plane
-                    let g2 = gb + Swift.min(o + 2, co - 1) * plane, g3 = gb + Swift.min(o + 3, co - 1) * plane
-                    for t in 0..<taps {
-                        let at = acc + o * taps + t
-                        var a0 = at[0], a1 = oc > 1 ? at[taps] : .zero, a2 = oc > 2 ? at[2 * taps] : .zero, a3 = oc > 3 ? at[3 * taps] : .zero
-                        var c0 = SIMD8<Float>.zero, c1 = c0, c2 = c0, c3 = c0
-                        let src = xb + offp[t]
-                        var oy = 0
-                        while oy < oh {
-                            let two = oy + 1 < oh
-                            for q in 0..<full {
-                                let e = oy * ow + q * 8, s = src + oy * width + q * 8
-                                let u = load8(s)
-                                a0 = a0.addingProduct(u, load8(g0 + e)); a1 = a1.addingProduct(u, load8(g1 + e))
-                                a2 = a2.addingProduct(u, load8(g2 + e)); a3 = a3.addingProduct(u, load8(g3 + e))
-                                if two {
-                                    let v = load8(s + width), f = e + ow
-                                    c0 = c0.addingProduct(v, load8(g0 + f)); c1 = c1.addingProduct(v, load8(g1 + f))
-                                    c2 = c2.addingProduct(v, load8(g2 + f)); c3 = c3.addingProduct(v, load8(g3 + f))
-                                }
+        off.withUnsafeBufferPointer { offp in
+            for o in stride(from: 0, to: co, by: 4) {
+                let oc = Swift.min(4, co - o)
+                // dy planes of channels o+1…o+3 relative to channel o (the last channel repeats)
+                let r1 = (Swift.min(o + 1, co - 1) - o) * plane, r2 = (Swift.min(o + 2, co - 1) - o) * plane
+                let r3 = (Swift.min(o + 3, co - 1) - o) * plane
+                for t in stride(from: 0, to: taps, by: 2) {
+                    let t1 = Swift.min(t + 1, taps - 1), rv = offp[t1] - offp[t]
+                    var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0   // tap t, channels o…o+3
+                    var c0 = a0, c1 = a0, c2 = a0, c3 = a0                  // tap t1
+                    var tail = SIMD8<Float>.zero                            // [tap t, t1] × channels 0…3 (scalar columns)
+                    for b in 0..<g.batch {
+                        let gb = dy + (b * co + o) * plane, xb = x + b * image + offp[t]
+                        for q in 0..<full {
+                            var pg = gb + q * 8, px = xb + q * 8
+                            for _ in 0..<oh {
+                                let d0 = load8(pg), d1 = load8(pg + r1), d2 = load8(pg + r2), d3 = load8(pg + r3)
+                                let xu = load8(px), xv = load8(px + rv)
+                                a0 = a0.addingProduct(xu, d0); a1 = a1.addingProduct(xu, d1)
+                                a2 = a2.addingProduct(xu, d2); a3 = a3.addingProduct(xu, d3)
+                                c0 = c0.addingProduct(xv, d0); c1 = c1.addingProduct(xv, d1)
+                                c2 = c2.addingProduct(xv, d2); c3 = c3.addingProduct(xv, d3)
+                                pg += ow; px += width
                             }
-                            for r in oy..<(two ? oy + 2 : oy + 1) {
-                                for ox in (full * 8)..<ow {
-                                    let v = src[r * width + ox], e = r * ow + ox
-                                    tail[o * taps + t] += v * g0[e]
-                                    if oc > 1 { tail[(o + 1) * taps + t] += v * g1[e] }
-                                    if oc > 2 { tail[(o + 2) * taps + t] += v * g2[e] }
-                                    if oc > 3 { tail[(o + 3) * taps + t] += v * g3[e] }
-                                }
-                            }
-                            oy += 2
                         }
-                        at[0] = a0 + c0
-                        if oc > 1 { at[taps] = a1 + c1 }
-                        if oc > 2 { at[2 * taps] = a2 + c2 }
-                        if oc > 3 { at[3 * taps] = a3 + c3 }
+                        for oy in 0..<oh {
+                            for ox in (full * 8)..<ow {
+                                let pg = gb + oy * ow + ox, u = xb[oy * width + ox], v = xb[oy * width + ox + rv]
+                                let d = SIMD4<Float>(pg[0], pg[r1], pg[r2], pg[r3])
+                                tail = tail.addingProduct(SIMD8(lowHalf: d, highHalf: d),
+                                                          SIMD8(lowHalf: SIMD4(repeating: u), highHalf: SIMD4(repeating: v)))
+                            }
+                        }
+                    }
+                    let sums = [(a0, c0), (a1, c1), (a2, c2), (a3, c3)]
+                    for k in 0..<oc {
+                        dw[(o + k) * taps + t] += sums[k].0.sum() + tail[k]
+                        if t1 != t { dw[(o + k) * taps + t1] += sums[k].1.sum() + tail[4 + k] }
                     }
                 }
             }
-            for e in 0..<(co * taps) { dw[e] += acc[e].sum() + tail[e] }
-        } } }
+        }
     }
 
     /// Input gradient, accumulating: dx[b, c, iy, ix] += Σ_{o, i, j} w[o, c, i, j] · dy[b, o, iy − i, ix − j]
@@ -148,6 +143,7 @@ extension ConvolutionKernels {
     /// (kh − 1, kw − 1) on each side — [B, Co, H + kh − 1, W + kw − 1] — with the kernel flipped
     /// and its channel axes swapped, w'[c, o, i, j] = w[o, c, kh−1−i, kw−1−j]; the result
     /// [B, Ci, H, W] is added to dx. dy [B, Co, OH, OW], w [Co, Ci, kh, kw], dx [B, Ci, H, W].
+    @inline(never)
     public static func directConvolutionInputGradient(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                                       _ dx: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
         precondition(directApplies(g), "directConvolutionInputGradient needs stride 1, no padding, OW ≥ 8")
