@@ -45,6 +45,32 @@ final class ConvolutionGradientTests: GradientCheckCase {
         assertGradients("avg pool 3 stride 1", [param([1, 2, 5, 4])]) { $0[0].avgPool2d(kernelSize: 3, stride: 1) }
     }
 
+    /// The vectorized 2×2/2 max pool (rows of ≥ 8 outputs, an overlapping last chunk) equals the
+    /// definition: y = the window maximum, the gradient goes to the first maximum in row-major
+    /// window order (ties included), a NaN wins its window.
+    func testVectorMaxPoolMatchesDefinition() {
+        var x = param([2, 3, 18, 22]).value                       // OW 11: one chunk + overlap
+        for k in stride(from: 0, to: x.count, by: 7) { x.writePointer()[k] = 0.5 }   // ties
+        x[1, 2, 4, 7] = .nan
+        let input = Variable(x, requiresGrad: true)
+        let y = input.maxPool2d(kernelSize: 2)
+        XCTAssertEqual(y.shape, [2, 3, 9, 11])
+        let dy = param([2, 3, 9, 11]).value
+        (y * Variable(dy)).sum().backward()
+        var dx = Tensor(zeros: x.shape)
+        for b in 0..<2 { for c in 0..<3 { for oy in 0..<9 { for ox in 0..<11 {
+            var best = -Float.infinity, at = (2 * oy, 2 * ox)
+            for i in 0..<2 { for j in 0..<2 {
+                let v = x[b, c, 2 * oy + i, 2 * ox + j]
+                if v > best || (v.isNaN && !best.isNaN) { best = v; at = (2 * oy + i, 2 * ox + j) }
+            } }
+            let got = y.value[b, c, oy, ox]
+            XCTAssertTrue(got == best || (got.isNaN && best.isNaN), "y[\(b), \(c), \(oy), \(ox)] = \(got), expected \(best)")
+            dx[b, c, at.0, at.1] += dy[b, c, oy, ox]
+        } } } }
+        XCTAssertEqual(input.grad!.scalars, dx.scalars, "gradient routed to the first maximum")
+    }
+
     func testBatchNormTraining() {
         var rm = Tensor(zeros: [3]), rv = Tensor(shape: [3], repeating: 1)
         assertGradients("batchNorm train", [param([4, 3, 3, 2]), param([3], scale: 0.2, offset: 1), param([3])]) {

@@ -119,9 +119,15 @@ public enum ConvolutionKernels {
             // input rows; the last chunk overlaps when OW is not a multiple of 8), selects instead
             // of branches. Same result as the general loop: the first maximum in row-major window
             // order wins; NaN wins.
-            let w32 = Int32(truncatingIfNeeded: g.width)
-            let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
-            @inline(__always) func pick(_ best: inout SIMD8<Float>, _ idx: inout SIMD8<Int32>, _ v: SIMD8<Float>, _ i: SIMD8<Int32>) {
+            // Window positions are carried as Float lanes (exact below 2²³, checked): one
+            // comparison mask then drives both blends, where Int32 lanes made the compiler
+            // shuffle the mask through scalar registers (3× slower). They become Int32 by the
+            // 2²³ trick: the bits of p + 2²³ are those of 2²³ plus p (0 ≤ p < 2²³ an integer).
+            precondition(plane < 1 << 23, "maxPool: planes of 2²³ or more values")
+            let magic = SIMD8<Float>(repeating: 8_388_608), magicBits = SIMD8<Int32>(repeating: 0x4B00_0000)
+            let wf = Float(g.width), w32 = Int32(truncatingIfNeeded: g.width)
+            let lane = SIMD8<Float>(0, 2, 4, 6, 8, 10, 12, 14)
+            @inline(__always) func pick(_ best: inout SIMD8<Float>, _ idx: inout SIMD8<Float>, _ v: SIMD8<Float>, _ i: SIMD8<Float>) {
                 let take = (v .> best) .| ((v .!= v) .& (best .== best))
                 best.replace(with: v, where: take)
                 idx.replace(with: i, where: take)
@@ -136,13 +142,13 @@ public enum ConvolutionKernels {
                         let o = Swift.min(ox, ow - 8)
                         let top = UnsafeRawPointer(r0 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
                         let bottom = UnsafeRawPointer(r1 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
-                        let base = SIMD8(repeating: rowBase &+ Int32(truncatingIfNeeded: 2 * o)) &+ lane
+                        let base = SIMD8(repeating: Float(2 * oy * g.width + 2 * o)) + lane
                         var best = top.evenHalf, idx = base
-                        pick(&best, &idx, top.oddHalf, base &+ 1)
-                        pick(&best, &idx, bottom.evenHalf, base &+ w32)
-                        pick(&best, &idx, bottom.oddHalf, base &+ (w32 &+ 1))
+                        pick(&best, &idx, top.oddHalf, base + 1)
+                        pick(&best, &idx, bottom.evenHalf, base + wf)
+                        pick(&best, &idx, bottom.oddHalf, base + (wf + 1))
                         UnsafeMutableRawPointer(dst + oy * ow + o).storeBytes(of: best, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(arg + oy * ow + o).storeBytes(of: idx, as: SIMD8<Int32>.self)
+                        UnsafeMutableRawPointer(arg + oy * ow + o).storeBytes(of: unsafeBitCast(idx + magic, to: SIMD8<Int32>.self) &- magicBits, as: SIMD8<Int32>.self)
                         ox += 8
                     }
                     for ox in ow >= 8 ? ow..<ow : 0..<ow {
