@@ -29,7 +29,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Trained SANE run folder (the --out of `sane pretrain`).") var model: String
     @OptionGroup var selection: ZooEpochOptions
     @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
-    @OptionGroup var halo: HaloOptions
+    @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print analysis.json on stdout instead of the tables.") var json = false
 
@@ -38,7 +38,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let encoder = try loadEncoder(model, halo: halo)
+        let encoder = try loadEncoder(model, options: encoderOptions)
         let zoo = try Zoo(path: selection.zoo)
         let bar = ProgressBar("analyze", total: 1)
         bar.quiet = json

@@ -30,7 +30,7 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var selection: ZooEpochOptions
     @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
     @Option(help: "How token latents become one vector: mean (d_z values, the paper's), layers (per-layer means, L·d_z), tokens (all, N·d_z).") var pooling: EmbeddingPooling = .mean
-    @OptionGroup var halo: HaloOptions
+    @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Output file (.safetensors).") var out: String
 
     func validate() throws {
@@ -38,7 +38,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
-        let encoder = try loadEncoder(model, halo: halo)
+        let encoder = try loadEncoder(model, options: encoderOptions)
         let zoo = try Zoo(path: selection.zoo)
         let bar = ProgressBar("embed", total: 1)
         let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
@@ -78,8 +78,11 @@ struct ZooEpochOptions: ParsableArguments {
     }
 }
 
-/// `--content` and `--halo`: haloed windows for sequences longer than the training window.
-struct HaloOptions: ParsableArguments {
+/// `--run-epoch`, `--content` and `--halo`: which checkpoint of a run encodes, and the haloed
+/// windows for sequences longer than the training window.
+struct EncoderOptions: ParsableArguments {
+    @Option(help: "Use the run's checkpoint of this epoch (kept with `sane pretrain --keep-every`) instead of the latest.")
+    var runEpoch: Int?
     @Option(help: "Content tokens kept per window (default: half the run's window size).") var content: Int?
     @Option(help: "Context tokens on each side of a window (default: a quarter of the window size).") var halo: Int?
 
@@ -89,13 +92,14 @@ struct HaloOptions: ParsableArguments {
     }
 }
 
-/// The trained run at `path`, with halo settings from the command line.
-func loadEncoder(_ path: String, halo: HaloOptions) throws -> SANEEncoder {
+/// The trained run at `path` (its checkpoint of --run-epoch, else the latest), with halo
+/// settings from the command line.
+func loadEncoder(_ path: String, options: EncoderOptions) throws -> SANEEncoder {
     guard FileManager.default.fileExists(atPath: path) else {
         throw CommandError("run folder \(path) does not exist (hint: pass the --out folder of `sane pretrain`)")
     }
-    let encoder = try SANEEncoder(run: RunFolder(path: path))
-    encoder.halo = HaloWindows(content: halo.content ?? encoder.halo.content, halo: halo.halo ?? encoder.halo.halo)
+    let encoder = try SANEEncoder(run: RunFolder(path: path), epoch: options.runEpoch)
+    encoder.halo = HaloWindows(content: options.content ?? encoder.halo.content, halo: options.halo ?? encoder.halo.halo)
     return encoder
 }
 

@@ -31,7 +31,13 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "standardize (per-layer, SANE) or lossNormalization (MultiZoo).") var normalization: String?
     @Flag(help: "Skip weight-matching alignment (ablation).") var noAlign = false
     @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "Also keep the checkpoint of every epoch divisible by N (default: only the latest); probe one with --run-epoch.")
+    var keepEvery: Int?
     @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
+
+    func validate() throws {
+        guard keepEvery.map({ $0 > 0 }) ?? true else { throw ValidationError("--keep-every must be positive") }
+    }
 
     func run() throws {
         var cfg = try loadConfig(config)
@@ -63,6 +69,7 @@ struct PretrainCommand: ParsableCommand {
         let run = RunFolder(path: out)
         try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)
         let trainer = try SANETrainer(run: run, config: cfg, data: data)
+        trainer.keepEvery = keepEvery
         if !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
         // The bar counts this invocation's steps only, so a resumed run shows a true rate and ETA.
         let firstStep = trainer.log.count * trainer.batchesPerEpoch

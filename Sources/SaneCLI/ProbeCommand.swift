@@ -35,7 +35,7 @@ struct ProbeCommand: ParsableCommand {
 
     @Option(help: "Trained SANE run folder; without it only the W and s(W) baselines are probed.") var model: String?
     @OptionGroup var selection: ZooEpochOptions
-    @OptionGroup var halo: HaloOptions
+    @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Largest parameter count for the W baseline.") var weightLimit = 10_000
     @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens.") var pooling = "mean,layers"
     @Option(help: "Output folder.") var out: String?
@@ -47,7 +47,7 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let encoder = try model.map { try loadEncoder($0, halo: halo) }
+        let encoder = try model.map { try loadEncoder($0, options: encoderOptions) }
         let zoo = try Zoo(path: selection.zoo)
         let epochs = try selection.epochList()
         let bar = ProgressBar("probe", total: 1)

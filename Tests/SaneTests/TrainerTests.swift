@@ -126,6 +126,22 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try JSONDecoder().decode(SANEConfig.self, from: Data(#"{"preset": "huge"}"#.utf8)))
     }
 
+    /// A finished run can be extended: only `epochs` may change; the manifest records the new
+    /// length, the log continues from the old one, and the zoo path may be spelled differently.
+    func testExtendingARun() throws {
+        let dir = SyntheticZoo.temporaryDirectory("extend")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zoo = dir.appendingPathComponent("zoo")
+        try SyntheticZoo.write(to: zoo, models: 4, epochs: 1)
+        let run = dir.appendingPathComponent("run")
+        try trainer(zoo: zoo, run: run, config: tinyConfig(epochs: 1)).train()
+        let longer = try trainer(zoo: dir.appendingPathComponent("./zoo/../zoo"), run: run, config: tinyConfig(epochs: 3))
+        XCTAssertEqual(longer.log.count, 1, "resumes after the finished epoch")
+        try longer.train()
+        XCTAssertEqual(longer.log.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(try RunFolder(path: run.path).loadManifest().config.epochs, 3)
+    }
+
     /// A run folder made with other settings is refused with a clear error.
     func testIncompatibleRunFolder() throws {
         let dir = SyntheticZoo.temporaryDirectory("incompatible")

@@ -52,10 +52,11 @@ public final class SANEEncoder {
     public let manifest: RunFolder.Manifest
     public var halo: HaloWindows
 
-    public init(run: RunFolder) throws {
+    /// The run's latest checkpoint, or that of epoch `epoch` (kept with `keepEvery`).
+    public init(run: RunFolder, epoch: Int? = nil) throws {
         let manifest = try run.loadManifest()
         self.manifest = manifest
-        model = try run.loadModel()
+        model = try run.loadModel(epoch: epoch)
         preprocessing = try manifest.zoos.indices.map {
             try run.loadPreprocessing(zoo: $0, tokenizer: manifest.tokenizer, align: manifest.config.align)
         }

@@ -99,9 +99,14 @@ public struct RunFolder: Sendable {
 
     struct Latest: Codable { var checkpoint: String }
 
-    func saveTrainingState(model: StateDict, optimizer: StateDict, state: TrainerState) throws {
+    /// The checkpoint folder of epoch `epoch`, relative to the run.
+    static func checkpointName(epoch: Int) -> String { String(format: "checkpoints/epoch-%04d", epoch) }
+
+    /// Writes the checkpoint of `state.completedEpochs`, points latest.json at it and removes the
+    /// older ones, except those of epochs divisible by `keepEvery`.
+    func saveTrainingState(model: StateDict, optimizer: StateDict, state: TrainerState, keepEvery: Int? = nil) throws {
         let fm = FileManager.default
-        let name = String(format: "checkpoints/epoch-%04d", state.completedEpochs)
+        let name = RunFolder.checkpointName(epoch: state.completedEpochs)
         let dir = url.appendingPathComponent(name)
         try? fm.removeItem(at: dir)
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -112,9 +117,12 @@ public struct RunFolder: Sendable {
         // The log, rebuilt from the state so a resumed run never duplicates lines.
         let lines = try state.log.map { String(data: try JSONEncoder.sorted.encode($0), encoding: .utf8)! }
         try atomicWrite(Data((lines.joined(separator: "\n") + "\n").utf8), to: url.appendingPathComponent("train_log.jsonl"))
-        // Older checkpoints are superseded.
+        // Older checkpoints are superseded, unless kept.
         let all = (try? fm.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
-        for other in all where "checkpoints/" + other != name { try? fm.removeItem(at: url.appendingPathComponent("checkpoints/" + other)) }
+        for other in all where "checkpoints/" + other != name {
+            if let keepEvery, let epoch = Int(other.dropFirst("epoch-".count)), epoch % keepEvery == 0 { continue }
+            try? fm.removeItem(at: url.appendingPathComponent("checkpoints/" + other))
+        }
     }
 
     func loadTrainingState() throws -> (model: StateDict, optimizer: StateDict, state: TrainerState)? {
@@ -127,15 +135,33 @@ public struct RunFolder: Sendable {
                 try readJSON(dir.appendingPathComponent("state.json")))
     }
 
-    /// The trained model of the latest checkpoint, with its configuration.
-    public func loadModel() throws -> SANEModel {
+    /// Epochs whose checkpoints the run holds, ascending.
+    public func checkpointEpochs() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
+        return names.compactMap { $0.hasPrefix("epoch-") ? Int($0.dropFirst("epoch-".count)) : nil }.sorted()
+    }
+
+    /// The trained model of the latest checkpoint (or of epoch `epoch`, a checkpoint kept with
+    /// `keepEvery`), with its configuration.
+    public func loadModel(epoch: Int? = nil) throws -> SANEModel {
         let manifest = try loadManifest()
-        guard let saved = try loadTrainingState() else {
-            throw SaneError("run \(url.path) has no checkpoint yet", hint: "train it with `sane pretrain` first")
+        let weights: StateDict
+        if let epoch {
+            let file = url.appendingPathComponent(RunFolder.checkpointName(epoch: epoch) + "/model.safetensors")
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw SaneError("run \(url.path) has no checkpoint of epoch \(epoch); it has epochs \(checkpointEpochs().map(String.init).joined(separator: ", "))",
+                                hint: "keep more with `sane pretrain --keep-every N`")
+            }
+            weights = try Safetensors.read(file)
+        } else {
+            guard let saved = try loadTrainingState() else {
+                throw SaneError("run \(url.path) has no checkpoint yet", hint: "train it with `sane pretrain` first")
+            }
+            weights = saved.model
         }
         var g = SeededGenerator(seed: 0)
         let model = SANEModel(config: manifest.config, using: &g)
-        try model.load(saved.model)
+        try model.load(weights)
         model.train(false)
         return model
     }

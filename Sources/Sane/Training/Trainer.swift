@@ -67,13 +67,17 @@ public final class SANETrainer {
         }
     }
 
+    /// Also keep the checkpoint of every epoch divisible by this (nil: only the latest), e.g. to
+    /// choose a checkpoint by validation probe R² afterwards (`sane probe --run-epoch`).
+    public var keepEvery: Int?
+
     /// Trains until `config.epochs` epochs (or `until`, if smaller) are complete.
     public func train(until: Int? = nil) throws {
         while state.completedEpochs < min(config.epochs, until ?? config.epochs) {
             let log = try trainEpoch()
             state.log.append(log)
             state.completedEpochs += 1
-            try run.saveTrainingState(model: model.stateDict(), optimizer: optimizer.stateDict(), state: state)
+            try run.saveTrainingState(model: model.stateDict(), optimizer: optimizer.stateDict(), state: state, keepEvery: keepEvery)
             onEpoch?(log)
         }
     }
