@@ -45,7 +45,11 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     /// Output rows of 11 (one chunk + overlap/tail), 5 output channels (a partial block of 4).
-    func testRaggedShapes() { check(x: [3, 2, 11, 13], w: [5, 2, 3, 3]) }
+    func testRaggedShapes() {
+        check(x: [3, 2, 11, 13], w: [5, 2, 3, 3])
+        // W 21: three chunk starts (0, 8, 13), an odd one out of the pairs; 5 input channels; kh ≠ kw
+        check(x: [2, 5, 9, 21], w: [3, 5, 2, 4])
+    }
     /// The zoo CNN's first two layers (OW 24 and 8), with 9 output channels (two blocks of 8).
     func testZooShapes() {
         check(x: [2, 1, 28, 28], w: [9, 1, 5, 5])

@@ -153,31 +153,70 @@ extension ConvolutionKernels {
     }
 
     /// Input gradient, accumulating: dx[b, c, iy, ix] += Σ_{o, i, j} w[o, c, i, j] · dy[b, o, iy − i, ix − j]
-    /// (terms outside dy are 0). That is a forward `directConvolution` of dy zero-padded by
-    /// (kh − 1, kw − 1) on each side — [B, Co, H + kh − 1, W + kw − 1] — with the kernel flipped
-    /// and its channel axes swapped, w'[c, o, i, j] = w[o, c, kh−1−i, kw−1−j]; the result
-    /// [B, Ci, H, W] is added to dx. dy [B, Co, OH, OW], w [Co, Ci, kh, kw], dx [B, Ci, H, W].
+    /// (terms outside dy are 0). dy [B, Co, OH, OW], w [Co, Ci, kh, kw], dx [B, Ci, H, W].
+    /// Rows of dy are zero-padded horizontally only ([B, Co, OH, OW + 2(kw − 1)]); per input row
+    /// iy just the kernel rows i with 0 ≤ iy − i < OH are visited, so no work is spent on
+    /// vertical padding. Register block: 4 input channels × 2 chunks of 8 columns (the last chunk
+    /// overlaps when W is not a multiple of 8); per (o, i, j) two dy loads and four weight
+    /// broadcasts feed 8 FMAs. A row is assembled in a buffer (overlapping chunks store the same
+    /// values) and then added to dx once.
     @inline(never)
     public static func directConvolutionInputGradient(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                                       _ dx: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
         precondition(directApplies(g), "directConvolutionInputGradient needs stride 1, no padding, OW ≥ 8")
-        let (oh, ow, kh, kw, ci) = (g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth, g.channels)
-        let (ph, pw) = (oh + 2 * (kh - 1), ow + 2 * (kw - 1))
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.batch * co * ph * pw)   // [B, Co, PH, PW]
-        padded.initialize(repeating: 0, count: g.batch * co * ph * pw)
-        for p in 0..<(g.batch * co) {
-            for oy in 0..<oh { (padded + (p * ph + oy + kh - 1) * pw + kw - 1).update(from: dy + (p * oh + oy) * ow, count: ow) }
-        }
-        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: ci * co * kh * kw)   // [Ci, Co, kh, kw]
+        let (oh, ow, kh, kw, ci, height, width) = (g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth, g.channels, g.height, g.width)
+        let pw = ow + 2 * (kw - 1), blocks = (ci + 3) / 4
+        // dy rows padded left and right by kw − 1 zeros: [B, Co, OH, PW]
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.batch * co * oh * pw)
+        padded.initialize(repeating: 0, count: g.batch * co * oh * pw)
+        for r in 0..<(g.batch * co * oh) { (padded + r * pw + kw - 1).update(from: dy + r * ow, count: ow) }
+        // weights packed [blocks, Co, kh, kw, 4] (input channels innermost, zero-padded)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * co * kh * kw * 4)
+        packed.initialize(repeating: 0, count: blocks * co * kh * kw * 4)
         for o in 0..<co { for c in 0..<ci { for i in 0..<kh { for j in 0..<kw {
-            flipped[((c * co + o) * kh + kh - 1 - i) * kw + kw - 1 - j] = w[((o * ci + c) * kh + i) * kw + j]
+            packed[((((c / 4) * co + o) * kh + i) * kw + j) * 4 + c % 4] = w[((o * ci + c) * kh + i) * kw + j]
         } } } }
-        let n = g.batch * ci * g.height * g.width
-        let result = UnsafeMutablePointer<Float>.allocate(capacity: n)   // [B, Ci, H, W]
-        let transposed = ConvolutionGeometry(batch: g.batch, channels: co, height: ph, width: pw, kernelHeight: kh, kernelWidth: kw, stride: 1, padding: 0)
-        directConvolution(padded, flipped, nil, result, transposed, outChannels: ci)
-        for e in 0..<n { dx[e] += result[e] }
-        padded.deallocate(); flipped.deallocate(); result.deallocate()
+        // chunk starts 0, 8, …, the last one W − 8; taken in pairs (an odd last one twice)
+        var starts = Array(stride(from: 0, to: width - 7, by: 8))
+        if starts.last! + 8 < width { starts.append(width - 8) }
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)   // [4, W] one output row per channel of a block
+        defer { padded.deallocate(); packed.deallocate(); row.deallocate() }
+        for b in 0..<g.batch {
+            for blk in 0..<blocks {
+                let cc = Swift.min(4, ci - blk * 4)
+                for iy in 0..<height {
+                    let iLow = Swift.max(0, iy - oh + 1), iHigh = Swift.min(kh - 1, iy)
+                    for p in stride(from: 0, to: starts.count, by: 2) {
+                        let x0 = starts[p], x1 = starts[Swift.min(p + 1, starts.count - 1)]
+                        var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0   // chunk x0, channels 0…3
+                        var c0 = a0, c1 = a0, c2 = a0, c3 = a0                  // chunk x1
+                        for o in 0..<co where iLow <= iHigh {
+                            for i in iLow...iHigh {
+                                let src = padded + ((b * co + o) * oh + iy - i) * pw + kw - 1
+                                let wi = packed + (((blk * co + o) * kh + i) * kw) * 4
+                                for j in 0..<kw {
+                                    let u = load8(src + x0 - j), v = load8(src + x1 - j), wt = wi + j * 4
+                                    let w0 = SIMD8<Float>(repeating: wt[0]), w1 = SIMD8<Float>(repeating: wt[1])
+                                    let w2 = SIMD8<Float>(repeating: wt[2]), w3 = SIMD8<Float>(repeating: wt[3])
+                                    a0 = a0.addingProduct(u, w0); c0 = c0.addingProduct(v, w0)
+                                    a1 = a1.addingProduct(u, w1); c1 = c1.addingProduct(v, w1)
+                                    a2 = a2.addingProduct(u, w2); c2 = c2.addingProduct(v, w2)
+                                    a3 = a3.addingProduct(u, w3); c3 = c3.addingProduct(v, w3)
+                                }
+                            }
+                        }
+                        store8(a0, row + x0); store8(c0, row + x1)
+                        store8(a1, row + width + x0); store8(c1, row + width + x1)
+                        store8(a2, row + 2 * width + x0); store8(c2, row + 2 * width + x1)
+                        store8(a3, row + 3 * width + x0); store8(c3, row + 3 * width + x1)
+                    }
+                    for k in 0..<cc {
+                        let d = dx + ((b * ci + blk * 4 + k) * height + iy) * width, r = row + k * width
+                        for ix in 0..<width { d[ix] += r[ix] }
+                    }
+                }
+            }
+        }
     }
 }
 
