@@ -13,7 +13,9 @@ struct SampleCommand: ParsableCommand {
         sequence, or one per token with --mode token), decoded to weights, scored by accuracy \
         on a validation split carved from the target's TRAINING data (never the test set), and \
         the best --keep are written. --rounds R bootstraps: R more rounds sample around the kept \
-        latents. --prior-std σ starts from z ~ N(0, σ²I) instead of the prompts.
+        latents. --prior-std σ starts from z ~ N(0, σ²I) instead of the prompts. The paper's \
+        bandwidth 0.2 assumes its model's latent scale; --relative-bandwidth reads --bandwidth in \
+        units of the prompt latents' RMS (printed after sampling), which carries over between runs.
 
         --prompts takes a zoo (--prompt-count models of its --prompt-split, seeded, at \
         --prompt-epoch; default: the run's own zoo at the last epoch it was trained on) or a \
@@ -26,6 +28,7 @@ struct SampleCommand: ParsableCommand {
         Examples:
           sane sample --model runs/seed --out samples/seed
           sane sample --model runs/seed --prompt-epoch 5 --rounds 2 --out samples/boot
+          sane sample --model runs/seed --bandwidth 0.3 --relative-bandwidth --out samples/rel
           sane sample --model RUN --prompts FMNIST_ZOO --dataset fashion-mnist --out S
           sane sample --model runs/seed --prior-std 10 --out samples/prior
         """
@@ -39,6 +42,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "m: best samples kept (and written).") var keep = 10
     @Option(help: "Bootstrapping rounds after the first (each samples around the kept latents).") var rounds = 0
     @Option(help: "KDE bandwidth h in z = z_prompt + h·N(0, I).") var bandwidth: Float = 0.2
+    @Flag(help: "--bandwidth is a multiple of the prompt latents' RMS (h = bandwidth · rms), not absolute.") var relativeBandwidth = false
     @Option(help: "sequence (one prompt per sample) or token (one prompt per token).") var mode = "sequence"
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
@@ -75,6 +79,7 @@ struct SampleCommand: ParsableCommand {
 
         var settings = SamplingSettings()
         settings.samples = samples; settings.keep = keep; settings.rounds = rounds; settings.bandwidth = bandwidth
+        settings.relativeBandwidth = relativeBandwidth
         settings.mode = SamplingSettings.Mode(rawValue: mode)!; settings.priorStandardDeviation = priorStd; settings.seed = seed
         let sampler = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings)
         diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue), \(sampler.positions.count / 3) tokens) → \(samples) draws × \(rounds + 1) round(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
@@ -109,7 +114,10 @@ struct SampleCommand: ParsableCommand {
         print("validation accuracy % (mean ± std), \(datasetName), \(validationSize) images carved from the training set:")
         line("prompts", result.promptAccuracies)
         line("prompts decoded", result.decodedPromptAccuracies, "   (own latents, bandwidth 0)")
-        if !chosen.isEmpty { print(String(format: "  (prompt latents: rms %.3f; bandwidth %.3g = %.2f × rms)", result.promptLatentRMS, bandwidth, Double(bandwidth) / result.promptLatentRMS)) }
+        if !chosen.isEmpty {
+            let h = relativeBandwidth ? Double(bandwidth) * result.promptLatentRMS : Double(bandwidth)
+            print(String(format: "  (prompt latents: rms %.3f; bandwidth %.3g = %.2f × rms)", result.promptLatentRMS, h, h / result.promptLatentRMS))
+        }
         for r in result.rounds {
             line("round \(r.round), all \(samples)", r.validationAccuracies)
             line("round \(r.round), kept \(keep)", r.kept.map { r.validationAccuracies[$0] })

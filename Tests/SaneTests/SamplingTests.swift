@@ -135,6 +135,25 @@ final class SamplingTests: XCTestCase {
         XCTAssertFalse(logits.hasNonFinite)
     }
 
+    /// A relative bandwidth b draws exactly what the absolute bandwidth b · RMS(prompt latents) draws.
+    func testRelativeBandwidthScalesWithThePromptLatents() throws {
+        let encoder = try Self.encoder.get()
+        let data = SamplingData(training: Self.identifiedImages(ids: 0..<100), validationCount: 20, seed: 2)
+        func run(_ bandwidth: Float, relative: Bool) throws -> SamplingResult {
+            var settings = SamplingSettings()
+            settings.samples = 3; settings.keep = 3; settings.seed = 4
+            settings.bandwidth = bandwidth; settings.relativeBandwidth = relative
+            let sampler = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
+            sampler.scorer = { _, _ in 0 }
+            return try sampler.run(prompts: prompts(2), data: data)
+        }
+        let relative = try run(0.5, relative: true)
+        let absolute = try run(0.5 * Float(relative.promptLatentRMS), relative: false)
+        XCTAssertGreaterThan(relative.promptLatentRMS, 0)
+        XCTAssertEqual(relative.kept.map(\.latents.scalars), absolute.kept.map(\.latents.scalars))
+        XCTAssertNotEqual(relative.kept.map(\.latents.scalars), try run(0.5, relative: false).kept.map(\.latents.scalars))
+    }
+
     func testPriorSamplingNeedsNoPrompts() throws {
         var settings = SamplingSettings()
         settings.samples = 3; settings.keep = 1; settings.priorStandardDeviation = 10

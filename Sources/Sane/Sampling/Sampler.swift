@@ -27,8 +27,14 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
     public var keep = 10
     /// r: bootstrapping rounds after the first; each uses the previous round's kept latents as prompts.
     public var rounds = 0
-    /// h: KDE bandwidth in `z_n = z^e_n + h·ε_n`.
+    /// h: KDE bandwidth in `z_n = z^e_n + h·ε_n` (with `relativeBandwidth`, in units of the
+    /// prompt latents' RMS).
     public var bandwidth: Float = 0.2
+    /// Whether `bandwidth` is relative: h = bandwidth · √(mean z²) of the prompt latents. The
+    /// paper's absolute 0.2 assumes its model's latent scale; a relative bandwidth carries over
+    /// between models (the cnn-cpu run's latents have RMS 0.065, where 0.3 × RMS works best).
+    /// Optional so that samples.json files written before it existed still load (nil = false).
+    public var relativeBandwidth: Bool?
     public var mode = Mode.sequence
     /// σ of the Gaussian prior z ~ N(0, σ²I) that replaces the prompts in the first round; nil = prompts.
     public var priorStandardDeviation: Float?
@@ -233,6 +239,9 @@ public final class ModelSampler {
         func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
 
         let promptLatents = try embed(prompts)                                 // E × [N, d_z]
+        let values = promptLatents.flatMap(\.scalars)
+        let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(Swift.max(values.count, 1))).squareRoot()
+        let bandwidth = settings.relativeBandwidth == true ? settings.bandwidth * Float(rms) : settings.bandwidth
         let promptAccuracies = try prompts.map(score)
         let decodedPromptAccuracies = try promptLatents.map { try score(try decode($0)) }
 
@@ -246,7 +255,7 @@ public final class ModelSampler {
                                           dimensions: encoder.model.config.latentDimensions, standardDeviation: sigma, using: &g)
             } else {
                 guard !anchors.isEmpty else { throw SaneError("no prompts to sample around", hint: "pass prompts or a prior σ") }
-                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: settings.bandwidth,
+                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: bandwidth,
                                          mode: settings.mode, using: &g)
             }
             var candidates: [SampledModel] = []
@@ -260,8 +269,6 @@ public final class ModelSampler {
             kept = best.map { candidates[$0] }
             anchors = kept.map(\.latents)
         }
-        let values = promptLatents.flatMap(\.scalars)
-        let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(values.count)).squareRoot()
         return SamplingResult(kept: kept, rounds: rounds, promptAccuracies: promptAccuracies,
                               decodedPromptAccuracies: decodedPromptAccuracies, promptLatentRMS: rms)
     }
