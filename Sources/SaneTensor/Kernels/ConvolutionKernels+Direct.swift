@@ -108,6 +108,12 @@ extension ConvolutionKernels {
                     // dy planes of channels o+1…o+3 relative to channel o (the last channel repeats)
                     let r1 = (Swift.min(o + 1, co - 1) - o) * plane, r2 = (Swift.min(o + 2, co - 1) - o) * plane
                     let r3 = (Swift.min(o + 3, co - 1) - o) * plane
+                    if oc <= 2 {
+                        // A last block of ≤ 2 channels (the zoo CNN's second conv has 6): 2
+                        // channels × 4 taps instead, so no FMA is spent on repeated channels.
+                        twoChannelBlock(x, dy, acc, offp, images: images, channel: o, secondChannel: r1, oc: oc, g: g, outChannels: co)
+                        continue
+                    }
                     for t in stride(from: 0, to: taps, by: 2) {
                         let t1 = Swift.min(t + 1, taps - 1), rv = offp[t1] - offp[t]
                         var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0   // tap t, channels o…o+3
@@ -150,6 +156,57 @@ extension ConvolutionKernels {
             }
             for e in 0..<(co * taps) { dw[e] += acc[e].sum() }
         } }
+    }
+
+    /// The weight-gradient block of 2 output channels × 4 taps for one tile of `images` (see
+    /// `directConvolutionWeightGradient`): per chunk two dy loads and four x loads feed 8 FMAs.
+    /// `secondChannel` is the dy offset of channel o+1 (0 when oc = 1: the channel repeats).
+    @inline(__always)
+    private static func twoChannelBlock(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ acc: UnsafeMutablePointer<SIMD8<Float>>,
+                                        _ offp: UnsafeBufferPointer<Int>, images: Range<Int>, channel o: Int, secondChannel r1: Int,
+                                        oc: Int, g: ConvolutionGeometry, outChannels co: Int) {
+        let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, g.patchLength, g.width)
+        let image = g.channels * g.height * g.width, plane = oh * ow, full = ow / 8
+        for t in stride(from: 0, to: taps, by: 4) {
+            let t1 = Swift.min(t + 1, taps - 1), t2 = Swift.min(t + 2, taps - 1), t3 = Swift.min(t + 3, taps - 1)
+            let v1 = offp[t1] - offp[t], v2 = offp[t2] - offp[t], v3 = offp[t3] - offp[t]
+            var p0 = SIMD8<Float>.zero, p1 = p0, p2 = p0, p3 = p0   // channel o, taps t…t3
+            var q0 = p0, q1 = p0, q2 = p0, q3 = p0                  // channel o+1
+            var tail = SIMD8<Float>.zero                            // [channel o, o+1] × taps t…t3 (scalar columns)
+            for b in images {
+                let gb = dy + (b * co + o) * plane, xb = x + b * image + offp[t]
+                for q in 0..<full {
+                    var pg = gb + q * 8, px = xb + q * 8
+                    for _ in 0..<oh {
+                        let d0 = load8(pg), d1 = load8(pg + r1)
+                        let x0 = load8(px), x1 = load8(px + v1), x2 = load8(px + v2), x3 = load8(px + v3)
+                        p0 = p0.addingProduct(x0, d0); q0 = q0.addingProduct(x0, d1)
+                        p1 = p1.addingProduct(x1, d0); q1 = q1.addingProduct(x1, d1)
+                        p2 = p2.addingProduct(x2, d0); q2 = q2.addingProduct(x2, d1)
+                        p3 = p3.addingProduct(x3, d0); q3 = q3.addingProduct(x3, d1)
+                        pg += ow; px += width
+                    }
+                }
+                for oy in 0..<oh {
+                    for ox in (full * 8)..<ow {
+                        let e = oy * ow + ox, s = xb + oy * width + ox
+                        let u = SIMD4<Float>(s[0], s[v1], s[v2], s[v3])
+                        tail = tail.addingProduct(SIMD8(lowHalf: u, highHalf: u),
+                                                  SIMD8(lowHalf: SIMD4(repeating: gb[e]), highHalf: SIMD4(repeating: gb[e + r1])))
+                    }
+                }
+            }
+            let at = acc + o * taps
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 8) { sums in
+                sums[0] = p0; sums[1] = p1; sums[2] = p2; sums[3] = p3; sums[4] = q0; sums[5] = q1; sums[6] = q2; sums[7] = q3
+                for k in 0..<oc {
+                    for m in 0..<Swift.min(4, taps - t) {
+                        at[k * taps + t + m] += sums[4 * k + m]
+                        at[k * taps + t + m][0] += tail[4 * k + m]
+                    }
+                }
+            }
+        }
     }
 
     /// Input gradient, accumulating: dx[b, c, iy, ix] += Σ_{o, i, j} w[o, c, i, j] · dy[b, o, iy − i, ix − j]
