@@ -43,7 +43,7 @@ struct ProbeCommand: ParsableCommand {
 
     func validate() throws {
         guard weightLimit >= 0 else { throw ValidationError("--weight-limit must be 0 or more") }
-        do { _ = try EmbeddingPooling.list(pooling) } catch let error as SaneError { throw ValidationError("--pooling: \(error.message)") }
+        do { _ = try EmbeddingPooling.list(pooling) } catch let error as SaneError { throw ValidationError("--pooling: \(error)") }
     }
 
     func run() throws {
