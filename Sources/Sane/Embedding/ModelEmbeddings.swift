@@ -35,9 +35,8 @@ extension SANEEncoder {
     /// Position of `zoo` among the zoos the run was trained on (same directory after resolving
     /// symlinks), nil for a zoo it has not seen.
     public func runZooIndex(of zoo: Zoo) -> Int? {
-        let canonical = { (url: URL) in url.standardizedFileURL.resolvingSymlinksInPath().path }
-        let path = canonical(zoo.directory)
-        return manifest.zoos.firstIndex { canonical(URL(fileURLWithPath: $0.path)) == path }
+        let path = ZooSelection.canonical(zoo.directory)
+        return manifest.zoos.firstIndex { $0.canonicalPath == path }
     }
 
     /// The model-level split seed the run used for `zoo` (42, the Model Zoos default, for a zoo it
@@ -65,10 +64,11 @@ extension SANEEncoder {
     }
 
     /// Embeddings of one model's checkpoints (a trajectory; alignment is computed on the last one,
-    /// as in training), one vector per checkpoint under `pooling`.
-    public func embed(trajectory: [StateDict], zoo: Int, pooling: EmbeddingPooling) throws -> [[Float]] {
+    /// as in training): per checkpoint one vector per pooling of `poolings`, all from one encoding.
+    public func embed(trajectory: [StateDict], zoo: Int, poolings: [EmbeddingPooling]) throws -> [[[Float]]] {
         try tokenize(trajectory: trajectory, zoo: zoo).map { sequence in
-            SANEEncoder.pool(encode(sequence), positions: sequence.positions, pooling)   // encode: (N, d_z)
+            let latents = encode(sequence)                                                  // (N, d_z)
+            return poolings.map { SANEEncoder.pool(latents, positions: sequence.positions, $0) }
         }
     }
 }
@@ -124,7 +124,7 @@ public struct ModelEmbeddings: Sendable {
             if let first = loaded.checkpoints.first {
                 let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
                 zooIndex = index
-                rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, pooling: pooling)
+                rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, poolings: [pooling]).map { $0[0] }
                 labels += loaded.checkpoints.map { CheckpointLabel($0, split: split) }
             }
             progress?(done + 1, work.count)

@@ -117,11 +117,8 @@ public struct ProbeDataset: Sendable {
             if let encoder {
                 let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
                 zooIndex = index
-                for sequence in try encoder.tokenize(trajectory: checkpoints.map(\.stateDict), zoo: index) {
-                    let latents = encoder.encode(sequence)                                          // (N, d_z)
-                    for pooling in poolings {
-                        rows[.sane(pooling), default: []].append(SANEEncoder.pool(latents, positions: sequence.positions, pooling).map(Double.init))
-                    }
+                for embeddings in try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, poolings: poolings) {
+                    for (pooling, e) in zip(poolings, embeddings) { rows[.sane(pooling), default: []].append(e.map(Double.init)) }
                 }
             }
             labels += checkpoints.map { CheckpointLabel($0, split: split) }

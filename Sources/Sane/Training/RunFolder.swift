@@ -47,9 +47,7 @@ public struct RunFolder: Sendable {
             let epochs = existing.config.epochs
             existing.config.epochs = manifest.config.epochs
             // Zoo paths compare after resolving (a run made with a relative path resumes from anywhere it resolves).
-            let canonical = { (zoos: [ZooSelection]) in
-                zoos.map { var z = $0; z.path = URL(fileURLWithPath: z.path).standardizedFileURL.resolvingSymlinksInPath().path; return z }
-            }
+            let canonical = { (zoos: [ZooSelection]) in zoos.map { var z = $0; z.path = z.canonicalPath; return z } }
             guard existing.config == manifest.config, canonical(existing.zoos) == canonical(manifest.zoos) else {
                 throw SaneError("run folder \(url.path) holds a run with other settings",
                                 hint: "use a new --out folder, or the same config and zoos to resume (only --epochs may change)")
@@ -102,6 +100,11 @@ public struct RunFolder: Sendable {
     /// The checkpoint folder of epoch `epoch`, relative to the run.
     static func checkpointName(epoch: Int) -> String { String(format: "checkpoints/epoch-%04d", epoch) }
 
+    /// The epoch of a folder in checkpoints/ ("epoch-0035" → 35), nil for anything else.
+    static func checkpointEpoch(folder: String) -> Int? {
+        folder.hasPrefix("epoch-") ? Int(folder.dropFirst("epoch-".count)) : nil
+    }
+
     /// Writes the checkpoint of `state.completedEpochs`, points latest.json at it and removes the
     /// older ones, except those of epochs divisible by `keepEvery`.
     func saveTrainingState(model: StateDict, optimizer: StateDict, state: TrainerState, keepEvery: Int? = nil) throws {
@@ -120,7 +123,7 @@ public struct RunFolder: Sendable {
         // Older checkpoints are superseded, unless kept.
         let all = (try? fm.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
         for other in all where "checkpoints/" + other != name {
-            if let keepEvery, let epoch = Int(other.dropFirst("epoch-".count)), epoch % keepEvery == 0 { continue }
+            if let keepEvery, let epoch = RunFolder.checkpointEpoch(folder: other), epoch % keepEvery == 0 { continue }
             try? fm.removeItem(at: url.appendingPathComponent("checkpoints/" + other))
         }
     }
@@ -138,7 +141,7 @@ public struct RunFolder: Sendable {
     /// Epochs whose checkpoints the run holds, ascending.
     public func checkpointEpochs() -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
-        return names.compactMap { $0.hasPrefix("epoch-") ? Int($0.dropFirst("epoch-".count)) : nil }.sorted()
+        return names.compactMap(RunFolder.checkpointEpoch(folder:)).sorted()
     }
 
     /// The trained model of the latest checkpoint (or of epoch `epoch`, a checkpoint kept with

@@ -13,6 +13,13 @@ public struct ZooSelection: Codable, Equatable, Sendable {
     public init(path: String, epochs: [Int]? = nil, splitSeed: Int = 42) {
         self.path = path; self.epochs = epochs; self.splitSeed = splitSeed
     }
+
+    /// `path` made absolute, standardized and with symlinks resolved: two selections name the same
+    /// zoo when these are equal, however the path was spelled.
+    public var canonicalPath: String { ZooSelection.canonical(URL(fileURLWithPath: path)) }
+
+    /// The canonical form of a directory URL (see `canonicalPath`).
+    public static func canonical(_ url: URL) -> String { url.standardizedFileURL.resolvingSymlinksInPath().path }
 }
 
 /// One checkpoint, preprocessed for SANE: aligned (optionally), standardized (optionally),
