@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure GEMM throughput and SANE / zoo training speed on this machine.",
-        subcommands: [GEMMBench.self, SANEStepBench.self, CNNTrainBench.self]
+        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self]
     )
 }
 
@@ -33,7 +33,7 @@ func peakMemoryMiB() -> Double {
 }
 
 struct BenchOptions: ParsableArguments {
-    @Option(help: "BLAS threads (and worker threads).") var threads = 2
+    @Option(help: "Cores to use (Parallel.workers: GEMM splits and parallel kernels; BLAS itself runs single-threaded).") var threads = 2
     @Option(help: "Timed repetitions (best is reported).") var repeats = 5
     @Flag(help: "Print one JSON object instead of text.") var json = false
 }
@@ -41,12 +41,22 @@ struct BenchOptions: ParsableArguments {
 struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm", abstract: "SGEMM GFLOP/s for transformer-sized shapes.")
     @OptionGroup var options: BenchOptions
+    @Option(name: .customLong("shape"), help: ArgumentHelp("A product to time instead of the defaults, as MxNxK (repeatable).", valueName: "MxNxK"))
+    var shapes: [String] = []
 
     func run() throws {
-        BLAS.setThreads(options.threads)
+        Parallel.workers = options.threads
         var g = SeededGenerator(seed: 0)
         var results: [[String: Any]] = []
-        for (m, n, k) in [(3072, 768, 256), (3072, 1024, 256), (3072, 256, 1024), (3072, 3072, 1024), (48, 48, 64), (2048, 2048, 2048)] {
+        let defaults = [(3072, 768, 256), (3072, 1024, 256), (3072, 256, 1024), (3072, 3072, 1024), (48, 48, 64), (2048, 2048, 2048)]
+        let chosen = try shapes.map { s -> (Int, Int, Int) in
+            let parts = s.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--shape '\(s)' is not MxNxK with positive integers (e.g. 512x4096x1024)")
+            }
+            return (parts[0], parts[1], parts[2])
+        }
+        for (m, n, k) in chosen.isEmpty ? defaults : chosen {
             let a = Tensor.normal([m, k], using: &g), b = Tensor.normal([k, n], using: &g)
             var c = Tensor(zeros: [m, n])
             let cp = c.writePointer()
@@ -73,7 +83,6 @@ struct SANEStepBench: ParsableCommand {
     @Option(help: "Window length in tokens.") var window = 48
 
     func run() throws {
-        BLAS.setThreads(options.threads)
         Parallel.workers = options.threads
         guard var cfg = SANEConfig.preset(config) else { throw CommandError("unknown preset '\(config)'") }
         cfg.windowSize = window; cfg.batchSize = batch
@@ -89,27 +98,89 @@ struct SANEStepBench: ParsableCommand {
         let data = ViewBatch(tokens1: Tensor.normal(shape, using: &g), tokens2: Tensor.normal(shape, using: &g),
                              mask1: Tensor(shape: shape, repeating: 1), mask2: Tensor(shape: shape, repeating: 1),
                              positions1: positions, positions2: positions)
-        var forwardTime = 0.0
-        let t = bestTime(repeats: options.repeats) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        /// One step: (seconds, forward seconds, GEMM FLOP).
+        func step() -> (Double, Double, Int) {
+            let (t0, f0) = (DispatchTime.now().uptimeNanoseconds, BLAS.flops)
             let l = model.losses(data)
-            forwardTime = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let t1 = DispatchTime.now().uptimeNanoseconds
             model.zeroGradients()
             l.total.backward()
             optimizer.step()
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            return (Double(t2 - t0) / 1e9, Double(t1 - t0) / 1e9, BLAS.flops - f0)
         }
+        _ = step()   // warm-up
+        var (t, forwardTime, flops) = step()
+        for _ in 1..<max(options.repeats, 1) {
+            let s = step()
+            if s.0 < t { (t, forwardTime, flops) = s }
+        }
+        let peak = measurePeakGFLOPs(threads: options.threads)
+        let gflops = Double(flops) / t / 1e9
         let tokens = 2 * batch * window
         let result: [String: Any] = ["benchmark": "sane-step", "config": config, "d_model": cfg.modelDimensions,
                                      "blocks": "\(cfg.encoderBlocks)+\(cfg.decoderBlocks)", "batch": batch, "window": window,
                                      "threads": options.threads, "seconds_per_step": t, "forward_seconds": forwardTime,
                                      "tokens_per_second": Double(tokens) / t, "parameters": model.parameterCount,
+                                     "gemm_gflop_per_step": Double(flops) / 1e9, "gflops": gflops,
+                                     "peak_gflops_measured": peak, "fraction_of_peak": gflops / peak,
                                      "peak_memory_mib": peakMemoryMiB()]
         if options.json { printJSON(result) } else {
             print(String(format: "SANE step %@ (d %d, %d+%d blocks, %d params), 2×%d windows × %d tokens: %.1f ms/step (forward %.1f ms), %.0f tokens/s, peak %.0f MiB",
                          config, cfg.modelDimensions, cfg.encoderBlocks, cfg.decoderBlocks, model.parameterCount, batch, window,
                          t * 1e3, forwardTime * 1e3, Double(tokens) / t, peakMemoryMiB()))
+            print(String(format: "GEMM work %.1f GFLOP/step → %.1f GFLOP/s = %.1f %% of the %.1f GFLOP/s FMA peak measured just after (sane bench peak, %d threads)",
+                         Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads))
         }
     }
+}
+
+/// `sane bench peak`: the machine's FP32 FMA throughput, the ceiling GEMM work is measured against.
+struct PeakBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "peak",
+        abstract: "FP32 peak: GFLOP/s of independent 8-wide fused multiply-adds on every core.",
+        discussion: """
+        Each thread runs 12 independent chains of 8-lane FMAs (more than FMA latency × issue width, \
+        so the FMA units never wait), the most a GEMM micro-kernel can do. The VM's clock drifts, so \
+        `sane bench sane-step` measures this again in the same run and reports its share.
+        """)
+    @OptionGroup var options: BenchOptions
+
+    func run() throws {
+        let best = (0..<max(options.repeats, 1)).map { _ in measurePeakGFLOPs(threads: options.threads) }.max() ?? 0
+        if options.json { printJSON(["benchmark": "peak", "threads": options.threads, "gflops": best]) } else {
+            print(String(format: "FP32 FMA peak, %d threads: %.1f GFLOP/s", options.threads, best))
+        }
+    }
+}
+
+/// 12 independent chains of `iterations` 8-lane fused multiply-adds: 192 FLOP per iteration.
+@inline(never)
+func fmaChains(_ iterations: Int, _ seed: Float) -> Float {
+    let x = SIMD8<Float>(repeating: 0.999_999), y = SIMD8<Float>(repeating: 1e-7)
+    var a0 = SIMD8<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+    var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+        a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+        a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    }
+    return ((a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)).sum()
+}
+
+/// GFLOP/s of `fmaChains` on `threads` cores at once (≈ 0.3 s).
+func measurePeakGFLOPs(threads: Int) -> Double {
+    let iterations = 20_000_000
+    var sink = [Float](repeating: 0, count: threads)
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    sink.withUnsafeMutableBufferPointer { s in
+        let p = s.baseAddress!
+        DispatchQueue.concurrentPerform(iterations: threads) { i in p[i] = fmaChains(iterations, Float(i)) }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    precondition(sink.allSatisfy { $0.isFinite })
+    return Double(threads * iterations * 192) / seconds / 1e9
 }
 
 func printJSON(_ object: Any) {

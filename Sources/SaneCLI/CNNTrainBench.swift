@@ -20,7 +20,7 @@ struct CNNTrainBench: ParsableCommand {
 
     func run() throws {
         guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
-        BLAS.setThreads(1)
+        Parallel.workers = 1
         var g = SeededGenerator(seed: 0)
         // images [steps·batch, 1, 28, 28], labels [steps·batch]
         let n = steps * batch

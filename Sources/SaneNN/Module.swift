@@ -68,7 +68,7 @@ open class Module {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Clears all parameter gradients.
-    public func zeroGradients() { for p in parameters { p.grad = nil } }
+    public func zeroGradients() { for p in parameters { p.clearGradient() } }
 }
 
 /// A module with one input and one output.

@@ -46,6 +46,7 @@ public final class SGD: Optimizer {
         self.learningRate = learningRate; self.momentum = momentum; self.dampening = dampening
         self.weightDecay = weightDecay; self.nesterov = nesterov
         buffers = Array(repeating: nil, count: parameters.count)
+        for p in parameters { p.1.reserveGradient() }
     }
 
     public func step() {
@@ -145,6 +146,7 @@ struct AdamMoments {
         self.parameters = parameters.map { (name: $0.0, variable: $0.1) }
         exponentialAverage = parameters.map { Tensor(zeros: $0.1.shape) }
         exponentialAverageSquared = parameters.map { Tensor(zeros: $0.1.shape) }
+        for p in parameters { p.1.reserveGradient() }
     }
 
     /// One update; `decay(p)` gives the L2 coefficient (added to the gradient) and the decoupled
@@ -155,27 +157,22 @@ struct AdamMoments {
         let t = Double(stepCount)
         let biasCorrection1 = 1 - Foundation.pow(beta1, t)
         let biasCorrection2Sqrt = (1 - Foundation.pow(beta2, t)).squareRoot()
-        let stepSize = Float(lr / biasCorrection1)
-        let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), eps = Float(epsilon), bc2 = Float(biasCorrection2Sqrt)
         for (i, p) in parameters.enumerated() {
             guard let grad = p.variable.grad else { continue }
             let (l2, decoupled) = decay(p.variable)
+            let c = AdamCoefficients(decayFactor: decoupled != 0 ? Float(1 - lr * decoupled) : 1, l2: Float(l2),
+                                     oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
+                                     stepSize: Float(lr / biasCorrection1), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
+                                     epsilon: Float(epsilon))
             let n = grad.count, pg = grad.readPointer, pp = p.variable.value.writePointer()
             let pm = exponentialAverage[i].writePointer(), pv = exponentialAverageSquared[i].writePointer()
-            let f = Float(1 - lr * decoupled), lambda = Float(l2)
-            // One pass per element, chunks of 64 Ki elements over the cores (memory-bound: a
-            // d-1024 SANE has 202M parameters); every element's arithmetic is the same in any
-            // split, so results do not depend on the core count.
+            // Chunks of 64 Ki elements over the cores (memory-bound: a d-1024 SANE has 202M
+            // parameters); every element's arithmetic is the same in any split, so results do not
+            // depend on the core count.
             let chunk = 1 << 16
-            Parallel.forEach((n + chunk - 1) / chunk) { c in
-                for j in (c * chunk)..<Swift.min(n, (c + 1) * chunk) {
-                    let decayed = decoupled != 0 ? pp[j] * f : pp[j]
-                    let g = lambda == 0 ? pg[j] : pg[j] + lambda * decayed
-                    let m = pm[j] + w1 * (g - pm[j])
-                    let v = pv[j] * b2 + w2 * g * g
-                    pm[j] = m; pv[j] = v
-                    pp[j] = decayed - stepSize * (m / (v.squareRoot() / bc2 + eps))
-                }
+            Parallel.forEach((n + chunk - 1) / chunk) { k in
+                let lo = k * chunk
+                adamUpdate(pp + lo, pm + lo, pv + lo, pg + lo, Swift.min(chunk, n - lo), c)
             }
         }
     }

@@ -14,12 +14,13 @@ public enum Memory {
     /// the heap back to the kernel, so the next step takes a page fault and a kernel page clear
     /// for every 4 KiB again: a quarter of the d-1024 SANE step's time in `clear_page_erms`
     /// (perf). Here the mmap threshold is set to glibc's maximum (32 MiB on 64-bit) and heap
-    /// trimming is off. The cost: the process keeps its peak heap until it exits. No effect on
+    /// trimming is off (threshold −1, which glibc reads as SIZE_MAX: the largest positive `int`,
+    /// 2 GiB, still let a d-1024 step's 4 GB heap be trimmed at every step's end). The cost: the process keeps its peak heap until it exits. No effect on
     /// other C libraries. Call once at startup (the `sane` executable does).
     public static func retainFreedMemory() {
         #if os(Linux)
         _ = mallopt(mmapThreshold, 32 << 20)
-        _ = mallopt(trimThreshold, Int32.max)
+        _ = mallopt(trimThreshold, -1)
         #endif
     }
 }

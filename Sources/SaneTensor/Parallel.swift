@@ -1,16 +1,45 @@
 import Foundation
 
 /// Work splitting over the machine's cores.
+///
+/// All parallelism in Sane goes through here: kernels split their loops with `forEach`, `sgemm`
+/// splits large products with it, and trainers that run one model per core use `jobs`. While
+/// work is spread over the cores, `isBusy` is set and nested parallel work (a kernel inside a
+/// per-model job, a GEMM inside a per-head loop) runs serially on its thread instead of
+/// oversubscribing the cores.
 public enum Parallel {
     /// Number of worker threads used by `forEach` (default: active processor count).
     nonisolated(unsafe) public static var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// True while a `forEach` runs on several threads. Set and cleared by the thread that called
+    /// `forEach` around the parallel region; the workers only read it.
+    nonisolated(unsafe) public private(set) static var isBusy = false
+
     /// Calls `body(i)` for every i in 0..<count, spread over `workers` threads when `count` is
-    /// large enough to pay for it (`minimumPerWorker` items each); otherwise serially.
-    /// `body` must be safe to call concurrently for distinct `i`.
+    /// large enough to pay for it (`minimumPerWorker` items each) and no other `forEach` is
+    /// running; otherwise serially. `body` must be safe to call concurrently for distinct `i`.
     public static func forEach(_ count: Int, minimumPerWorker: Int = 1, _ body: (Int) -> Void) {
-        let w = min(workers, count / max(minimumPerWorker, 1))
+        let w = isBusy ? 1 : min(workers, count / max(minimumPerWorker, 1))
         if w <= 1 { for i in 0..<count { body(i) }; return }
+        isBusy = true
+        defer { isBusy = false }
+        spread(count, over: w, body)
+    }
+
+    /// Runs `count` independent jobs (e.g. one model each), at most `workers` at a time, every
+    /// job's own kernels and GEMMs on its one core — also when only one job runs — so a job's
+    /// results do not depend on how many run at once.
+    public static func jobs(_ count: Int, _ body: (Int) -> Void) {
+        let previous = isBusy
+        isBusy = true
+        defer { isBusy = previous }
+        let w = previous ? 1 : min(workers, count)
+        if w <= 1 { for i in 0..<count { body(i) }; return }
+        spread(count, over: w, body)
+    }
+
+    /// `body(i)` for i in 0..<count on `w` threads, contiguous ranges of i each.
+    private static func spread(_ count: Int, over w: Int, _ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: w) { worker in
                 var i = worker * count / w

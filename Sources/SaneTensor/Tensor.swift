@@ -4,7 +4,8 @@
 //   B batch, T tokens (window), C channels / model width, H heads, D head size,
 //   N rows (flattened leading dims), K reduced dimension, M output features.
 
-/// Heap storage of a tensor: one 64-byte aligned Float32 buffer.
+/// Heap storage of a tensor: one 64-byte aligned Float32 buffer (large ones recycled through
+/// `BufferCache`).
 public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
@@ -12,11 +13,15 @@ public final class TensorStorage: @unchecked Sendable {
     /// Uninitialized storage of `count` floats.
     public init(uninitializedCount count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let bytes = max(count, 1) * 4
+        let raw = BufferCache.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        let raw = UnsafeMutableRawPointer(pointer)
+        if !BufferCache.give(raw, bytes: max(count, 1) * 4) { raw.deallocate() }
+    }
 
     @usableFromInline func copy() -> TensorStorage {
         let s = TensorStorage(uninitializedCount: count)

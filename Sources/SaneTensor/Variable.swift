@@ -54,8 +54,36 @@ public final class Variable {
 
     /// Writable gradient buffer, zero-filled on first use. Backward closures accumulate here.
     public func gradientPointer() -> UnsafeMutablePointer<Float> {
-        if grad == nil { grad = Tensor(zeros: value.shape) }
+        if grad == nil {
+            if var spare = spareGradient {
+                spareGradient = nil
+                spare.writePointer().update(repeating: 0, count: spare.count)
+                grad = spare
+            } else {
+                grad = Tensor(zeros: value.shape)
+            }
+        }
         return grad!.writePointer()
+    }
+
+    /// The buffer of a gradient released by `clearGradient()`, reused by the next `gradientPointer()`.
+    private var spareGradient: Tensor?
+
+    /// Sets `grad` to nil (no gradient yet, as PyTorch's `zero_grad(set_to_none=True)`) but keeps
+    /// its buffer for the next backward pass: re-zeroing memory the process owns is far cheaper
+    /// than freeing it and page-faulting fresh pages in again (7 % of a d-1024 SANE step in
+    /// `clear_page_erms` before this).
+    public func clearGradient() {
+        if let g = grad, g.shape == value.shape { spareGradient = g }
+        grad = nil
+    }
+
+    /// Allocates the gradient buffer now, for a parameter that will be trained. Optimizers call
+    /// it at creation, so the long-lived gradient buffers sit together with the moment buffers
+    /// instead of being carved out between the first step's activations, which fragmented the
+    /// heap (a d-1024 step grew by ~300 MB of fresh pages per step).
+    public func reserveGradient() {
+        if grad == nil && spareGradient == nil { spareGradient = Tensor(zeros: value.shape) }
     }
 
     /// Adds `g` (same element count) to the gradient.

@@ -131,25 +131,53 @@ final class FastMathTests: XCTestCase {
     }
 }
 
-final class LinearRowSplitTests: XCTestCase {
-    /// Above 1,024 rows `linear` splits rows over the workers; it must equal the one-GEMM
-    /// matmul formulation (outputs and all three gradients).
-    func testRowSplitMatchesMatmul() {
+final class SGEMMSplitTests: XCTestCase {
+    /// Products above `BLAS.parallelThreshold` are split into blocks of C over the workers (rows
+    /// when m ≥ n, else columns). For every transpose case, strided operands, alpha and beta, the
+    /// result with 1, 2 and 3 workers must equal a float64 reference, and repeat bitwise.
+    /// (Not bitwise equal across worker counts: OpenBLAS's edge kernels sum in another order.)
+    func testSplitMatchesReferenceAndRepeats() {
         var g = SeededGenerator(seed: 11)
-        let x = Variable(Tensor.normal([1100, 24], using: &g), requiresGrad: true)
-        let w = Variable(Tensor.normal([10, 24], using: &g), requiresGrad: true)
-        let b = Variable(Tensor.normal([10], using: &g), requiresGrad: true)
-        let seed = Tensor.normal([1100, 10], using: &g)
-        let y1 = Variable.linear(x, weight: w, bias: b)
-        y1.backward(seed: seed)
-        let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
-        x.grad = nil; w.grad = nil; b.grad = nil
-        let y2 = Variable.matmul(x, w, transposeB: true) + b
-        y2.backward(seed: seed)
-        func maxDiff(_ a: Tensor, _ b: Tensor) -> Float { zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0 }
-        XCTAssertLessThan(maxDiff(y1.value, y2.value), 1e-4)
-        XCTAssertLessThan(maxDiff(gx, x.grad!), 1e-4)
-        XCTAssertLessThan(maxDiff(gw, w.grad!), 1e-3, "dW max abs error \(maxDiff(gw, w.grad!))")
-        XCTAssertLessThan(maxDiff(gb, b.grad!), 1e-3)
+        let saved = Parallel.workers
+        defer { Parallel.workers = saved }
+        for (m, n, k) in [(203, 150, 97), (70, 301, 130)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, BLAS.parallelThreshold, "the test must exercise the split")
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                // stored shapes with padded row strides
+                let (ar, ac) = ta ? (k, m) : (m, k), (br, bc) = tb ? (n, k) : (k, n)
+                let (lda, ldb, ldc) = (ac + 3, bc + 5, n + 2)
+                let a = Tensor.normal([ar, lda], using: &g), b = Tensor.normal([br, ldb], using: &g)
+                let c0 = Tensor.normal([m, ldc], using: &g)
+                let (alpha, beta): (Float, Float) = (0.75, 0.5)
+                func run(workers: Int) -> Tensor {
+                    Parallel.workers = workers
+                    var c = c0
+                    sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.readPointer, lda: lda,
+                          b: b.readPointer, ldb: ldb, beta: beta, c: c.writePointer(), ldc: ldc)
+                    return c
+                }
+                for workers in 1...3 {
+                    let result = run(workers: workers)
+                    XCTAssertEqual(result.scalars, run(workers: workers).scalars, "m \(m) n \(n) k \(k) tA \(ta) tB \(tb): \(workers) workers do not repeat")
+                    let pa = a.scalars, pb = b.scalars, pc = c0.scalars, out = result.scalars
+                    var maxError: Double = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Double = 0
+                            for l in 0..<k {
+                                let x = Double(ta ? pa[l * lda + i] : pa[i * lda + l])
+                                let y = Double(tb ? pb[j * ldb + l] : pb[l * ldb + j])
+                                sum += x * y
+                            }
+                            let expected = Double(alpha) * sum + Double(beta) * Double(pc[i * ldc + j])
+                            maxError = max(maxError, abs(expected - Double(out[i * ldc + j])))
+                        }
+                        // padding columns of C are untouched
+                        for j in n..<ldc { XCTAssertEqual(out[i * ldc + j], pc[i * ldc + j]) }
+                    }
+                    XCTAssertLessThan(maxError, 1e-4, "m \(m) n \(n) k \(k) tA \(ta) tB \(tb), \(workers) workers: max abs error \(maxError)")
+                }
+            }
+        }
     }
 }

@@ -83,24 +83,4 @@ final class ZooTrainerTests: XCTestCase {
         XCTAssertEqual(r, ZooTrainer.trials(c))
         XCTAssertThrowsError(try ZooTrainingConfiguration(json: JSONValue.parse(#"{"dataset": "mnist", "epochs": 1, "lr_typo": 1}"#)))
     }
-
-    /// Throughput of CNN training on MNIST (batch 64, Adam, forward + backward + update) on one
-    /// core. A benchmark, not a timed test: runs only with SANE_BENCHMARK=1 and prints images/s.
-    func testTrainingThroughputBenchmark() throws {
-        guard ProcessInfo.processInfo.environment["SANE_BENCHMARK"] != nil else { throw XCTSkip("set SANE_BENCHMARK=1 to run") }
-        let data = try ImageDataset.load("mnist", split: .train, dataDirectory: ZooModelTests.shared.appendingPathComponent("data").path)
-        let net = ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, seed: 1))
-        let opt = Adam(parameters: net.namedParameters(), learningRate: 1e-3)
-        var g = SeededGenerator(seed: 1)
-        let batches = Array(data.shuffledBatches(size: 64, using: &g).prefix(400))
-        BLAS.setThreads(1)
-        let start = Date()
-        for b in batches {
-            net.zeroGradients()
-            Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
-            opt.step()
-        }
-        let seconds = Date().timeIntervalSince(start)
-        print(String(format: "CNN training throughput: %.0f images/s (%d batches of 64 in %.2f s, one core)", Double(batches.count * 64) / seconds, batches.count, seconds))
-    }
 }

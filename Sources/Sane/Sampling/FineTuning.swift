@@ -57,8 +57,7 @@ public enum FineTuning {
         }
         let results = ResultSlots(models: networks.count, epochs: settings.epochs)
         let workers = max(1, min(settings.jobs, networks.count))
-        // BLAS single-threaded even with one job: its summation order would otherwise change the results.
-        BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        Parallel.jobs(workers) { _ in
             while let i = results.nextModel() {
                 let net = networks[i]
                 let optimizer = Adam(parameters: net.namedParameters(), learningRate: settings.learningRate, weightDecay: settings.weightDecay)
@@ -76,7 +75,7 @@ public enum FineTuning {
                     if epoch > 0 { progress?(done, networks.count * settings.epochs) }
                 }
             }
-        } }
+        }
         let curves = initial.indices.map { i in
             let p = results.probabilities[i]
             return FineTuningCurve(name: initial[i].name, testAccuracy: p.map { accuracy($0, labels: test.labels) },

@@ -186,7 +186,7 @@ public struct ZooEvaluation: Sendable, Equatable {
         if parallel {
             correct.withUnsafeMutableBufferPointer { cb in losses.withUnsafeMutableBufferPointer { lb in
                 let (cp, lp) = (cb.baseAddress!, lb.baseAddress!)
-                BLAS.singleThreaded { Parallel.forEach(chunks) { (cp[$0], lp[$0]) = run($0) } }
+                Parallel.forEach(chunks) { (cp[$0], lp[$0]) = run($0) }
             } }
         } else {
             for i in 0..<chunks { (correct[i], losses[i]) = run(i) }

@@ -209,11 +209,8 @@ public enum ZooTrainer {
         let data = try loadData(configuration)
         let state = RunState(totalEpochs: todo.count * configuration.epochs, limit: epochLimit)
         let workers = max(1, min(jobs, todo.count))
-        keepLargeAllocationsInHeap()
-        let previousThreads = BLAS.threads
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(previousThreads) }
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        Memory.retainFreedMemory()
+        Parallel.jobs(workers) { _ in
             while let trial = state.nextTrial(todo) {
                 do {
                     if try trainModel(trial, configuration, data, output: output, state: state, progress: progress) { state.finished() }
@@ -333,19 +330,6 @@ public enum ZooTrainer {
         }
         try writeAtomically(Foundation.Data(), to: dir.appendingPathComponent("done"))
         return true
-    }
-
-    /// glibc serves allocations ≥ 128 KiB with fresh mmap'ed pages that the kernel zeroes on every
-    /// batch (≈ 5 % of training time for the per-batch im2col buffers). Raising the mmap and
-    /// trim thresholds (mallopt M_MMAP_THRESHOLD = −3, M_TRIM_THRESHOLD = −1; malloc.h is not in
-    /// Swift's Glibc module, hence dlsym) keeps them in the reused heap. No-op elsewhere.
-    static func keepLargeAllocationsInHeap() {
-        #if os(Linux)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        _ = mallopt(-3, 256 << 20)
-        _ = mallopt(-1, 512 << 20)
-        #endif
     }
 
     /// Writes `data` to a temporary file next to `url` and renames it over `url`.

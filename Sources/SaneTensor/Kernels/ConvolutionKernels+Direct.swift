@@ -7,15 +7,6 @@
 // Shape legend as in ConvolutionKernels.swift; T = Ci·kh·kw taps, tap t = (c, i, j) sits at
 // offset off[t] = (c·H + i)·W + j of an input image, so x[b, c, oy + i, ox + j] = xb[off[t] + oy·W + ox].
 
-/// Eight floats at `p` (unaligned).
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-/// Stores eight floats at `p` (unaligned).
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
 extension ConvolutionKernels {
     /// Whether the direct kernels handle geometry `g`: stride 1, no padding, OW ≥ 8.
     public static func directApplies(_ g: ConvolutionGeometry) -> Bool {

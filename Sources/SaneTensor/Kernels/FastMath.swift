@@ -26,11 +26,15 @@ public func fastExp(_ x: Float) -> Float {
 /// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7): with t = 1/(1 + 0.3275911|x|),
 /// erf|x| = 1 − t(a₁ + t(a₂ + t(a₃ + t(a₄ + t·a₅))))·e^{−x²}; odd in x.
 @inline(__always)
-public func fastErf(_ x: Float) -> Float {
+public func fastErf(_ x: Float) -> Float { fastErf(x, expMinusSquare: fastExp(-x * x)) }
+
+/// `fastErf(x)` given e^{−x²} (GELU's backward has it at hand as the normal density's factor).
+@inline(__always)
+func fastErf(_ x: Float, expMinusSquare e: Float) -> Float {
     let ax = Swift.abs(x)
     let t = 1 / (1 + 0.3275911 * ax)
     let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    let y = 1 - poly * fastExp(-ax * ax)
+    let y = 1 - poly * e
     return x < 0 ? -y : y
 }
 
@@ -40,11 +44,12 @@ public func geluForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Flo
 }
 
 /// GELU backward, accumulating: dx += dy·(Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^{−x²/2}/√(2π).
+/// One exponential per element: with u = x/√2, e^{−u²} = e^{−x²/2} serves both erf and φ.
 public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
     for i in 0..<n {
-        let v = x[i]
-        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
-        let pdf = fastExp(-0.5 * v * v) * 0.39894228040143268
-        dx[i] += dy[i] * (cdf + v * pdf)
+        let v = x[i], u = v * 0.70710678118654752
+        let e = fastExp(-u * u)
+        let cdf = 0.5 * (1 + fastErf(u, expMinusSquare: e))
+        dx[i] += dy[i] * (cdf + v * (e * 0.39894228040143268))
     }
 }

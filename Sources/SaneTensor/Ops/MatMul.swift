@@ -83,68 +83,35 @@ extension Variable {
     /// Affine map over the last axis, PyTorch's `nn.Linear`: y = x·Wᵀ + b.
     ///
     /// x: [..., in], weight: [out, in], bias: [out] or nil → y: [..., out].
-    /// One GEMM forward; backward dx = dy·W, dW += dyᵀ·x, db += Σ_rows dy.
-    ///
-    /// Large inputs are split by rows over the cores, each slice one single-threaded GEMM: for the
-    /// mid-sized shapes of a SANE step (3,072 × 256 × 1,024) that beats OpenBLAS's own threading,
-    /// whose workers spend much of their time synchronizing. dW sums per-slice partial products
-    /// in a fixed order, so results are deterministic for a given number of workers.
+    /// One GEMM forward; backward dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy.
     public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil) -> Variable {
         let inF = weight.shape[1], outF = weight.shape[0]
         precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF) (weight \(weight.shape))")
         let rows = x.count / inF
         let outShape = Array(x.shape.dropLast()) + [outF]
-        let slices = rowSlices(rows)
         let y = Tensor(shape: outShape) { c in
-            let px = x.value.readPointer, pw = weight.value.readPointer
             if let bias {
                 let pb = bias.value.readPointer
                 for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
             }
-            forEachSlice(slices) { lo, n in
-                sgemm(transposeA: false, transposeB: true, m: n, n: outF, k: inF,
-                      a: px + lo * inF, lda: inF, b: pw, ldb: inF, beta: bias == nil ? 0 : 1, c: c + lo * outF, ldc: outF)
-            }
+            sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+                  a: x.value.readPointer, lda: inF, b: weight.value.readPointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
         }
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return Variable(y, parents: parents) { g in
-            let pg = g.readPointer, px = x.value.readPointer
-            let dx = x.requiresGrad ? x.gradientPointer() : nil
-            let dw = weight.requiresGrad ? weight.gradientPointer() : nil
-            // Slice 0 accumulates into dW directly; the others into zeroed partial buffers added after.
-            let partials = (1..<slices.count).map { _ in dw == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: outF * inF) }
-            defer { for p in partials { p?.deallocate() } }
-            forEachSlice(slices) { lo, n in
-                let s = slices.firstIndex { $0.lo == lo }!
-                if let dx {
-                    sgemm(transposeA: false, transposeB: false, m: n, n: inF, k: outF,
-                          a: pg + lo * outF, lda: outF, b: weight.value.readPointer, ldb: inF, beta: 1, c: dx + lo * inF, ldc: inF)
-                }
-                if let dw {
-                    let target = s == 0 ? dw : partials[s - 1]!
-                    sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: n,
-                          a: pg + lo * outF, lda: outF, b: px + lo * inF, ldb: inF, beta: s == 0 ? 1 : 0, c: target, ldc: inF)
-                }
+            let pg = g.readPointer
+            if x.requiresGrad {
+                sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
+                      a: pg, lda: outF, b: weight.value.readPointer, ldb: inF, beta: 1, c: x.gradientPointer(), ldc: inF)
             }
-            if let dw { for p in partials { let p = p!; for i in 0..<(outF * inF) { dw[i] += p[i] } } }
+            if weight.requiresGrad {
+                sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
+                      a: pg, lda: outF, b: x.value.readPointer, ldb: inF, beta: 1, c: weight.gradientPointer(), ldc: inF)
+            }
             if let bias, bias.requiresGrad {
                 let db = bias.gradientPointer()
                 for r in 0..<rows { let row = pg + r * outF; for j in 0..<outF { db[j] += row[j] } }
             }
         }
-    }
-}
-
-/// Row ranges for splitting a GEMM over the workers: one slice below 1,024 rows.
-func rowSlices(_ rows: Int) -> [(lo: Int, count: Int)] {
-    let w = rows >= 1024 ? Parallel.workers : 1
-    return (0..<w).map { i in (i * rows / w, (i + 1) * rows / w - i * rows / w) }
-}
-
-/// Runs `body(lo, count)` for each slice, in parallel with BLAS on one thread when there are several.
-func forEachSlice(_ slices: [(lo: Int, count: Int)], _ body: (Int, Int) -> Void) {
-    if slices.count == 1 { body(slices[0].lo, slices[0].count); return }
-    BLAS.singleThreaded {
-        Parallel.forEach(slices.count) { i in body(slices[i].lo, slices[i].count) }
     }
 }
