@@ -41,7 +41,6 @@ extension SaneCommand {
         }
         #endif
         setvbuf(stdout, nil, _IOLBF, 0)   // line-buffered stdout, also into files and pipes
-        Memory.retainFreedMemory()
         Self.main(nil)
     }
 }

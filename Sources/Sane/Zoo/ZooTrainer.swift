@@ -209,7 +209,6 @@ public enum ZooTrainer {
         let data = try loadData(configuration)
         let state = RunState(totalEpochs: todo.count * configuration.epochs, limit: epochLimit)
         let workers = max(1, min(jobs, todo.count))
-        Memory.retainFreedMemory()
         Parallel.jobs(workers) { _ in
             while let trial = state.nextTrial(todo) {
                 do {
