@@ -1,5 +1,5 @@
-// Elementwise optimizer updates in explicit SIMD8 code: LLVM left the plain loop scalar
-// (sqrt and division one lane at a time: 9–10 % of a d-1024 SANE step in `perf`).
+// Elementwise optimizer updates in explicit SIMD8 code with `sqrt8`: LLVM left the plain loop
+// scalar (Swift's square root is a libm call; 9–10 % of a d-1024 SANE step in `perf`).
 
 /// The per-step scalars of an Adam/AdamW update (Float32 like PyTorch's tensors).
 public struct AdamCoefficients {
@@ -38,7 +38,7 @@ public func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePoint
             let grad = l2 ? g + c.l2 * decayed : g
             let m1 = m + c.oneMinusBeta1 * (grad - m)
             let v1 = v * c.beta2 + c.oneMinusBeta2 * grad * grad
-            return (decayed - c.stepSize * (m1 / (v1.squareRoot() / c.biasCorrection2Sqrt + c.epsilon)), m1, v1)
+            return (decayed - c.stepSize * (m1 / (sqrt8(v1) / c.biasCorrection2Sqrt + c.epsilon)), m1, v1)
         }
         var j = 0
         while j + 8 <= n {
