@@ -8,12 +8,12 @@ import Foundation
 /// `op(X)` is `X` or `Xᵀ`. `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
 /// With `beta = 1` the product accumulates into `C` — backward passes use that.
 ///
-/// The product runs in BLAS (OpenBLAS on Linux, Accelerate on macOS) on one thread per call.
-/// Products of at least `BLAS.parallelThreshold` multiply-adds are split into `Parallel.workers`
-/// blocks of C — along the longer of m and n, at multiples of 16 — each one single-threaded
-/// BLAS call on its own core (see `BLAS` for why). Results are deterministic for a given
-/// `Parallel.workers`; across worker counts they differ in the last bits (OpenBLAS's kernels for
-/// the ragged edge of a block sum in another order).
+/// The product runs in BLAS (OpenBLAS on Linux, Accelerate on macOS). Tall products — at least
+/// `BLAS.parallelThreshold` multiply-adds and `BLAS.minimumRowsPerCore` rows of C per core — are
+/// split by rows of C into one single-threaded BLAS call per core; other large products use
+/// BLAS's own threads; inside a parallel region (`Parallel.isBusy`) BLAS runs on one thread.
+/// Results are deterministic for a given `Parallel.workers`; across worker counts they differ in
+/// the last bits (OpenBLAS's kernels for the ragged edge of a block sum in another order).
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
@@ -25,38 +25,28 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
         return
     }
-    _ = BLAS.configure
     BLAS.work.add(2 * m * n * k)
     let workers = Parallel.isBusy || m * n * k < BLAS.parallelThreshold ? 1 : Parallel.workers
-    let splitRows = m >= n
-    let blocks = min(workers, (splitRows ? m : n) / 16)
-    if blocks <= 1 {
-        BLAS.gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        return
-    }
-    let length = splitRows ? m : n
-    Parallel.forEach(blocks) { i in
-        let lo = i * length / blocks / 16 * 16
-        let hi = i == blocks - 1 ? length : (i + 1) * length / blocks / 16 * 16
-        if splitRows {
-            // rows lo..<hi of C take rows lo..<hi of op(A)
+    if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
+        // rows lo..<hi of C take rows lo..<hi of op(A); one single-threaded BLAS call per core
+        BLAS.setThreads(1)
+        Parallel.forEach(workers) { i in
+            let lo = i * m / workers / 16 * 16
+            let hi = i == workers - 1 ? m : (i + 1) * m / workers / 16 * 16
             BLAS.gemm(transposeA, transposeB, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda,
                       b, ldb, beta, c + lo * ldc, ldc)
-        } else {
-            // columns lo..<hi of C take columns lo..<hi of op(B)
-            BLAS.gemm(transposeA, transposeB, m, hi - lo, k, alpha, a, lda,
-                      transposeB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
         }
+    } else {
+        BLAS.setThreads(workers)
+        BLAS.gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 }
 
-/// BLAS threading: BLAS itself always runs on one thread; `sgemm` and the callers split work
-/// over the cores with `Parallel`.
-///
-/// Why not OpenBLAS's own threads: for the mid-sized products of a SANE step (3,072 × 768 × 256)
-/// two single-threaded calls on half of C each ran at 150–158 GFLOP/s where OpenBLAS's two threads
-/// gave 80–139, and between calls its idle workers spin in `sched_yield` (8 % of a d-1024 step in
-/// `perf`), taking the cores from our own parallel loops.
+/// BLAS threading. Why the row split: for the 3,072-row products of the d-256 SANE step, two
+/// single-threaded calls on half of C each ran at 150–158 GFLOP/s where OpenBLAS's two threads
+/// gave 80–139, and its idle worker spins in `sched_yield` between calls. Why not everywhere:
+/// for the 512-row products of the d-1024 step OpenBLAS's threads were as fast or faster (the
+/// whole step 2–12 % faster, alternating A/B), as they share the packed panels.
 public enum BLAS {
     /// Smallest product (m·n·k multiply-adds) that `sgemm` splits over the cores: below ≈ 4 MFLOP
     /// (≈ 50 µs on one core) the dispatch costs more than it saves.
@@ -67,12 +57,16 @@ public enum BLAS {
     public static var flops: Int { work.value }
     static let work = Counter()
 
-    /// Sets BLAS to one thread, once per process (Accelerate: nothing to do).
-    static let configure: Void = {
+    /// Rows of C per core below which `sgemm` leaves the product to BLAS's own threads.
+    public static let minimumRowsPerCore = 512
+
+    /// BLAS's thread count as last set here (Accelerate: nothing to set).
+    nonisolated(unsafe) private static var currentThreads = 0
+    static func setThreads(_ n: Int) {
         #if !os(macOS)
-        openblas_set_num_threads(1)
+        if n != currentThreads { openblas_set_num_threads(Int32(n)); currentThreads = n }
         #endif
-    }()
+    }
 
     @inline(__always)
     static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,

@@ -132,16 +132,17 @@ final class FastMathTests: XCTestCase {
 }
 
 final class SGEMMSplitTests: XCTestCase {
-    /// Products above `BLAS.parallelThreshold` are split into blocks of C over the workers (rows
-    /// when m ≥ n, else columns). For every transpose case, strided operands, alpha and beta, the
-    /// result with 1, 2 and 3 workers must equal a float64 reference, and repeat bitwise.
+    /// Tall products are split by rows of C over the workers (one single-threaded BLAS call each),
+    /// others use BLAS's threads. For both, every transpose case, strided operands, alpha and
+    /// beta, the result with 1, 2 and 3 workers must equal a float64 reference, and repeat bitwise.
     /// (Not bitwise equal across worker counts: OpenBLAS's edge kernels sum in another order.)
     func testSplitMatchesReferenceAndRepeats() {
         var g = SeededGenerator(seed: 11)
         let saved = Parallel.workers
         defer { Parallel.workers = saved }
-        for (m, n, k) in [(203, 150, 97), (70, 301, 130)] {
-            XCTAssertGreaterThanOrEqual(m * n * k, BLAS.parallelThreshold, "the test must exercise the split")
+        for (m, n, k, split) in [(1100, 40, 50, true), (300, 301, 130, false)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, BLAS.parallelThreshold)
+            XCTAssertEqual(m / 2 >= BLAS.minimumRowsPerCore, split, "the test must exercise both paths")
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 // stored shapes with padded row strides
                 let (ar, ac) = ta ? (k, m) : (m, k), (br, bc) = tb ? (n, k) : (k, n)
