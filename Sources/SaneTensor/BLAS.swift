@@ -25,6 +25,7 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
         return
     }
+    _ = BLAS.configured
     BLAS.work.add(2 * m * n * k)
     let workers = Parallel.isBusy || m * n * k < BLAS.parallelThreshold ? 1 : Parallel.workers
     if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
@@ -59,6 +60,25 @@ public enum BLAS {
 
     /// Rows of C per core below which `sgemm` leaves the product to BLAS's own threads.
     public static let minimumRowsPerCore = 512
+
+    /// Once per process: OpenBLAS's idle workers go to sleep right after a threaded call instead
+    /// of spinning in `sched_yield` for 2²⁸ cycles, on the core the rest of the step needs (15 % of
+    /// the d-1024 step's samples; with the short timeout the step ran 5–10 % faster, two
+    /// alternating pairs). OpenBLAS takes the timeout from `OPENBLAS_THREAD_TIMEOUT` only when its
+    /// thread server starts, at library load: so the variable is set (to 4, its minimum, unless the
+    /// environment already sets it), re-read, and the server restarted. The OpenBLAS entry points
+    /// are looked up at run time; without them (Accelerate, another BLAS) nothing happens.
+    static let configured: Void = {
+        #if os(Linux)
+        let all = UnsafeMutableRawPointer(bitPattern: 0)   // RTLD_DEFAULT
+        guard let read = dlsym(all, "openblas_read_env"), let stop = dlsym(all, "blas_thread_shutdown_"),
+              let start = dlsym(all, "blas_thread_init") else { return }
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+        unsafeBitCast(read, to: (@convention(c) () -> Void).self)()
+        _ = unsafeBitCast(stop, to: (@convention(c) () -> Int32).self)()
+        _ = unsafeBitCast(start, to: (@convention(c) () -> Int32).self)()
+        #endif
+    }()
 
     /// BLAS's thread count as last set here (Accelerate: nothing to set).
     nonisolated(unsafe) private static var currentThreads = 0
