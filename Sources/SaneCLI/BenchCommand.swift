@@ -150,6 +150,7 @@ struct PeakBench: ParsableCommand {
     @OptionGroup var options: BenchOptions
 
     func run() throws {
+        Parallel.workers = options.threads
         let best = (0..<max(options.repeats, 1)).map { _ in measurePeakGFLOPs(threads: options.threads) }.max() ?? 0
         if options.json { printJSON(["benchmark": "peak", "threads": options.threads, "gflops": best]) } else {
             print(String(format: "FP32 FMA peak, %d threads: %.1f GFLOP/s", options.threads, best))
@@ -172,14 +173,14 @@ func fmaChains(_ iterations: Int, _ seed: Float) -> Float {
     return ((a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11)).sum()
 }
 
-/// GFLOP/s of `fmaChains` on `threads` cores at once (≈ 0.15 s).
+/// GFLOP/s of `fmaChains` on `threads` cores at once (≈ 0.15 s); `threads` ≤ `Parallel.workers`.
 func measurePeakGFLOPs(threads: Int) -> Double {
     let iterations = 10_000_000
     var sink = [Float](repeating: 0, count: threads)
     let t0 = DispatchTime.now().uptimeNanoseconds
     sink.withUnsafeMutableBufferPointer { s in
         let p = s.baseAddress!
-        DispatchQueue.concurrentPerform(iterations: threads) { i in p[i] = fmaChains(iterations, Float(i)) }
+        Parallel.jobs(threads) { i in p[i] = fmaChains(iterations, Float(i)) }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     precondition(sink.allSatisfy { $0.isFinite })
