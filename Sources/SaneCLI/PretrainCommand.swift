@@ -79,7 +79,9 @@ struct PretrainCommand: ParsableCommand {
             bar.update((epoch - 1) * batches + b - firstStep, detail: String(format: "epoch %d/%d loss %.4f", epoch, cfg.epochs, loss))
         }
         trainer.onEpoch = { log in
-            try? RunReport.write(run: run)
+            // The report is refreshed after every epoch for a look while training runs; a failure
+            // here must not stop training (the final report below is written with errors).
+            do { _ = try RunReport.write(run: run) } catch { diagnostic("warning: epoch \(log.epoch): report not refreshed: \(error)") }
             if json { printJSONLine(log) } else {
                 bar.finish()
                 print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  R² train %.3f val %.3f test %.3f  %.0f tok/s  %.1fs",
