@@ -4,6 +4,7 @@
 import PackageDescription
 let package = Package(name: "PackedGEMM", targets: [
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-    .executableTarget(name: "PackedGEMM", dependencies: ["CBLAS"],
+    .target(name: "CKernel", cSettings: [.unsafeFlags(["-O3"])]),
+    .executableTarget(name: "PackedGEMM", dependencies: ["CBLAS", "CKernel"],
                       swiftSettings: [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "haswell", "-Ounchecked"])]),
 ], swiftLanguageModes: [.v5])

@@ -1,10 +1,15 @@
+import CKernel
 import Foundation
 
 // Environment switches of the experiment:
-//   SKIP=1    pack nothing after the first call (wrong results; times the loop nest without packing)
+//   SKIP=1    Goto order only: pack nothing after the first call (wrong results; times the loop nest alone)
 //   DIRECT=1  read A in place (strided broadcasts from 6 rows) instead of packing it, when not transposed
+//   RESIDENT=1  the B-resident order (`runResident`); RES its B block in bytes (default 524288)
+//   CK=1      with RESIDENT=1: the C kernel in Sources/CKernel instead of the Swift one
 //   KC, MC, NC  the blocking (default 320, 144, 3072)
 nonisolated(unsafe) var skipPack = false
+/// CK=1: the C intrinsics kernel (Sources/CKernel) in the B-resident order.
+let useC = ProcessInfo.processInfo.environment["CK"] != nil
 nonisolated(unsafe) var directA = ProcessInfo.processInfo.environment["DIRECT"] != nil
 
 /// Packed single-threaded SGEMM (Goto / BLIS loop order), row-major:
@@ -49,11 +54,7 @@ enum PackedGEMM {
                                 kernel6x16(kc, aPanel, rs, cs, bPanel, c + i0 * ldc + j0, ldc, alpha, betaNow)
                             } else {
                                 kernel6x16(kc, aPanel, rs, cs, bPanel, tile, nr, 1, 0)
-                                for r in 0..<mrv {
-                                    let row = c + (i0 + r) * ldc + j0, t = tile + r * nr
-                                    if betaNow == 0 { for j in 0..<nrv { row[j] = alpha * t[j] } }
-                                    else { for j in 0..<nrv { row[j] = alpha * t[j] + betaNow * row[j] } }
-                                }
+                                storeEdge(tile, mrv, nrv, c + i0 * ldc + j0, ldc, alpha, betaNow)
                             }
                         }
                     }
@@ -62,6 +63,58 @@ enum PackedGEMM {
                 pc += kc
             }
             jc += ncb
+        }
+    }
+
+    /// B-resident order: a block of packed B (kc × ncb, ≤ residentBytes) stays in L2 while every
+    /// 6-row strip of A (packed on the fly, 6·kc floats in L1) sweeps over all its 16-column panels.
+    nonisolated(unsafe) static var residentBytes = Int(ProcessInfo.processInfo.environment["RES"] ?? "524288")!
+    static func runResident(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, scratch: UnsafeMutablePointer<Float>) {
+        let ap = scratch, bp = scratch + mc * kcMax, tile = bp + kcMax * nc
+        let kBlocks = (k + kcMax - 1) / kcMax
+        let kcEven = (k + kBlocks - 1) / kBlocks
+        let ncRes = max(nr, min(nc, residentBytes / (4 * kcEven) / nr * nr))
+        var jc = 0
+        while jc < n {
+            let ncb = min(ncRes, n - jc)
+            let nStrips = (ncb + nr - 1) / nr
+            var pc = 0
+            while pc < k {
+                let kc = min(kcEven, k - pc)
+                let betaNow: Float = pc == 0 ? beta : 1
+                packB(tb, b, ldb, pc, kc, jc, ncb, bp)
+                var i0 = 0
+                while i0 < m {
+                    let mrv = min(mr, m - i0)
+                    packA(ta, a, lda, i0, mrv, pc, kc, ap)
+                    let aPanel = UnsafePointer(ap)
+                    for js in 0..<nStrips {
+                        let j0 = jc + js * nr, nrv = min(nr, n - j0)
+                        let bPanel = UnsafePointer(bp + js * kc * nr)
+                        if mrv == mr && nrv == nr {
+                            if useC { ck6x16(kc, aPanel, bPanel, c + i0 * ldc + j0, ldc, alpha, betaNow) } else { kernel6x16(kc, aPanel, 1, mr, bPanel, c + i0 * ldc + j0, ldc, alpha, betaNow) }
+                        } else {
+                            kernel6x16(kc, aPanel, 1, mr, bPanel, tile, nr, 1, 0)
+                            storeEdge(tile, mrv, nrv, c + i0 * ldc + j0, ldc, alpha, betaNow)
+                        }
+                    }
+                    i0 += mr
+                }
+                pc += kc
+            }
+            jc += ncb
+        }
+    }
+
+    /// C[0..<mrv, 0..<nrv] = alpha · tile + beta · C (C not read when beta = 0); tile is 6×16.
+    static func storeEdge(_ tile: UnsafePointer<Float>, _ mrv: Int, _ nrv: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                          _ alpha: Float, _ beta: Float) {
+        for r in 0..<mrv {
+            let row = c + r * ldc, t = tile + r * nr
+            if beta == 0 { for j in 0..<nrv { row[j] = alpha * t[j] } }
+            else { for j in 0..<nrv { row[j] = alpha * t[j] + beta * row[j] } }
         }
     }
 

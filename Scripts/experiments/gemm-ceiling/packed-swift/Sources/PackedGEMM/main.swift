@@ -5,7 +5,8 @@
 import CBLAS
 import Foundation
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-let scratch = (0..<2).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: PackedGEMM.scratchCount) }
+func alloc64(_ n: Int) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer.allocate(byteCount: 4 * n, alignment: 64).bindMemory(to: Float.self, capacity: n) }
+let scratch = (0..<2).map { _ in alloc64(PackedGEMM.scratchCount) }
 func blasCall(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }
@@ -19,18 +20,23 @@ func sane(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePoint
     } else { openblas_set_num_threads(2); blasCall(ta, tb, m, n, k, a, lda, b, ldb, c, ldc) }
 }
 func packed(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, threads: Int) {
-    if threads == 1 { PackedGEMM.run(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, scratch: scratch[0]); return }
+    if threads == 1 { gemmRun(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, scratch: scratch[0]); return }
     DispatchQueue.concurrentPerform(iterations: 2) { i in
         if m >= n {
             let lo = i * m / 2 / 6 * 6, hi = i == 1 ? m : (i + 1) * m / 2 / 6 * 6
-            PackedGEMM.run(ta, tb, hi - lo, n, k, 1, ta ? a + lo : a + lo * lda, lda, b, ldb, 0, c + lo * ldc, ldc, scratch: scratch[i])
+            gemmRun(ta, tb, hi - lo, n, k, 1, ta ? a + lo : a + lo * lda, lda, b, ldb, 0, c + lo * ldc, ldc, scratch: scratch[i])
         } else {
             let lo = i * n / 2 / 16 * 16, hi = i == 1 ? n : (i + 1) * n / 2 / 16 * 16
-            PackedGEMM.run(ta, tb, m, hi - lo, k, 1, a, lda, tb ? b + lo * ldb : b + lo, ldb, 0, c + lo, ldc, scratch: scratch[i])
+            gemmRun(ta, tb, m, hi - lo, k, 1, a, lda, tb ? b + lo * ldb : b + lo, ldb, 0, c + lo, ldc, scratch: scratch[i])
         }
     }
 }
+let resident = ProcessInfo.processInfo.environment["RESIDENT"] != nil
 skipPack = ProcessInfo.processInfo.environment["SKIP"] != nil
+func gemmRun(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, scratch: UnsafeMutablePointer<Float>) {
+    if resident { PackedGEMM.runResident(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch: scratch) }
+    else { PackedGEMM.run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch: scratch) }
+}
 let threads = Int(CommandLine.arguments.dropFirst().first ?? "2") ?? 2
 // d-256 step: Linear forward (NT), dX (NN), dW (TN)
 let shapes: [(Int, Int, Int, Bool, Bool)] = [
@@ -41,15 +47,16 @@ let shapes: [(Int, Int, Int, Bool, Bool)] = [
 var tb1 = 0.0, tb2 = 0.0
 for (m,n,k,ta,tb) in shapes {
     let lda = ta ? m : k, ldb = tb ? k : n
-    let a = (0..<(m*k)).map { _ in Float.random(in: -1...1) }, b = (0..<(k*n)).map { _ in Float.random(in: -1...1) }
-    var c1 = [Float](repeating: 0, count: m*n), c2 = c1
+    let a = alloc64(m*k), b = alloc64(k*n), c1 = alloc64(m*n), c2 = alloc64(m*n)
+    for i in 0..<(m*k) { a[i] = Float.random(in: -1...1) }; for i in 0..<(k*n) { b[i] = Float.random(in: -1...1) }
+    c1.update(repeating: 0, count: m*n); c2.update(repeating: 0, count: m*n)
     var t1 = 1e9, t2 = 1e9
     for _ in 0..<30 {
         var t = now()
-        if threads == 1 { openblas_set_num_threads(1); blasCall(ta, tb, m, n, k, a, lda, b, ldb, &c1, n) } else { sane(ta, tb, m, n, k, a, lda, b, ldb, &c1, n) }
+        if threads == 1 { openblas_set_num_threads(1); blasCall(ta, tb, m, n, k, a, lda, b, ldb, c1, n) } else { sane(ta, tb, m, n, k, a, lda, b, ldb, c1, n) }
         t1 = min(t1, now() - t)
         t = now()
-        packed(ta, tb, m, n, k, a, lda, b, ldb, &c2, n, threads: threads)
+        packed(ta, tb, m, n, k, a, lda, b, ldb, c2, n, threads: threads)
         t2 = min(t2, now() - t)
     }
     var err: Float = 0; for i in 0..<(m*n) { err = max(err, abs(c1[i]-c2[i])) }
