@@ -82,6 +82,8 @@ struct SANEStepBench: ParsableCommand {
     @Option(help: "Encoder blocks = decoder blocks (default: the preset's).") var blocks: Int?
     @Option(help: "Windows per view in the batch.") var batch = 32
     @Option(help: "Window length in tokens.") var window = 48
+    @Flag(help: "Time one more step's GEMMs by shape (calls outside parallel regions; attention's per-head products are not listed).")
+    var gemmProfile = false
 
     func run() throws {
         Parallel.workers = options.threads
@@ -119,22 +121,41 @@ struct SANEStepBench: ParsableCommand {
             let s = step()
             if s.0 < t { (t, forwardTime, flops) = s }
         }
+        var profileRows: [[String: Any]] = []
+        var profileLines: [String] = []
+        if gemmProfile {
+            let profile = GEMMProfile()
+            BLAS.profile = profile
+            let (seconds, _, _) = step()
+            BLAS.profile = nil
+            var gemmSeconds = 0.0
+            for (shape, e) in profile.sorted {
+                let ms = Double(e.nanoseconds) / 1e6
+                gemmSeconds += ms / 1e3
+                profileRows.append(["shape": shape.description, "calls": e.calls, "milliseconds": ms, "gflops": Double(e.flops) / Double(e.nanoseconds)])
+                profileLines.append(String(format: "  %-20@ %5d calls  %8.2f ms  %6.1f GFLOP/s", shape.description, e.calls, ms, Double(e.flops) / Double(e.nanoseconds)))
+            }
+            profileLines.append(String(format: "  GEMM outside parallel regions: %.1f ms of this %.1f ms step (%.0f %%)", gemmSeconds * 1e3, seconds * 1e3, 100 * gemmSeconds / seconds))
+            profileRows.append(["shape": "total", "milliseconds": gemmSeconds * 1e3, "step_milliseconds": seconds * 1e3])
+        }
         peak = max(peak, (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!)
         let gflops = Double(flops) / t / 1e9
         let tokens = 2 * batch * window
-        let result: [String: Any] = ["benchmark": "sane-step", "config": config, "d_model": cfg.modelDimensions,
+        var result: [String: Any] = ["benchmark": "sane-step", "config": config, "d_model": cfg.modelDimensions,
                                      "blocks": "\(cfg.encoderBlocks)+\(cfg.decoderBlocks)", "batch": batch, "window": window,
                                      "threads": options.threads, "seconds_per_step": t, "forward_seconds": forwardTime,
                                      "tokens_per_second": Double(tokens) / t, "parameters": model.parameterCount,
                                      "gemm_gflop_per_step": Double(flops) / 1e9, "gflops": gflops,
                                      "peak_gflops_measured": peak, "fraction_of_peak": gflops / peak,
                                      "peak_memory_mib": peakMemoryMiB()]
+        if gemmProfile { result["gemm_profile"] = profileRows }
         if options.json { printJSON(result) } else {
             print(String(format: "SANE step %@ (d %d, %d+%d blocks, %d params), 2×%d windows × %d tokens: %.1f ms/step (forward %.1f ms), %.0f tokens/s, peak %.0f MiB",
                          config, cfg.modelDimensions, cfg.encoderBlocks, cfg.decoderBlocks, model.parameterCount, batch, window,
                          t * 1e3, forwardTime * 1e3, Double(tokens) / t, peakMemoryMiB()))
             print(String(format: "GEMM work %.1f GFLOP/step → %.1f GFLOP/s = %.1f %% of the %.1f GFLOP/s FMA peak measured in this run (sane bench peak, %d threads, %d-lane FMAs)",
                          Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads, Int(sane_fma_lanes())))
+            if gemmProfile { print("GEMM by shape, one more step (op(A) op(B) m×n×k):"); profileLines.forEach { print($0) } }
         }
     }
 }

@@ -27,6 +27,20 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     }
     _ = BLAS.configured
     BLAS.work.add(2 * m * n * k)
+    if let profile = BLAS.profile, !Parallel.isBusy {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { profile.add(GEMMProfile.Shape(transposeA, transposeB, m, n, k), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0) }
+        multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    } else {
+        multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+/// `sgemm` once the trivial cases are out of the way: picks the threading and calls BLAS.
+@inline(__always)
+private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     let workers = Parallel.isBusy || m * n * k < BLAS.parallelThreshold ? 1 : Parallel.workers
     if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
         // rows lo..<hi of C take rows lo..<hi of op(A); one single-threaded BLAS call per core
@@ -57,6 +71,11 @@ public enum BLAS {
     /// report a step's GFLOP/s from what it actually computed.
     public static var flops: Int { work.value }
     static let work = Counter()
+
+    /// When set, `sgemm` calls made outside parallel regions are timed into it, by shape
+    /// (`sane bench sane-step --gemm-profile`). Per-head products inside a parallel region run
+    /// concurrently, so their wall times would overlap; they are left out.
+    nonisolated(unsafe) public static var profile: GEMMProfile?
 
     /// Rows of C per core below which `sgemm` leaves the product to BLAS's own threads.
     public static let minimumRowsPerCore = 512
@@ -103,4 +122,34 @@ final class Counter: @unchecked Sendable {
     private var total = 0
     func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return total }
+}
+
+/// Wall time and FLOPs of `sgemm` calls, by shape (see `BLAS.profile`). Thread-safe.
+public final class GEMMProfile: @unchecked Sendable {
+    /// op(A) and op(B) transposed or not, and m × n × k.
+    public struct Shape: Hashable, CustomStringConvertible {
+        public let transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
+        init(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int) { transposeA = ta; transposeB = tb; self.m = m; self.n = n; self.k = k }
+        /// e.g. "TN 768×256×3072"
+        public var description: String { "\(transposeA ? "T" : "N")\(transposeB ? "T" : "N") \(m)×\(n)×\(k)" }
+    }
+    public struct Entry { public var calls = 0, nanoseconds: UInt64 = 0, flops = 0 }
+
+    private let lock = NSLock()
+    private var entries: [Shape: Entry] = [:]
+
+    public init() {}
+
+    func add(_ shape: Shape, nanoseconds: UInt64) {
+        lock.lock(); defer { lock.unlock() }
+        entries[shape, default: Entry()].calls += 1
+        entries[shape]!.nanoseconds += nanoseconds
+        entries[shape]!.flops += 2 * shape.m * shape.n * shape.k
+    }
+
+    /// Shapes by total time, longest first.
+    public var sorted: [(shape: Shape, entry: Entry)] {
+        lock.lock(); defer { lock.unlock() }
+        return entries.map { ($0.key, $0.value) }.sorted { $0.1.nanoseconds > $1.1.nanoseconds }
+    }
 }
