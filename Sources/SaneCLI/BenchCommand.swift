@@ -77,7 +77,7 @@ struct SANEStepBench: ParsableCommand {
         abstract: "One SANE training step (both views: forward, backward, AdamW) in tokens/s.")
     @OptionGroup var options: BenchOptions
     @Option(help: "Preset the sizes start from (tiny, cnn-cpu, cnn-paper).") var config = "cnn-cpu"
-    @Option(help: "d_model (default: the preset's; for cnn-cpu 256, the issue's CPU benchmark).") var dModel: Int?
+    @Option(help: "d_model (default: the preset's; for cnn-cpu 256, the benchmark's size, wider than the training preset's 128).") var dModel: Int?
     @Option(help: "Attention heads (default: the preset's).") var heads: Int?
     @Option(help: "Encoder blocks = decoder blocks (default: the preset's).") var blocks: Int?
     @Option(help: "Windows per view in the batch.") var batch = 32
