@@ -89,7 +89,7 @@ struct SANEStepBench: ParsableCommand {
         Parallel.workers = options.threads
         guard var cfg = SANEConfig.preset(config) else { throw CommandError("unknown preset '\(config)'") }
         cfg.windowSize = window; cfg.batchSize = batch
-        if config == "cnn-cpu" { cfg.modelDimensions = 256 }   // the benchmark; the training preset uses 128
+        if config == "cnn-cpu" { cfg.modelDimensions = 256 }   // the CPU benchmark's width; the cnn-cpu training preset uses 128
         if let dModel { cfg.modelDimensions = dModel }
         if let heads { cfg.heads = heads }
         if let blocks { cfg.encoderBlocks = blocks; cfg.decoderBlocks = blocks }
