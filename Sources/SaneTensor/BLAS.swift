@@ -27,17 +27,13 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     }
     _ = BLAS.configured
     BLAS.work.add(2 * m * n * k)
-    if let profile = BLAS.profile, !Parallel.isBusy {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer { profile.add(GEMMProfile.Shape(transposeA, transposeB, m, n, k), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0) }
-        multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-    } else {
-        multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-    }
+    let profile = Parallel.isBusy ? nil : BLAS.profile
+    let t0 = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+    multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    profile?.add(GEMMProfile.Shape(transposeA, transposeB, m, n, k), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
 }
 
 /// `sgemm` once the trivial cases are out of the way: picks the threading and calls BLAS.
-@inline(__always)
 private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
