@@ -141,34 +141,65 @@ public protocol ImageDatasetSource: Sendable {
 /// big-endian UInt32 dimensions, then the data. We read unsigned bytes (type 0x08), raw or gzip.
 public enum IDX {
     /// Reads an IDX file (gunzipping it if it starts with the gzip magic). Returns the shape and
-    /// the bytes.
+    /// the bytes. The header's shape must account for the data exactly; a compressed file is
+    /// inflated only up to the size its header declares.
     public static func read(_ url: URL) throws -> (shape: [Int], bytes: [UInt8]) {
-        guard var data = FileManager.default.contents(atPath: url.path) else {
-            throw SaneError("cannot read \(url.path)", hint: "check the data directory")
+        try decode(FileBytes.read(url, what: "IDX file"), source: url.path)
+    }
+
+    /// Decodes the bytes of an IDX file (raw or gzip); `source` names it in errors.
+    public static func decode(_ file: Data, source: String) throws -> (shape: [Int], bytes: [UInt8]) {
+        func fail(_ what: String) -> SaneError {
+            SaneError("\(what) in IDX file \(source)", hint: "the file is corrupt or not an IDX file; download it again")
         }
-        if data.starts(with: [0x1F, 0x8B]) { data = try Inflate.gunzip(data, source: url.path) }
-        let bytes = [UInt8](data)
-        func fail(_ what: String) -> SaneError { SaneError("\(what) in IDX file \(url.path)", hint: "the file is corrupt") }
-        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0 else { throw fail("bad magic number") }
-        guard bytes[2] == 0x08 else { throw fail(String(format: "element type 0x%02x (only unsigned bytes, 0x08, are supported)", bytes[2])) }
-        let rank = Int(bytes[3])
-        guard bytes.count >= 4 + 4 * rank else { throw fail("header cut short") }
-        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
-        let count = shape.reduce(1, *)
-        guard bytes.count - (4 + 4 * rank) == count else {
-            throw fail("shape \(shape) needs \(count) bytes of data, file has \(bytes.count - 4 - 4 * rank)")
+        let gzipped = file.starts(with: [0x1F, 0x8B])
+        // The header: magic 0x0000, element type, rank, then `rank` big-endian UInt32 dimensions.
+        let head = gzipped ? try Inflate.prefix(4 + 4 * 255, of: file, format: .gzip, source: source) : file.prefix(4 + 4 * 255)
+        let h = [UInt8](head)
+        guard h.count >= 4, h[0] == 0, h[1] == 0 else { throw fail("bad magic number") }
+        guard h[2] == 0x08 else { throw fail(String(format: "element type 0x%02x (only unsigned bytes, 0x08, are supported)", h[2])) }
+        let rank = Int(h[3]), headerBytes = 4 + 4 * rank
+        guard h.count >= headerBytes else { throw fail("header cut short") }
+        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(h[4 + 4 * d + $1]) } }
+        // The product of the non-zero sizes bounds every partial product, in any order.
+        var span = 1
+        for n in shape where n > 0 {
+            let (c, overflow) = span.multipliedReportingOverflow(by: n)
+            guard !overflow, c <= Int(Int32.max) else { throw fail("shape \(shape) is too large") }
+            span = c
         }
-        return (shape, Array(bytes[(4 + 4 * rank)...]))
+        let count = shape.contains(0) ? 0 : span
+        let expected = headerBytes + count
+        let data: Data
+        if gzipped {
+            let (out, complete) = try Inflate.inflate(file, format: .gzip, upTo: expected, source: source)
+            guard complete else { throw fail("more data than the header's shape \(shape) declares (\(count) bytes)") }
+            data = out
+        } else {
+            data = file
+        }
+        guard data.count == expected else {
+            throw fail("shape \(shape) needs \(count) bytes of data, file has \(data.count - headerBytes)")
+        }
+        return (shape, [UInt8](data.dropFirst(headerBytes)))
     }
 
     /// Images (IDX [N, H, W] bytes, divided by `maxValue`) and labels (IDX [N]) as a dataset
-    /// with one channel.
-    public static func dataset(images: URL, labels: URL, maxValue: Float) throws -> ImageDataset {
+    /// with one channel. Refused unless images and labels agree in count, there is at least one
+    /// image of at least 1×1 pixels, and (when `classes` is given) every label is below it.
+    public static func dataset(images: URL, labels: URL, maxValue: Float, classes: Int? = nil) throws -> ImageDataset {
         let (ishape, ibytes) = try read(images)
         let (lshape, lbytes) = try read(labels)
         guard ishape.count == 3, lshape.count == 1, ishape[0] == lshape[0] else {
             throw SaneError("images \(images.path) (shape \(ishape)) and labels \(labels.path) (shape \(lshape)) do not match",
-                            hint: "expected images [N, H, W] and labels [N]")
+                            hint: "expected images [N, H, W] and labels [N] with the same N")
+        }
+        guard ishape[0] > 0, ishape[1] > 0, ishape[2] > 0 else {
+            throw SaneError("images \(images.path) have shape \(ishape): no images to use", hint: "the dataset file is empty or corrupt")
+        }
+        if let classes, let bad = lbytes.firstIndex(where: { Int($0) >= classes }) {
+            throw SaneError("label \(lbytes[bad]) of example \(bad) in \(labels.path) is not one of the dataset's \(classes) classes (0–\(classes - 1))",
+                            hint: "the labels file is corrupt or belongs to another dataset")
         }
         let scale = 1 / maxValue
         let t = Tensor(shape: [ishape[0], 1, ishape[1], ishape[2]]) { p in
@@ -190,24 +221,32 @@ public struct IDXSource: ImageDatasetSource {
     /// Examples are shuffled with CPython's `random.Random(0).shuffle(list(range(n)))`; the
     /// first `Int(n · (1 − testFraction))` are train, the rest test.
     public var testFraction: Double?
+    /// The number of classes, when known: labels must be below it.
+    public var classes: Int?
 
-    public init(directory: URL, maxValue: Float, files: [DatasetSplit: (images: String, labels: String)], testFraction: Double? = nil) {
+    public init(directory: URL, maxValue: Float, files: [DatasetSplit: (images: String, labels: String)], testFraction: Double? = nil,
+                classes: Int? = nil) {
         self.directory = directory; self.maxValue = maxValue; self.files = files; self.testFraction = testFraction
+        self.classes = classes
     }
 
     public func load(_ split: DatasetSplit) throws -> ImageDataset {
         if let fraction = testFraction, let all = files[.train] {
             let full = try IDX.dataset(images: directory.appendingPathComponent(all.images),
-                                       labels: directory.appendingPathComponent(all.labels), maxValue: maxValue)
+                                       labels: directory.appendingPathComponent(all.labels), maxValue: maxValue, classes: classes)
             var order = Array(0..<full.count)
             var rng = PythonRandom(seed: 0)
             rng.shuffle(&order)
             let nTrain = Int(Double(full.count) * (1 - fraction))
+            guard nTrain > 0, nTrain < full.count else {
+                throw SaneError("\(full.count) examples in \(directory.path) are too few to split into train and test",
+                                hint: "the dataset files are truncated or corrupt")
+            }
             return full.subset(Array(split == .train ? order[..<nTrain] : order[nTrain...]))
         }
         guard let f = files[split] else { throw SaneError("no \(split.rawValue) split in \(directory.path)") }
         return try IDX.dataset(images: directory.appendingPathComponent(f.images),
-                               labels: directory.appendingPathComponent(f.labels), maxValue: maxValue)
+                               labels: directory.appendingPathComponent(f.labels), maxValue: maxValue, classes: classes)
     }
 }
 
@@ -227,10 +266,10 @@ public enum NamedDataset: String, CaseIterable, Sendable {
             return IDXSource(directory: directory, maxValue: 255, files: [
                 .train: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
                 .test: ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-            ])
+            ], classes: 10)
         case .digits8x8:
             return IDXSource(directory: directory, maxValue: 16,
-                             files: [.train: ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz")], testFraction: 0.2)
+                             files: [.train: ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz")], testFraction: 0.2, classes: 10)
         }
     }
 
@@ -274,6 +313,6 @@ public enum DataDirectory {
             }
         }
         throw SaneError("dataset \(name) not found; looked in \(roots.map { $0.appendingPathComponent(name).path }.joined(separator: ", "))",
-                        hint: "pass --data-dir, or set SANE_DATA to a folder containing \(name)/")
+                        hint: "pass --data DIR (\"data_dir\" in a zoo config), or set SANE_DATA, to a folder containing \(name)/")
     }
 }

@@ -13,6 +13,10 @@ import SaneTensor
 
 /// The Python objects a state_dict pickle can build. Lists and dicts are reference types
 /// because pickles fill them *after* storing them in the memo.
+///
+/// Containers carry their nesting depth (a scalar is 0, a container 1 + its deepest child), so
+/// the unpickler can refuse deep nesting while building it: tearing down a value nested
+/// tens of thousands of levels deep would overflow the call stack.
 indirect enum PickleValue {
     case none
     case bool(Bool)
@@ -20,7 +24,7 @@ indirect enum PickleValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple([PickleValue], depth: Int)
     case list(PickleList)
     case dict(PickleDict)
     /// An allowed global, not yet called.
@@ -31,11 +35,21 @@ indirect enum PickleValue {
     case tensor(TorchTensorRef)
 }
 
-final class PickleList { var items: [PickleValue] = [] }
+final class PickleList {
+    var items: [PickleValue] = []
+    /// 1 + the depth of the deepest item.
+    var depth = 1
+    /// Whether the list sits inside another container; it may then no longer grow deeper.
+    var nested = false
+}
 
 /// A dict (or OrderedDict) with its insertion order.
 final class PickleDict {
     var items: [(key: PickleValue, value: PickleValue)] = []
+    /// 1 + the depth of the deepest key or value.
+    var depth = 1
+    /// Whether the dict sits inside another container; it may then no longer grow deeper.
+    var nested = false
 
     /// The value for a string key (pickle dicts in state_dicts have string keys).
     subscript(key: String) -> PickleValue? {
@@ -104,7 +118,16 @@ struct TorchTensorRef {
 }
 
 /// The stack machine. `source` names the file in errors.
+///
+/// Bounded: nesting deeper than `maxDepth`, a stack over `maxStack` values or a memo over
+/// `maxMemo` entries is refused. A list or dict may not grow deeper once it is inside another
+/// container, which refuses recursive structures (never part of a state_dict) and keeps every
+/// stored depth exact. Everything else the pickle builds is proportional to its length.
 struct Unpickler {
+    static let maxDepth = 100
+    static let maxStack = 1 << 20
+    static let maxMemo = 1 << 20
+
     private let bytes: [UInt8]
     private let source: String
     private var pos = 0
@@ -184,12 +207,59 @@ struct Unpickler {
 
     private func memoKey(_ v: UInt64) -> Int { Int(truncatingIfNeeded: v) }
 
+    private mutating func put(_ key: Int) throws {
+        guard memo.count < Unpickler.maxMemo || memo[key] != nil else {
+            throw fail("pickle memo exceeds \(Unpickler.maxMemo) entries")
+        }
+        memo[key] = try top()
+    }
+
+    // MARK: nesting
+
+    /// The depth `v` adds to a container holding it. A list or dict is marked as nested.
+    private func depth(of v: PickleValue) -> Int {
+        switch v {
+        case .tuple(_, let d): return d
+        case .list(let l): l.nested = true; return l.depth
+        case .dict(let d): d.nested = true; return d.depth
+        default: return 0
+        }
+    }
+
+    /// 1 + the deepest of `children`, refused beyond `maxDepth`.
+    private func containerDepth(_ children: [PickleValue]) throws -> Int {
+        var d = 0
+        for c in children { d = max(d, depth(of: c)) }
+        guard d < Unpickler.maxDepth else {
+            throw fail("pickle nests containers deeper than \(Unpickler.maxDepth) levels")
+        }
+        return d + 1
+    }
+
+    private func tuple(_ items: [PickleValue]) throws -> PickleValue {
+        .tuple(items, depth: try containerDepth(items))
+    }
+
+    /// The depth of a list or dict of `depth` after it receives `children`. Refused when it
+    /// would grow deeper while `nested()` (read after the children, which may include itself).
+    private func grownDepth(_ depth: Int, _ nested: () -> Bool, with children: [PickleValue]) throws -> Int {
+        let d = try containerDepth(children)
+        guard d > depth else { return depth }
+        guard !nested() else {
+            throw fail("a list or dict grows deeper after being placed in another container (recursive structures are not supported)")
+        }
+        return d
+    }
+
     // MARK: running
 
     /// Runs the pickle to its STOP and returns the result.
     mutating func load() throws -> PickleValue {
         while true {
-            let op = try take(1).first!
+            guard stack.count <= Unpickler.maxStack, marks.count <= Unpickler.maxStack else {
+                throw fail("pickle stack exceeds \(Unpickler.maxStack) values")
+            }
+            guard let op = try take(1).first else { throw fail("pickle ends early") }
             switch op {
             case 0x80: _ = try take(1)                                    // PROTO
             case 0x95: _ = try take(8)                                    // FRAME (a length hint only)
@@ -197,7 +267,7 @@ struct Unpickler {
             case 0x28: marks.append(stack.count)                          // MARK
             case 0x7D: stack.append(.dict(PickleDict()))                  // EMPTY_DICT
             case 0x5D: stack.append(.list(PickleList()))                  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                           // EMPTY_TUPLE
+            case 0x29: stack.append(.tuple([], depth: 1))                 // EMPTY_TUPLE
             case 0x4E: stack.append(.none)                                // NONE
             case 0x88: stack.append(.bool(true))                          // NEWTRUE
             case 0x89: stack.append(.bool(false))                         // NEWFALSE
@@ -218,10 +288,10 @@ struct Unpickler {
             case 0x47:                                                    // BINFLOAT: big-endian double
                 let b = try take(8)
                 stack.append(.float(Double(bitPattern: b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })))
-            case 0x74: stack.append(.tuple(try popMark()))                // TUPLE
-            case 0x85: let a = try pop(); stack.append(.tuple([a]))       // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))         // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
+            case 0x74: stack.append(try tuple(try popMark()))             // TUPLE
+            case 0x85: let a = try pop(); stack.append(try tuple([a]))    // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(try tuple([a, b]))      // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(try tuple([a, b, c]))  // TUPLE3
             case 0x63:                                                    // GLOBAL "module\nname\n"
                 let module = try line(), name = try line()
                 stack.append(try global(module, name))
@@ -242,25 +312,29 @@ struct Unpickler {
             case 0x73:                                                    // SETITEM
                 let v = try pop(), k = try pop()
                 guard case .dict(let d) = try top() else { throw fail("SETITEM on a non-dict") }
+                d.depth = try grownDepth(d.depth, { d.nested }, with: [k, v])
                 d.items.append((k, v))
             case 0x75:                                                    // SETITEMS
                 let kv = try popMark()
                 guard case .dict(let d) = try top(), kv.count % 2 == 0 else { throw fail("SETITEMS on a non-dict") }
+                d.depth = try grownDepth(d.depth, { d.nested }, with: kv)
                 for i in stride(from: 0, to: kv.count, by: 2) { d.items.append((kv[i], kv[i + 1])) }
             case 0x61:                                                    // APPEND
                 let v = try pop()
                 guard case .list(let l) = try top() else { throw fail("APPEND on a non-list") }
+                l.depth = try grownDepth(l.depth, { l.nested }, with: [v])
                 l.items.append(v)
             case 0x65:                                                    // APPENDS
                 let vs = try popMark()
                 guard case .list(let l) = try top() else { throw fail("APPENDS on a non-list") }
+                l.depth = try grownDepth(l.depth, { l.nested }, with: vs)
                 l.items.append(contentsOf: vs)
-            case 0x71: memo[memoKey(try uint(1))] = try top()             // BINPUT
-            case 0x72: memo[memoKey(try uint(4))] = try top()             // LONG_BINPUT
+            case 0x71: try put(memoKey(try uint(1)))                      // BINPUT
+            case 0x72: try put(memoKey(try uint(4)))                      // LONG_BINPUT
             case 0x70:                                                    // PUT (decimal)
                 guard let k = Int(try line()) else { throw fail("bad PUT index") }
-                memo[k] = try top()
-            case 0x94: memo[memo.count] = try top()                       // MEMOIZE
+                try put(k)
+            case 0x94: try put(memo.count)                                // MEMOIZE
             case 0x68: stack.append(try memoGet(memoKey(try uint(1))))    // BINGET
             case 0x6A: stack.append(try memoGet(memoKey(try uint(4))))    // LONG_BINGET
             case 0x67:                                                    // GET (decimal)
@@ -283,7 +357,7 @@ struct Unpickler {
 
     /// Builds the value an allowed global returns for `args`. Nothing is executed.
     private func call(_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue {
-        guard case .global(let g) = callable, case .tuple(let a) = args else { throw fail("REDUCE of a non-callable") }
+        guard case .global(let g) = callable, case .tuple(let a, _) = args else { throw fail("REDUCE of a non-callable") }
         switch g {
         case .orderedDict:
             guard a.isEmpty else { throw fail("OrderedDict with arguments") }
@@ -304,7 +378,7 @@ struct Unpickler {
     }
 
     private static func ints(_ v: PickleValue) -> [Int]? {
-        guard case .tuple(let items) = v else { return nil }
+        guard case .tuple(let items, _) = v else { return nil }
         var out: [Int] = []
         for item in items { guard case .int(let x) = item else { return nil }; out.append(x) }
         return out
@@ -312,7 +386,7 @@ struct Unpickler {
 
     /// Resolves a persistent id `('storage', StorageType, key, location, numel)`.
     private func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
-        guard case .tuple(let t) = pid, t.count == 5, case .string("storage") = t[0],
+        guard case .tuple(let t, _) = pid, t.count == 5, case .string("storage") = t[0],
               case .global(.storageType(let dtype)) = t[1], case .string(let key) = t[2], case .int(let count) = t[4], count >= 0
         else { throw fail("unsupported persistent id (expected a torch storage)") }
         return .storage(TorchStorageRef(dtype: dtype, key: key, count: count))

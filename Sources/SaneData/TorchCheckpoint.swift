@@ -12,6 +12,12 @@ public enum TorchCheckpoint {
     /// Tensors larger than this many elements are refused as corrupt (guards allocations).
     public static let maxElements = 1 << 31
 
+    /// The most elements all tensors of a checkpoint of `bytes` bytes may have together.
+    /// Views can read a storage element many times (stride 0, overlapping or shared views), so
+    /// without a cap a file of a few hundred bytes could ask for gigabytes; real checkpoints
+    /// have at most about one element per byte (tied weights share storage, 1-byte dtypes).
+    public static func elementBudget(fileBytes bytes: Int) -> Int { 2 * bytes + (1 << 20) }
+
     /// Reads the state_dict saved by `torch.save` at `url`. Every tensor becomes Float32
     /// (float/double/half/bfloat16/long/int/short/char/byte/bool). Dict entries that are not
     /// tensors (Python numbers, strings) are skipped. A checkpoint that wraps the state_dict as
@@ -45,19 +51,25 @@ public enum TorchCheckpoint {
 
         var storages: [String: Data] = [:]
         var sd = StateDict()
+        var budget = elementBudget(fileBytes: zip.data.count)
         for (key, value) in dict.items {
             guard case .string(let name) = key, case .tensor(let ref) = value else { continue }
-            if storages[ref.storage.key] == nil {
-                storages[ref.storage.key] = try zip.contents(ofEntryNamed: prefix + "data/" + ref.storage.key)
+            let bytes: Data
+            if let cached = storages[ref.storage.key] {
+                bytes = cached
+            } else {
+                bytes = try zip.contents(ofEntryNamed: prefix + "data/" + ref.storage.key)
+                storages[ref.storage.key] = bytes
             }
-            sd[name] = try materialize(ref, bytes: storages[ref.storage.key]!, name: name, source: source)
+            sd[name] = try materialize(ref, bytes: bytes, name: name, source: source, budget: &budget)
         }
         guard sd.count > 0 else { throw SaneError("checkpoint \(source) contains no tensors") }
         return sd
     }
 
-    /// Copies the strided view `ref` out of its storage bytes into a dense row-major tensor.
-    static func materialize(_ ref: TorchTensorRef, bytes: Data, name: String, source: String) throws -> Tensor {
+    /// Copies the strided view `ref` out of its storage bytes into a dense row-major tensor,
+    /// taking its element count from `budget` (refused when the budget is spent).
+    static func materialize(_ ref: TorchTensorRef, bytes: Data, name: String, source: String, budget: inout Int) throws -> Tensor {
         func fail(_ what: String) -> SaneError {
             SaneError("tensor \(name) in \(source): \(what)", hint: "the checkpoint is corrupt")
         }
@@ -68,18 +80,33 @@ public enum TorchCheckpoint {
         guard ref.offset >= 0, !ref.size.contains(where: { $0 < 0 }), !ref.stride.contains(where: { $0 < 0 }) else {
             throw fail("negative size, stride or offset")
         }
-        // Element count and the largest storage index the view touches, both overflow-checked.
-        var count = 1, last = ref.offset
-        for (n, s) in zip(ref.size, ref.stride) {
-            let (c, o1) = count.multipliedReportingOverflow(by: n)
-            let (reach, o2) = max(n - 1, 0).multipliedReportingOverflow(by: s)
-            let (l, o3) = last.addingReportingOverflow(reach)
-            guard !o1, !o2, !o3, c <= maxElements else { throw fail("size \(ref.size) is too large") }
-            count = c; last = l
+        // The product of the non-zero sizes bounds every partial product of the shape (in any
+        // order), so no shape arithmetic downstream can overflow, even for an empty tensor.
+        var span = 1
+        for n in ref.size where n > 0 {
+            let (c, overflow) = span.multipliedReportingOverflow(by: n)
+            guard !overflow, c <= maxElements else { throw fail("size \(ref.size) is too large") }
+            span = c
         }
-        guard count == 0 || last < ref.storage.count else {
-            throw fail("view (offset \(ref.offset), size \(ref.size), stride \(ref.stride)) exceeds its storage of \(ref.storage.count) elements")
+        let count = ref.size.contains(0) ? 0 : span
+        // The largest storage index a non-empty view reads, overflow-checked.
+        if count > 0 {
+            var last = ref.offset
+            for (n, s) in zip(ref.size, ref.stride) {
+                let (reach, o1) = (n - 1).multipliedReportingOverflow(by: s)
+                let (l, o2) = last.addingReportingOverflow(reach)
+                guard !o1, !o2 else { throw fail("view (offset \(ref.offset), size \(ref.size), stride \(ref.stride)) is too large") }
+                last = l
+            }
+            guard last < ref.storage.count else {
+                throw fail("view (offset \(ref.offset), size \(ref.size), stride \(ref.stride)) exceeds its storage of \(ref.storage.count) elements")
+            }
         }
+        guard count <= budget else {
+            throw SaneError("tensor \(name) in \(source): \(count) elements (size \(ref.size), stride \(ref.stride)) are more than the file's size can back",
+                            hint: "the checkpoint repeats stored values through stride-0 or overlapping views; save contiguous tensors (tensor.contiguous()) instead")
+        }
+        budget -= count
         return bytes.withUnsafeBytes { raw in
             Tensor(shape: ref.size) { out in
                 guard count > 0, let base = raw.baseAddress else { return }
@@ -87,7 +114,8 @@ public enum TorchCheckpoint {
                     for i in 0..<count { out[i] = dtype.element(base, ref.offset + i) }
                     return
                 }
-                // Odometer over the multi-index; `src` tracks the storage index.
+                // Odometer over the multi-index; `src` tracks the storage index and only ever
+                // takes values inside the checked range [offset, last].
                 let rank = ref.size.count
                 var index = [Int](repeating: 0, count: rank)
                 var src = ref.offset
@@ -95,10 +123,12 @@ public enum TorchCheckpoint {
                     out[i] = dtype.element(base, src)
                     var d = rank - 1
                     while d >= 0 {
-                        index[d] += 1
-                        src += ref.stride[d]
-                        if index[d] < ref.size[d] { break }
-                        src -= ref.stride[d] * ref.size[d]
+                        if index[d] + 1 < ref.size[d] {
+                            index[d] += 1
+                            src += ref.stride[d]
+                            break
+                        }
+                        src -= ref.stride[d] * index[d]
                         index[d] = 0
                         d -= 1
                     }
@@ -112,10 +142,7 @@ extension StateDict {
     /// Reads a PyTorch checkpoint (zip) or a safetensors file, telling them apart by content
     /// (a zip starts with "PK\u{3}\u{4}").
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw SaneError("cannot read \(url.path): \(error.localizedDescription)")
-        }
+        let data = try FileBytes.read(url, what: "checkpoint")
         if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             self = try TorchCheckpoint.decode(data, source: url.path)
         } else if data.starts(with: [0x80, 0x02, 0x8A]) {

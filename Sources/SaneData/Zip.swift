@@ -31,11 +31,7 @@ public struct ZipArchive: Sendable {
 
     /// Reads and indexes the archive at `url`.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw SaneError("cannot read \(url.path): \(error.localizedDescription)")
-        }
-        try self.init(data: data, source: url.path)
+        try self.init(data: FileBytes.read(url, what: "ZIP archive"), source: url.path)
     }
 
     /// Indexes the archive bytes `data`; `source` names it in errors.

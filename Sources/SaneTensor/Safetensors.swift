@@ -55,7 +55,7 @@ public enum Safetensors {
         do {
             try encode(stateDict).write(to: tmp)
         } catch {
-            throw SaneError("cannot write \(tmp.path): \(error.localizedDescription)",
+            throw SaneError("cannot write \(tmp.path): \(FileBytes.describe(error))",
                             hint: "check that \(dir.path) exists and is writable")
         }
         if rename(tmp.path, url.path) != 0 {
@@ -67,13 +67,7 @@ public enum Safetensors {
 
     /// Reads a safetensors file.
     public static func read(_ url: URL) throws -> StateDict {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw SaneError("cannot read \(url.path): \(error.localizedDescription)")
-        }
-        return try decode(data, source: url.path)
+        try decode(FileBytes.read(url, what: "safetensors file"), source: url.path)
     }
 
     /// Decodes safetensors bytes; `source` names the file in error messages.
@@ -83,7 +77,7 @@ public enum Safetensors {
         }
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> StateDict in
             let bytes = raw.bindMemory(to: UInt8.self)
-            guard bytes.count >= 8 else { throw fail("file shorter than the 8-byte header length") }
+            guard bytes.count >= 8, let start = raw.baseAddress else { throw fail("file shorter than the 8-byte header length") }
             var n: UInt64 = 0
             for k in 0..<8 { n |= UInt64(bytes[k]) << (8 * UInt64(k)) }
             guard n <= UInt64(maxHeaderBytes) else { throw fail("header length \(n) exceeds \(maxHeaderBytes) bytes") }
@@ -94,13 +88,16 @@ public enum Safetensors {
             guard let members = header.objectMembers else { throw fail("header is not a JSON object") }
             let dataCount = bytes.count - headerEnd
 
-            var sd = StateDict()
+            // Every entry is checked, and the ranges together, before any tensor is allocated.
+            var metadata: [String: String] = [:]
+            var entries: [(name: String, dtype: StoredScalarType, shape: [Int], count: Int, begin: Int, end: Int)] = []
+            var names = Set<String>()
             for member in members {
                 if member.key == "__metadata__" {
                     guard let meta = member.value.objectMembers else { throw fail("__metadata__ is not an object") }
                     for m in meta {
                         guard let s = m.value.stringValue else { throw fail("__metadata__ value \"\(m.key)\" is not a string") }
-                        sd.metadata[m.key] = s
+                        metadata[m.key] = s
                     }
                     continue
                 }
@@ -110,27 +107,58 @@ public enum Safetensors {
                     throw SaneError("tensor \"\(name)\" has unsupported dtype \(dtypeName) in safetensors file \(source)",
                                     hint: "Sane reads \(StoredScalarType.allCases.map(\.rawValue).joined(separator: ", ")); convert the tensor to float32")
                 }
-                guard let dims = member.value["shape"]?.arrayValue?.map(\.intValue), !dims.contains(where: { $0 == nil || $0! < 0 })
-                else { throw fail("tensor \"\(name)\" has a bad shape") }
-                let shape = dims.map { $0! }
+                guard let dims = member.value["shape"]?.arrayValue else { throw fail("tensor \"\(name)\" has a bad shape") }
+                let shape = dims.compactMap(\.intValue)
+                guard shape.count == dims.count, !shape.contains(where: { $0 < 0 }) else { throw fail("tensor \"\(name)\" has a bad shape") }
                 guard let offs = member.value["data_offsets"]?.arrayValue?.compactMap(\.intValue), offs.count == 2,
                       offs[0] >= 0, offs[0] <= offs[1], offs[1] <= dataCount
                 else { throw fail("tensor \"\(name)\" has data_offsets outside the \(dataCount)-byte data section") }
-                var count = 1
-                for d in shape {
-                    let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                // The product of the non-zero sizes bounds every partial product, in any order.
+                var span = 1
+                for d in shape where d > 0 {
+                    let (p, overflow) = span.multipliedReportingOverflow(by: d)
                     guard !overflow else { throw fail("tensor \"\(name)\" shape \(shape) is too large") }
-                    count = p
+                    span = p
                 }
+                let count = shape.contains(0) ? 0 : span
                 guard count.multipliedReportingOverflow(by: dtype.size) == (offs[1] - offs[0], false) else {
                     throw fail("tensor \"\(name)\" shape \(shape) needs \(count) × \(dtype.size) bytes but data_offsets span \(offs[1] - offs[0])")
                 }
-                guard sd[name] == nil else { throw fail("duplicate tensor name \"\(name)\"") }
-                let base = UnsafeRawPointer(bytes.baseAddress!) + headerEnd + offs[0]
-                sd[name] = Tensor(shape: shape) { out in dtype.convert(base, count: count, into: out) }
+                guard names.insert(name).inserted else { throw fail("duplicate tensor name \"\(name)\"") }
+                entries.append((name, dtype, shape, count, offs[0], offs[1]))
+            }
+            try checkTiling(entries.map { ($0.begin, $0.end, $0.name) }, dataCount: dataCount, fail: fail)
+
+            var sd = StateDict()
+            sd.metadata = metadata
+            for e in entries {
+                let base = start + headerEnd + e.begin
+                sd[e.name] = Tensor(shape: e.shape) { out in e.dtype.convert(base, count: e.count, into: out) }
             }
             return sd
         }
+    }
+}
+
+extension Safetensors {
+    /// The tensors' byte ranges must tile the data section: sorted by offset, each starting
+    /// where the previous ended, the last ending at the end of the file — as the reference
+    /// implementation requires. This refuses overlapping ranges (one stored byte read as many
+    /// tensors would let a small file expand without bound) and unaccounted bytes.
+    static func checkTiling(_ ranges: [(begin: Int, end: Int, name: String)], dataCount: Int,
+                            fail: (String) -> SaneError) throws {
+        var end = 0, previous: String?
+        for r in ranges.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+            if r.begin < end {
+                throw fail("tensor \"\(r.name)\" data_offsets [\(r.begin), \(r.end)] overlap those of \"\(previous ?? "")\"")
+            }
+            if r.begin > end {
+                throw fail("\(r.begin - end) unused bytes before tensor \"\(r.name)\" (data_offsets [\(r.begin), \(r.end)])")
+            }
+            end = r.end
+            previous = r.name
+        }
+        guard end == dataCount else { throw fail("\(dataCount - end) bytes after the last tensor's data") }
     }
 }
 
