@@ -194,6 +194,16 @@ final class ReaderRegressionTests: XCTestCase {
         }
     }
 
+    /// Labels ≥ the network's outputs used to be read out of bounds by fine-tuning.
+    func testDatasetMustFitTheClassifier() throws {
+        let d = ImageDataset(images: Tensor(zeros: [3, 1, 2, 2]), labels: [0, 7, 2])
+        XCTAssertNoThrow(try d.checkFits(classes: 10, channels: 1, what: "d"))
+        assertSaneError("label 7 of example 1 in d is outside the network's 5 classes") { try d.checkFits(classes: 5, channels: 1, what: "d") }
+        assertSaneError("d has 1-channel images, the network expects 3") { try d.checkFits(classes: 10, channels: 3, what: "d") }
+        let empty = ImageDataset(images: Tensor(zeros: [0, 1, 2, 2]), labels: [])
+        assertSaneError("d has no images") { try empty.checkFits(classes: 10, channels: 1, what: "d") }
+    }
+
     func testNamedDatasetsKnowTheirClassCount() throws {
         // The shipped files pass the label-range check (every label is below 10).
         let data = try sharedDirectory().appendingPathComponent("data")

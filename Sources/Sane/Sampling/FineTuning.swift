@@ -50,6 +50,8 @@ public enum FineTuning {
     public static func run(group name: String, initial: [(name: String, stateDict: StateDict)], target: ZooNetworkConfiguration,
                            training: ImageDataset, test: ImageDataset, settings: FineTuningSettings,
                            progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> FineTuningGroup {
+        try training.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the fine-tuning training data")
+        try test.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the fine-tuning test data")
         let networks = try initial.enumerated().map { i, model in
             let net = ZooNetwork(target.seeded(settings.seed &+ UInt64(i)))
             try net.load(model.stateDict)
