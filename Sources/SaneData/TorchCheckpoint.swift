@@ -41,6 +41,19 @@ public enum TorchCheckpoint {
            let text = String(data: try zip.contents(of: order), encoding: .utf8), text != "little" {
             throw SaneError("checkpoint \(source) is stored \(text)-endian", hint: "re-save it on a little-endian machine")
         }
+        // Bytes extracted in all (pickle and storages): ZIP entries may overlap (many directory
+        // entries naming the same data) or be compressed, so the sum is capped by the file size.
+        // Checked against each entry's declared size before extracting it: inflation never
+        // goes past the declared size.
+        let maxExtracted = 4 * zip.data.count + (1 << 26)
+        var extracted = pkl.uncompressedSize
+        func checkExtracted() throws {
+            guard extracted <= maxExtracted else {
+                throw SaneError("checkpoint \(source): its entries extract to more than \(maxExtracted) bytes from a \(zip.data.count)-byte file",
+                                hint: "the archive's entries overlap or are a decompression bomb; re-save it with torch.save")
+            }
+        }
+        try checkExtracted()
         var unpickler = Unpickler(bytes: Array(try zip.contents(of: pkl)), source: source)
         guard case .dict(var dict) = try unpickler.load() else {
             throw SaneError("checkpoint \(source) does not hold a dict", hint: "save model.state_dict(), not the model")
@@ -58,7 +71,13 @@ public enum TorchCheckpoint {
             if let cached = storages[ref.storage.key] {
                 bytes = cached
             } else {
-                bytes = try zip.contents(ofEntryNamed: prefix + "data/" + ref.storage.key)
+                let entryName = prefix + "data/" + ref.storage.key
+                guard let entry = zip.entry(named: entryName) else {
+                    throw SaneError("no entry \(entryName) in checkpoint \(source) for tensor \(name)", hint: "the checkpoint is corrupt or truncated")
+                }
+                extracted += entry.uncompressedSize
+                try checkExtracted()
+                bytes = try zip.contents(of: entry)
                 storages[ref.storage.key] = bytes
             }
             sd[name] = try materialize(ref, bytes: bytes, name: name, source: source, budget: &budget)

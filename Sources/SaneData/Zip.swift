@@ -89,6 +89,8 @@ public struct ZipArchive: Sendable {
             while e + 4 <= extraEnd {
                 let id = try r.u16(e), size = Int(try r.u16(e + 2))
                 if id == 1 {
+                    let needed = 8 * [uncompressed, compressed, localOffset].filter { $0 == 0xFFFF_FFFF }.count
+                    guard needed <= size else { throw r.fail("ZIP64 field of entry \(name) is \(size) bytes, needs \(needed)") }
                     var q = e + 4
                     if uncompressed == 0xFFFF_FFFF { uncompressed = try r.int64(q); q += 8 }
                     if compressed == 0xFFFF_FFFF { compressed = try r.int64(q); q += 8 }

@@ -113,6 +113,29 @@ final class ReaderRegressionTests: XCTestCase {
         assertSaneError("decompressed to 5000 bytes, expected 5001") { try Inflate.decompress(Data(exact), format: .raw, expectedSize: 5001, source: "e") }
     }
 
+    /// Many directory entries naming the same stored data would each be extracted (a 1 MB
+    /// file read as 200 MB); the checkpoint reader caps the bytes extracted in all.
+    func testOverlappingZipEntriesAreCapped() throws {
+        let blob = [UInt8](repeating: 0, count: 1 << 20)
+        let pickle = statePickle((0..<200).map { CraftedTensor(name: "t\($0)", storage: "\($0)", storageCount: 0, size: [0], stride: [1]) })
+        var zip = zipArchive([ZipEntrySpec(name: "archive/data.pkl", data: pickle), ZipEntrySpec(name: "archive/data/0", data: blob)])
+        // Rewrite the directory: data.pkl plus 200 names all pointing at the one blob.
+        let blobOffset = 30 + "archive/data.pkl".utf8.count + pickle.count
+        zip = Array(zip.prefix(blobOffset + 30 + "archive/data/0".utf8.count + blob.count))
+        let dirOffset = zip.count
+        func central(_ name: String, size: Int, crc: UInt32, offset: Int) -> [UInt8] {
+            let n = Array(name.utf8)
+            return le(UInt32(0x0201_4B50)) + le(UInt16(20)) + le(UInt16(20)) + le(UInt16(0)) + le(UInt16(0)) + le(UInt32(0))
+                + le(crc) + le(UInt32(size)) + le(UInt32(size)) + le(UInt16(n.count)) + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                + le(UInt32(offset)) + n
+        }
+        var dir = central("archive/data.pkl", size: pickle.count, crc: Inflate.crc32(Data(pickle)), offset: 0)
+        for k in 0..<200 { dir += central("archive/data/\(k)", size: blob.count, crc: Inflate.crc32(Data(blob)), offset: blobOffset) }
+        zip += dir + le(UInt32(0x0605_4B50)) + [0, 0, 0, 0] + le(UInt16(201)) + le(UInt16(201)) + le(UInt32(dir.count)) + le(UInt32(dirOffset)) + [0, 0]
+        XCTAssertEqual(try ZipArchive(data: Data(zip), source: "o.pt").entries.count, 201)
+        assertSaneError("entries extract to more than") { try TorchCheckpoint.decode(Data(zip), source: "overlap.pt") }
+    }
+
     func testZipOffsetsAndCRCAreChecked() throws {
         let good = zipArchive([ZipEntrySpec(name: "a", data: Array("hello".utf8))])
         XCTAssertEqual(try ZipArchive(data: Data(good), source: "z.zip").contents(ofEntryNamed: "a"), Data("hello".utf8))
