@@ -50,6 +50,12 @@ public enum FineTuning {
     public static func run(group name: String, initial: [(name: String, stateDict: StateDict)], target: ZooNetworkConfiguration,
                            training: ImageDataset, test: ImageDataset, settings: FineTuningSettings,
                            progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> FineTuningGroup {
+        try settings.validate()
+        try training.checkLabels(classes: target.outputs, what: "the training data")
+        try test.checkLabels(classes: target.outputs, what: "the test data")
+        for model in initial {
+            try model.stateDict.checkFinite("model \(model.name) (\(name))", hint: "fine-tune only finite models; resample with a lower --bandwidth")
+        }
         let networks = try initial.enumerated().map { i, model in
             let net = ZooNetwork(target.seeded(settings.seed &+ UInt64(i)))
             try net.load(model.stateDict)
