@@ -39,8 +39,10 @@ struct ZooEvalCommand: ParsableCommand {
         var worst = 0.0, count = 0
         for model in z.models.prefix(models ?? z.models.count) {
             var test = try testSet(model.params.datasetName ?? "mnist")
-            let side = try ZooModelFactory.configuration(params: model.params).architecture.inputSize
+            let network = try ZooModelFactory.configuration(params: model.params)
+            let side = network.architecture.inputSize
             if test.height != side { test = test.resized(to: side); tests[model.params.datasetName ?? "mnist"] = test }
+            try test.checkLabels(classes: network.outputs, what: "the \(model.params.datasetName ?? "mnist") test set for \(model.name)")
             for e in wanted ?? model.epochs where model.checkpoints[e] != nil {
                 let net = try ZooModelFactory.make(params: model.params, stateDict: model.loadCheckpoint(epoch: e))
                 let computed = ZooEvaluation.evaluate(net, on: test).accuracy

@@ -242,7 +242,7 @@ public final class ModelSampler {
         /// Decoded weights, refused when not finite (they would be written and fine-tuned as NaN).
         func decoded(_ z: Tensor, _ what: String) throws -> StateDict {
             let state = try decode(z)
-            try state.checkFinite("\(what) decoded to weights that", hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
+            try state.checkFinite("\(what) (decoded weights)", hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
             return state
         }
         var g = SeededGenerator(seed: settings.seed)
@@ -250,6 +250,11 @@ public final class ModelSampler {
         func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
 
         let promptLatents = try embed(prompts)                                 // E × [N, d_z]
+        if let i = promptLatents.firstIndex(where: { $0.shape != promptLatents[0].shape }) {
+            throw SaneError("prompt \(i + 1) has \(promptLatents[i].shape[0]) tokens, prompt 1 has \(promptLatents[0].shape[0])",
+                            hint: "prompts must all be models of the target architecture")
+        }
+        try data.validation.checkLabels(classes: target.outputs, what: "the validation data")
         let values = promptLatents.flatMap(\.scalars)
         let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(Swift.max(values.count, 1))).squareRoot()
         let bandwidth = settings.relativeBandwidth == true ? settings.bandwidth * Float(rms) : settings.bandwidth

@@ -41,7 +41,7 @@ public struct DivergenceGuard: Sendable {
     }
 
     var hint: String {
-        "lower the learning rate (now \(learningRate)); the last good checkpoint was kept"
+        "lower the learning rate (now \(String(format: "%g", learningRate))); nothing of the diverged epoch was saved"
     }
 
     /// Checks the loss of one batch (epoch and batch counted from 1).
