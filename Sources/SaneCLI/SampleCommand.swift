@@ -74,7 +74,9 @@ struct SampleCommand: ParsableCommand {
         let selection = encoder.manifest.zoos[runZoo]
         let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
-        let network = try chosen.first?.network ?? ZooModelFactory.configuration(params: try Zoo(path: selection.path).models[0].params)
+        guard let network = try chosen.first?.network ?? Zoo(path: selection.path).models.first.map({ try ZooModelFactory.configuration(params: $0.params) }) else {
+            throw CommandError("the run's zoo \(selection.path) has no models to take the target architecture from (hint: pass --prompts)")
+        }
         let target = network
         let datasetName = task.dataset ?? chosen.first?.dataset ?? "mnist"
         let training = try task.load(datasetName, split: .train, side: target.architecture.inputSize)
