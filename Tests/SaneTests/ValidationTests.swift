@@ -167,7 +167,7 @@ final class ValidationTests: XCTestCase {
         var c = ZooTrainingConfiguration(dataset: "mnist", epochs: 1)
         XCTAssertNoThrow(try c.validate(train: data, test: data))
         c.outputs = 5
-        assertRefused(["label", "5 classes"]) { try c.validate(train: data, test: data) }
+        assertRefused(["outputs", "5", "10 classes"]) { try c.validate(train: data, test: data) }
         c.outputs = 12
         assertRefused(["outputs", "12", "10 classes"]) { try c.validate(train: data, test: data) }
         c.outputs = 10; c.channelsIn = 3

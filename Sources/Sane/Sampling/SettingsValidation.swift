@@ -43,13 +43,3 @@ extension FineTuningSettings {
         guard (1...1024).contains(jobs) else { throw settingsError("--jobs", jobs, "must be between 1 and 1024") }
     }
 }
-
-extension StateDict {
-    /// Throws when a tensor holds NaN or ±Inf (`what` names the model in the message).
-    public func checkFinite(_ what: String, hint: String) throws {
-        for (key, tensor) in items {
-            let bad = tensor.nonFiniteCount
-            if bad > 0 { throw SaneError("\(what) has \(bad) NaN/Inf values in \(key)", hint: hint) }
-        }
-    }
-}

@@ -77,18 +77,3 @@ public struct DivergenceGuard: Sendable {
         }
     }
 }
-
-extension Tensor {
-    /// Number of NaN and ±Inf values.
-    public var nonFiniteCount: Int {
-        let p = readPointer
-        var bad = 0
-        for i in 0..<count where !p[i].isFinite { bad += 1 }
-        return bad
-    }
-}
-
-extension StateDict {
-    /// Number of NaN and ±Inf values over all tensors.
-    public var nonFiniteCount: Int { items.reduce(0) { $0 + $1.1.nonFiniteCount } }
-}

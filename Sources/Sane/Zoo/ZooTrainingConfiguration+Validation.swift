@@ -43,12 +43,13 @@ extension ZooTrainingConfiguration {
         if sampling == .random && models == nil { throw fail("models", "missing", "is needed by random sampling (≥ 1)") }
     }
 
-    /// Checks the configuration against the loaded dataset: images present, `channels_in` equal to
-    /// the images' channels, `outputs` equal to the number of classes (largest label + 1 over both
-    /// splits), every label in range.
+    /// Checks the configuration against the loaded dataset: images present, labels non-negative,
+    /// `channels_in` equal to the images' channels, `outputs` equal to the number of classes
+    /// (largest label + 1 over both splits), so that every label is a class of the network.
     public func validate(train: ImageDataset, test: ImageDataset) throws {
         for (split, d) in [("training", train), ("test", test)] {
-            try d.checkLabels(classes: outputs, what: "the \(split) split of \(dataset)")
+            guard d.count > 0 else { throw SaneError("the \(split) split of \(dataset) has no images", hint: "check \"data_dir\" and the dataset's files") }
+            if let bad = d.labels.first(where: { $0 < 0 }) { throw SaneError("the \(split) split of \(dataset) has a negative label \(bad)", hint: "the label file is corrupt") }
         }
         if let channelsIn, channelsIn != train.channels {
             throw SaneError("config key \"channels_in\" = \(channelsIn) does not match the \(train.channels)-channel images of \(dataset)",
@@ -59,17 +60,6 @@ extension ZooTrainingConfiguration {
             throw SaneError("config key \"outputs\" = \(outputs) does not match the \(classes) classes of \(dataset) (labels 0…\(classes - 1))",
                             hint: "set \"outputs\" to \(classes)")
         }
-    }
-}
-
-extension ImageDataset {
-    /// Throws unless the dataset has images and every label is a class of a `classes`-way
-    /// classifier (`what` names the data in the message, e.g. "mnist test split").
-    public func checkLabels(classes: Int, what: String) throws {
-        guard count > 0 else { throw SaneError("\(what) has no images", hint: "check the data folder and the dataset's files") }
-        if let bad = labels.first(where: { $0 < 0 || $0 >= classes }) {
-            throw SaneError("\(what) has label \(bad), outside the \(classes) classes 0…\(classes - 1) of the network",
-                            hint: "use a dataset with \(classes) classes or a network with more outputs")
-        }
+        // Now every label is below `outputs` (the classes are counted over both splits).
     }
 }
