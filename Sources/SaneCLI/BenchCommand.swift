@@ -37,6 +37,11 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Cores to use (Parallel.workers: GEMM splits and parallel kernels; BLAS itself runs single-threaded).") var threads = 2
     @Option(help: "Timed repetitions (best is reported).") var repeats = 5
     @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func validate() throws {
+        try check("--threads", threads, in: 1...1024)
+        try check("--repeats", repeats, in: 1...1_000_000)
+    }
 }
 
 struct GEMMBench: ParsableCommand {
@@ -85,14 +90,24 @@ struct SANEStepBench: ParsableCommand {
     @Flag(help: "Time one more step's GEMMs by shape (calls outside parallel regions; attention's per-head products are not listed).")
     var gemmProfile = false
 
-    func run() throws {
-        Parallel.workers = options.threads
-        guard var cfg = SANEConfig.preset(config) else { throw CommandError("unknown preset '\(config)'") }
+    func validate() throws { _ = try configuration() }
+
+    /// The preset with the command line's sizes, validated.
+    func configuration() throws -> SANEConfig {
+        guard var cfg = SANEConfig.preset(config) else { throw ValidationError("unknown preset '\(config)'") }
         cfg.windowSize = window; cfg.batchSize = batch
         if config == "cnn-cpu" { cfg.modelDimensions = 256 }   // the CPU benchmark's width; the cnn-cpu training preset uses 128
         if let dModel { cfg.modelDimensions = dModel }
         if let heads { cfg.heads = heads }
         if let blocks { cfg.encoderBlocks = blocks; cfg.decoderBlocks = blocks }
+        cfg.maxTokens = max(cfg.maxTokens, window)   // the benchmark's positions count up to the window length
+        try validating { try cfg.validate(source: "of the benchmark") }
+        return cfg
+    }
+
+    func run() throws {
+        Parallel.workers = options.threads
+        let cfg = try configuration()
         var g = SeededGenerator(seed: 0)
         let model = SANEModel(config: cfg, using: &g)
         let optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(cfg.learningRate), weightDecay: Double(cfg.weightDecay))

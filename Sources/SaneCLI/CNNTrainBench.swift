@@ -18,6 +18,12 @@ struct CNNTrainBench: ParsableCommand {
     @Flag(help: "Use random MNIST-shaped images even when MNIST is available.") var synthetic = false
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
+    func validate() throws {
+        try check("--batch", batch, in: 1...65_536)
+        try check("--steps", steps, in: 1...65_536)
+        try check("--repeats", repeats, in: 1...1_000_000)
+    }
+
     func run() throws {
         guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
         Parallel.workers = 1

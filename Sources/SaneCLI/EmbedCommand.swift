@@ -64,18 +64,7 @@ struct ZooEpochOptions: ParsableArguments {
     func validate() throws { _ = try epochList() }
 
     /// The epochs of `--epochs`, ascending; nil when not given.
-    func epochList() throws -> [Int]? {
-        guard let epochs else { return nil }
-        var list: [Int] = []
-        for part in epochs.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard (1...2).contains(bounds.count), let low = bounds.first!, let high = bounds.last!, 0 <= low, low <= high else {
-                throw ValidationError("--epochs '\(epochs)': use a range like 0-5, a list like 0,5,10, or both")
-            }
-            list += Array(low...high)
-        }
-        return Array(Set(list)).sorted()
-    }
+    func epochList() throws -> [Int]? { try epochs.map { try parseEpochs($0) } }
 }
 
 /// `--run-epoch`, `--content` and `--halo`: which checkpoint of a run encodes, and the haloed
@@ -87,8 +76,9 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Context tokens on each side of a window (default: a quarter of the window size).") var halo: Int?
 
     func validate() throws {
-        guard content.map({ $0 > 0 }) ?? true else { throw ValidationError("--content must be positive") }
-        guard halo.map({ $0 >= 0 }) ?? true else { throw ValidationError("--halo must be 0 or more") }
+        try check("--run-epoch", runEpoch, in: 0...epochLimit)
+        try check("--content", content, in: 1...(1 << 20))
+        try check("--halo", halo, in: 0...(1 << 20))
     }
 }
 

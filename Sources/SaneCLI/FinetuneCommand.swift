@@ -41,10 +41,16 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Output folder (default: --models).") var out: String?
 
     func validate() throws {
-        guard epochs >= 0 else { throw ValidationError("--epochs must be 0 or more") }
-        guard scratch.map({ $0 >= 0 }) ?? true else { throw ValidationError("--scratch must be 0 or more") }
-        guard lr > 0, batchSize >= 1, jobs >= 1 else { throw ValidationError("--lr, --batch-size and --jobs must be positive") }
-        guard trainSize.map({ $0 >= 1 }) ?? true else { throw ValidationError("--train-size must be at least 1") }
+        try validating { try makeSettings().validate() }
+        try check("--scratch", scratch, in: 0...10_000)
+        try check("--train-size", trainSize, in: 1...Int.max)
+    }
+
+    /// The fine-tuning settings of the command line.
+    func makeSettings() -> FineTuningSettings {
+        var settings = FineTuningSettings()
+        settings.epochs = epochs; settings.learningRate = lr; settings.batchSize = batchSize; settings.seed = seed; settings.jobs = jobs
+        return settings
     }
 
     func run() throws {
@@ -79,8 +85,7 @@ struct FinetuneCommand: ParsableCommand {
             training = training.subset(Array(g.permutation(training.count)[..<trainSize]))
         }
 
-        var settings = FineTuningSettings()
-        settings.epochs = epochs; settings.learningRate = lr; settings.batchSize = batchSize; settings.seed = seed; settings.jobs = jobs
+        let settings = makeSettings()
         let groups = [("scratch", scratchModels), ("prompts", promptModels), ("SANE samples", samples)].filter { !$0.1.isEmpty }
         diagnostic("finetune: \(groups.map { "\($0.1.count) \($0.0)" }.joined(separator: ", ")); \(epochs) epochs on \(training.count) \(datasetName) training images, tested on \(test.count)")
         let totalEpochs = max(1, groups.reduce(0) { $0 + $1.1.count } * epochs)

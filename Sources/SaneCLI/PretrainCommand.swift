@@ -36,20 +36,30 @@ struct PretrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
 
     func validate() throws {
-        guard keepEvery.map({ $0 > 0 }) ?? true else { throw ValidationError("--keep-every must be positive") }
+        try check("--keep-every", keepEvery, in: 1...Int.max)
+        try check("--max-epoch", maxEpoch, in: 0...epochLimit)
+        try check("--epochs", epochs, in: 1...100_000)
+        _ = try configuration()
     }
 
-    func run() throws {
+    /// The configuration (preset or file) with the command line's overrides, validated.
+    func configuration() throws -> SANEConfig {
         var cfg = try loadConfig(config)
         if let epochs { cfg.epochs = epochs }
         if let seed { cfg.seed = seed }
         if let normalization {
             guard let n = SANEConfig.Normalization(rawValue: normalization) else {
-                throw CommandError("unknown --normalization '\(normalization)' (use standardize or lossNormalization)")
+                throw ValidationError("unknown --normalization '\(normalization)' (use standardize or lossNormalization)")
             }
             cfg.normalization = n
         } else if zoos.count > 1 { cfg.normalization = .lossNormalization }
         if noAlign { cfg.align = false }
+        try validating { try cfg.validate(source: SANEConfig.preset(config) == nil ? config : "preset \(config)") }
+        return cfg
+    }
+
+    func run() throws {
+        var cfg = try configuration()
         let selections = zoos.map { ZooSelection(path: URL(fileURLWithPath: $0).standardizedFileURL.path, epochs: maxEpoch.map { Array(0...$0) }) }
         let tokenizer = TokenizerConfig(tokenSize: cfg.tokenSize)
 

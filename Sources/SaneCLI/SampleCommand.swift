@@ -50,13 +50,19 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Output folder for the samples.") var out: String
 
     func validate() throws {
-        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
-        guard keep >= 1 && keep <= samples else { throw ValidationError("--keep must be between 1 and --samples (\(samples))") }
-        guard rounds >= 0 else { throw ValidationError("--rounds must be 0 or more") }
-        guard bandwidth >= 0 else { throw ValidationError("--bandwidth must be ≥ 0") }
         guard SamplingSettings.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be sequence or token, got '\(mode)'") }
-        guard priorStd.map({ $0 > 0 }) ?? true else { throw ValidationError("--prior-std must be positive") }
-        guard validationSize >= 1 else { throw ValidationError("--validation-size must be at least 1") }
+        try validating { try makeSettings().validate() }
+        try check("--validation-size", validationSize, in: 1...Int.max)
+        try check("--run-zoo", runZoo, in: 0...Int.max)
+    }
+
+    /// The sampling settings of the command line.
+    func makeSettings() -> SamplingSettings {
+        var settings = SamplingSettings()
+        settings.samples = samples; settings.keep = keep; settings.rounds = rounds; settings.bandwidth = bandwidth
+        settings.relativeBandwidth = relativeBandwidth
+        settings.mode = SamplingSettings.Mode(rawValue: mode) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
+        return settings
     }
 
     func run() throws {
@@ -68,7 +74,9 @@ struct SampleCommand: ParsableCommand {
         let selection = encoder.manifest.zoos[runZoo]
         let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
-        let network = try chosen.first?.network ?? ZooModelFactory.configuration(params: try Zoo(path: selection.path).models[0].params)
+        guard let network = try chosen.first?.network ?? Zoo(path: selection.path).models.first.map({ try ZooModelFactory.configuration(params: $0.params) }) else {
+            throw CommandError("the run's zoo \(selection.path) has no models to take the target architecture from (hint: pass --prompts)")
+        }
         let target = network
         let datasetName = task.dataset ?? chosen.first?.dataset ?? "mnist"
         let training = try task.load(datasetName, split: .train, side: target.architecture.inputSize)
@@ -77,10 +85,7 @@ struct SampleCommand: ParsableCommand {
         }
         let data = SamplingData(training: training, validationCount: validationSize, seed: seed)
 
-        var settings = SamplingSettings()
-        settings.samples = samples; settings.keep = keep; settings.rounds = rounds; settings.bandwidth = bandwidth
-        settings.relativeBandwidth = relativeBandwidth
-        settings.mode = SamplingSettings.Mode(rawValue: mode)!; settings.priorStandardDeviation = priorStd; settings.seed = seed
+        let settings = makeSettings()
         let sampler = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings)
         diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue), \(sampler.positions.count / 3) tokens) → \(samples) draws × \(rounds + 1) round(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
         let bar = ProgressBar("sampling", total: samples * (rounds + 1))
@@ -194,7 +199,8 @@ struct PromptOptions: ParsableArguments {
     @Option(help: "Zoo prompts: the zoo split they come from (train, validation, test).") var promptSplit = "train"
 
     func validate() throws {
-        guard promptCount >= 1 else { throw ValidationError("--prompt-count must be at least 1") }
+        try check("--prompt-count", promptCount, in: 1...(1 << 20))
+        try check("--prompt-epoch", promptEpoch, in: 0...epochLimit)
         guard ZooSplit(rawValue: promptSplit) != nil else { throw ValidationError("--prompt-split must be train, validation or test") }
     }
 

@@ -11,15 +11,17 @@ struct ZooEvalCommand: ParsableCommand {
 
     @Argument(help: "Zoo directory.") var zoo: String
     @Option(help: "Data root holding one folder per dataset (e.g. ../shared/data), or the dataset's folder itself.") var data: String?
-    @Option(help: "Comma-separated epochs (default: every epoch).") var epochs: String?
+    @Option(help: "Epochs: a range 0-5, a list 0,5,10, or both (default: every epoch).") var epochs: String?
     @Option(help: "Evaluate only the first N models.") var models: Int?
+
+    func validate() throws {
+        _ = try epochs.map { try parseEpochs($0) }
+        try check("--models", models, in: 1...Int.max)
+    }
 
     func run() throws {
         let z = try Zoo(path: zoo)
-        let wanted = try epochs.map { try $0.split(separator: ",").map { s -> Int in
-            guard let e = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--epochs: \"\(s)\" is not a number") }
-            return e
-        } }
+        let wanted = try epochs.map { try parseEpochs($0) }
         var tests: [String: ImageDataset] = [:]
         func testSet(_ name: String) throws -> ImageDataset {
             if let t = tests[name] { return t }
@@ -37,8 +39,10 @@ struct ZooEvalCommand: ParsableCommand {
         var worst = 0.0, count = 0
         for model in z.models.prefix(models ?? z.models.count) {
             var test = try testSet(model.params.datasetName ?? "mnist")
-            let side = try ZooModelFactory.configuration(params: model.params).architecture.inputSize
+            let network = try ZooModelFactory.configuration(params: model.params)
+            let side = network.architecture.inputSize
             if test.height != side { test = test.resized(to: side); tests[model.params.datasetName ?? "mnist"] = test }
+            try test.checkFits(classes: network.outputs, channels: network.channelsIn, what: "the \(model.params.datasetName ?? "mnist") test set for \(model.name)")
             for e in wanted ?? model.epochs where model.checkpoints[e] != nil {
                 let net = try ZooModelFactory.make(params: model.params, stateDict: model.loadCheckpoint(epoch: e))
                 let computed = ZooEvaluation.evaluate(net, on: test).accuracy

@@ -33,7 +33,7 @@ struct ZooTrainCommand: ParsableCommand {
 
     func validate() throws {
         _ = try parsedShard()
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        try check("--jobs", jobs, in: 1...1024)
     }
 
     func run() throws {

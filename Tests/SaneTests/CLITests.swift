@@ -70,6 +70,43 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(missingData.stderr.split(separator: "\n").filter { $0.hasPrefix("Error") }.count, 1, missingData.stderr)
     }
 
+    /// Out-of-range numbers are usage errors (exit 64, one "Error:" line naming the option),
+    /// checked before any work — several of them trapped (overflow, negative ranges) before.
+    func testBadNumbersAreUsageErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sane-cli-numbers-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let badConfig = dir.appendingPathComponent("heads0.json")
+        try Data(#"{"preset": "tiny", "heads": 0}"#.utf8).write(to: badConfig)
+        let cases: [([String], String)] = [
+            (["pretrain", "--zoo", "z", "--out", "o", "--max-epoch=-1"], "--max-epoch"),
+            (["pretrain", "--zoo", "z", "--out", "o", "--epochs", "9223372036854775807"], "--epochs"),
+            (["pretrain", "--zoo", "z", "--out", "o", "--epochs=-1"], "--epochs"),
+            (["pretrain", "--zoo", "z", "--out", "o", "--epochs", "0"], "--epochs"),
+            (["pretrain", "--zoo", "z", "--out", "o", "--config", badConfig.path], "heads"),
+            (["zoo", "eval", "z", "--models=-1"], "--models"),
+            (["zoo", "eval", "z", "--epochs", "0-9223372036854775807"], "--epochs"),
+            (["embed", "--model", "m", "--zoo", "z", "--out", "o", "--epochs", "0-9223372036854775807"], "--epochs"),
+            (["probe", "--zoo", "z", "--epochs", "5-2"], "--epochs"),
+            (["probe", "--zoo", "z", "--run-epoch=-1"], "--run-epoch"),
+            (["sample", "--model", "m", "--out", "o", "--bandwidth", "inf"], "--bandwidth"),
+            (["sample", "--model", "m", "--out", "o", "--bandwidth", "nan"], "--bandwidth"),
+            (["sample", "--model", "m", "--out", "o", "--bandwidth=-1"], "--bandwidth"),
+            (["sample", "--model", "m", "--out", "o", "--rounds", "9223372036854775807"], "--rounds"),
+            (["finetune", "--models", "m", "--epochs=-1"], "--epochs"),
+            (["finetune", "--models", "m", "--lr", "nan"], "--lr"),
+            (["zoo", "train", "--config", "c", "--out", "o", "--jobs", "0"], "--jobs"),
+            (["bench", "sane-step", "--heads", "3"], "heads"),
+        ]
+        for (arguments, option) in cases {
+            let r = try run(arguments)
+            XCTAssertEqual(r.status, 64, "\(arguments): status \(r.status), stderr \(r.stderr)")
+            let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error") }
+            XCTAssertEqual(errors.count, 1, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(errors.first?.contains(option) == true, "\(arguments): \(r.stderr)")
+        }
+    }
+
     func testHelpAndVersion() throws {
         let help = try run(["--help"])
         XCTAssertEqual(help.status, 0)

@@ -68,7 +68,9 @@ public final class SANEEncoder {
     public func tokenize(trajectory: [StateDict], zoo: Int = 0, seed: UInt64 = 0) throws -> [TokenSequence] {
         var g = SeededGenerator(seed: seed)
         let prep = preprocessing[zoo]
-        return try prep.prepare(trajectory: trajectory, using: &g).map { try prep.tokenizer.tokenize($0) }
+        let sequences = try prep.prepare(trajectory: trajectory, using: &g).map { try prep.tokenizer.tokenize($0) }
+        try model.config.validatePositions(of: sequences)   // a zoo with more layers or rows than the run's
+        return sequences
     }
 
     /// Token latents z [N, d_z] of a token sequence (haloed).

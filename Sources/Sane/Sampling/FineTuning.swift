@@ -52,6 +52,10 @@ public enum FineTuning {
                            progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> FineTuningGroup {
         try training.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the fine-tuning training data")
         try test.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the fine-tuning test data")
+        try settings.validate()
+        for model in initial {
+            try model.stateDict.checkFinite("model \(model.name) (\(name))", hint: "fine-tune only finite models; resample with a lower --bandwidth")
+        }
         let networks = try initial.enumerated().map { i, model in
             let net = ZooNetwork(target.seeded(settings.seed &+ UInt64(i)))
             try net.load(model.stateDict)

@@ -185,7 +185,10 @@ public final class ModelSampler {
     public let positions: [Int32]
 
     public init(encoder: SANEEncoder, zoo: Int = 0, target: ZooNetworkConfiguration, settings: SamplingSettings) throws {
-        precondition(zoo >= 0 && zoo < encoder.preprocessing.count, "run has no zoo \(zoo)")
+        guard zoo >= 0 && zoo < encoder.preprocessing.count else {
+            throw SaneError("the run has no zoo \(zoo) (it has \(encoder.preprocessing.count), numbered from 0)")
+        }
+        try settings.validate()
         self.encoder = encoder; self.zoo = zoo; self.target = target; self.settings = settings
         reference = ZooNetwork(target.seeded(settings.seed)).stateDict()
         let sequence = try encoder.preprocessing[zoo].tokenizer.tokenize(reference)
@@ -232,18 +235,31 @@ public final class ModelSampler {
     /// decodes, conditions and scores them and keeps the best m; each bootstrapping round draws k
     /// around the previous round's kept latents. Deterministic given `settings.seed`.
     public func run(prompts: [StateDict], data: SamplingData) throws -> SamplingResult {
-        precondition(settings.samples >= 1 && settings.keep >= 1 && settings.keep <= settings.samples && settings.rounds >= 0,
-                     "sampling needs 1 ≤ keep ≤ samples and rounds ≥ 0")
+        try settings.validate()
+        for (i, prompt) in prompts.enumerated() {
+            try prompt.checkFinite("prompt \(i + 1)", hint: "prompt with trained models; a diverged model cannot be embedded")
+        }
+        /// Decoded weights, refused when not finite (they would be written and fine-tuned as NaN).
+        func decoded(_ z: Tensor, _ what: String) throws -> StateDict {
+            let state = try decode(z)
+            try state.checkFinite("\(what) (decoded weights)", hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
+            return state
+        }
         var g = SeededGenerator(seed: settings.seed)
         var conditioning = g.fork()
         func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
 
         let promptLatents = try embed(prompts)                                 // E × [N, d_z]
+        if let i = promptLatents.firstIndex(where: { $0.shape != promptLatents[0].shape }) {
+            throw SaneError("prompt \(i + 1) has \(promptLatents[i].shape[0]) tokens, prompt 1 has \(promptLatents[0].shape[0])",
+                            hint: "prompts must all be models of the target architecture")
+        }
+        try data.validation.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the validation data")
         let values = promptLatents.flatMap(\.scalars)
         let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(Swift.max(values.count, 1))).squareRoot()
         let bandwidth = settings.relativeBandwidth == true ? settings.bandwidth * Float(rms) : settings.bandwidth
         let promptAccuracies = try prompts.map(score)
-        let decodedPromptAccuracies = try promptLatents.map { try score(try decode($0)) }
+        let decodedPromptAccuracies = try promptLatents.enumerated().map { try score(try decoded($1, "prompt \($0 + 1)")) }
 
         var anchors = promptLatents
         var rounds: [SamplingRound] = []
@@ -260,7 +276,7 @@ public final class ModelSampler {
             }
             var candidates: [SampledModel] = []
             for (i, z) in latents.enumerated() {
-                let state = try decode(z)
+                let state = try decoded(z, "draw \(i) of round \(round)")
                 candidates.append(SampledModel(stateDict: state, latents: z, validationAccuracy: try score(state), round: round, draw: i))
                 onProgress?(round, i + 1, latents.count)
             }

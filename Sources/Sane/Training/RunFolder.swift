@@ -78,6 +78,7 @@ public struct RunFolder: Sendable {
             throw SaneError("\(manifestURL.path) has format \(m.format) version \(m.version); this sane reads \(RunFolder.format) ≤ \(RunFolder.version)",
                             hint: "upgrade sane")
         }
+        try m.config.validate(source: manifestURL.path)
         return m
     }
 

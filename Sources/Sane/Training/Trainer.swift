@@ -50,6 +50,8 @@ public final class SANETrainer {
     /// Creates a trainer; resumes from `run` when it holds a checkpoint of the same configuration.
     public init(run: RunFolder, config: SANEConfig, data: WeightSpaceData) throws {
         guard !data.train.isEmpty else { throw SaneError("no training checkpoints", hint: "check the zoo path and --epochs") }
+        try config.validate()
+        try config.validatePositions(of: (data.train + data.validation + data.test).map(\.sequence))
         self.run = run
         self.config = config
         self.data = data
@@ -65,7 +67,12 @@ public final class SANETrainer {
             try optimizer.load(saved.optimizer)
             state = saved.state
         }
+        divergence = DivergenceGuard(subject: "SANE training", learningRate: Double(config.learningRate), floor: 1,
+                                     epochLosses: state.log.map(\.trainLoss))
     }
+
+    /// Stops the run when the loss explodes or a state turns non-finite (see `DivergenceGuard`).
+    var divergence: DivergenceGuard
 
     /// Also keep the checkpoint of every epoch divisible by this (nil: only the latest), e.g. to
     /// choose a checkpoint by validation probe R² afterwards (`sane probe --run-epoch`).
@@ -75,9 +82,12 @@ public final class SANETrainer {
     public func train(until: Int? = nil) throws {
         while state.completedEpochs < min(config.epochs, until ?? config.epochs) {
             let log = try trainEpoch()
+            let (weights, moments) = (model.stateDict(), optimizer.stateDict())
+            try divergence.checkFinite([("the model's", weights), ("the optimizer state's", moments)], epoch: log.epoch)
+            divergence.finished(epochLoss: log.trainLoss)
             state.log.append(log)
             state.completedEpochs += 1
-            try run.saveTrainingState(model: model.stateDict(), optimizer: optimizer.stateDict(), state: state, keepEvery: keepEvery)
+            try run.saveTrainingState(model: weights, optimizer: moments, state: state, keepEvery: keepEvery)
             onEpoch?(log)
         }
     }
@@ -100,10 +110,7 @@ public final class SANETrainer {
             optimizer.step()
             state.step += 1
             let total = Double(losses.total.value.scalar)
-            guard total.isFinite else {
-                throw SaneError("training diverged at epoch \(state.completedEpochs + 1), batch \(b + 1): loss \(total)",
-                                hint: "lower the learning rate or check the zoo for extreme weights")
-            }
+            try divergence.check(loss: total, epoch: state.completedEpochs + 1, batch: b + 1)
             sums.total += total; sums.recon += Double(losses.reconstruction); sums.contrast += Double(losses.contrastive)
             batches += 1
             onBatch?(state.completedEpochs + 1, b + 1, count, losses.total.value.scalar)

@@ -105,6 +105,7 @@ public struct ZooTrainingConfiguration: Sendable {
         trainEvaluationSize = json["train_eval_size"]?.intValue ?? trainEvaluationSize
         channelsIn = json["channels_in"]?.intValue
         outputs = json["outputs"]?.intValue ?? outputs
+        try validate()
     }
 
     /// Reads a JSON configuration file.
@@ -179,6 +180,7 @@ public enum ZooTrainer {
         }
         var full = fit(try ImageDataset.load(c.dataset, split: .train, dataDirectory: c.dataDirectory))
         var test = fit(try ImageDataset.load(c.dataset, split: .test, dataDirectory: c.dataDirectory))
+        try c.validate(train: full, test: test)
         if let n = c.testSize, n < test.count { test = test.subset(Array(0..<n)) }
         var g = SeededGenerator(seed: 0)
         var order = g.permutation(full.count)
@@ -200,7 +202,10 @@ public enum ZooTrainer {
     public static func train(_ configuration: ZooTrainingConfiguration, output: URL, shard: (index: Int, count: Int) = (0, 1),
                              jobs: Int = 2, epochLimit: Int? = nil,
                              progress: (@Sendable (ZooTrainingProgress) -> Void)? = nil) throws -> Int {
-        precondition(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, "invalid shard \(shard.index)/\(shard.count)")
+        guard shard.count >= 1 && shard.index >= 0 && shard.index < shard.count else {
+            throw SaneError("invalid shard \(shard.index)/\(shard.count)", hint: "use i/n with 0 ≤ i < n")
+        }
+        try configuration.validate()
         let fm = FileManager.default
         try fm.createDirectory(at: output, withIntermediateDirectories: true)
         let mine = trials(configuration).filter { $0.index % shard.count == shard.index }
@@ -297,14 +302,22 @@ public enum ZooTrainer {
         }
         var shuffle = g.fork()
         var lines: [String] = []
+        var divergence = DivergenceGuard(subject: "model \(name)", learningRate: trial.learningRate, floor: max(1, log(Double(c.outputs))))
         for epoch in 0...c.epochs {
             if epoch > 0 {
                 net.train(true)
+                var sum = 0.0, batches = 0
                 for batch in data.train.shuffledBatches(size: trial.batchSize, using: &shuffle) {
                     net.zeroGradients()
-                    Variable.crossEntropy(logits: net(Variable(batch.images)), labels: batch.labels).backward()
+                    let loss = Variable.crossEntropy(logits: net(Variable(batch.images)), labels: batch.labels)
+                    loss.backward()
                     optimizer.step()
+                    batches += 1
+                    sum += Double(loss.value.scalar)
+                    try divergence.check(loss: Double(loss.value.scalar), epoch: epoch, batch: batches)
                 }
+                divergence.finished(epochLoss: sum / Double(max(batches, 1)))
+                try divergence.checkFinite([("the weights", net.stateDict()), ("the optimizer state", optimizer.stateDict())], epoch: epoch)
             }
             // Evaluate, then write the checkpoint and the result line.
             let train = ZooEvaluation.evaluate(net, on: data.trainEvaluation, parallel: false)
