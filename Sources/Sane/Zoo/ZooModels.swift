@@ -113,9 +113,11 @@ public final class ZooNetwork: Module, Layer {
     }
 
     /// x [B, c_in, S, S] → logits [B, outputs]. With an input normalization the images are
-    /// normalized first (as constants: no gradient flows back to x).
+    /// normalized first (as constants: no gradient flows back to x). Input of another channel
+    /// count goes to the first layer as is, which reports the mismatch.
     public func callAsFunction(_ x: Variable) -> Variable {
-        guard let mean = configuration.inputMean, let std = configuration.inputStd else { return moduleList(x) }
+        guard let mean = configuration.inputMean, let std = configuration.inputStd, x.shape.count == 4,
+              x.shape[1] == mean.count, std.count == mean.count else { return moduleList(x) }
         return moduleList(Variable(ImageTransforms.normalize(x.value, mean: mean, std: std)))
     }
 }
