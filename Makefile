@@ -6,13 +6,14 @@ RELEASE = .build/release/sane
 
 .PHONY: demo test test-long build deps bench clean
 
-# System libraries: OpenBLAS (GEMM) and zlib (.gz datasets). Installed with apt when missing.
+# System libraries: OpenBLAS (GEMM), zlib (.gz datasets) and libjpeg-turbo (the CIFAR-10 JPEG copy).
+# Installed with apt when missing.
 deps:
 	@if [ ! -e /usr/include/cblas.h ] && [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/openblas/cblas.h ] \
-	   || [ ! -e /usr/include/zlib.h ]; then \
-	  echo "installing libopenblas-dev zlib1g-dev (apt)"; \
+	   || [ ! -e /usr/include/zlib.h ] || [ ! -e /usr/include/jpeglib.h ]; then \
+	  echo "installing libopenblas-dev zlib1g-dev libjpeg62-turbo-dev (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev zlib1g-dev libjpeg62-turbo-dev >/dev/null; \
 	fi
 
 build: deps

@@ -29,10 +29,12 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
         .target(name: "CFMAPeak", path: "Sources/CFMAPeak"),
         .target(name: "SaneTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "SaneNN", dependencies: ["SaneTensor"], swiftSettings: fast),
-        .target(name: "SaneData", dependencies: ["SaneTensor", "CZlib"], swiftSettings: fast),
+        .target(name: "SaneData", dependencies: ["SaneTensor", "CZlib", "CJPEG"], swiftSettings: fast),
         .target(name: "SaneAnalysis", dependencies: ["SaneTensor"], swiftSettings: fast),
         .target(name: "Sane", dependencies: ["SaneTensor", "SaneNN", "SaneData", "SaneAnalysis"], swiftSettings: fast),
         .executableTarget(name: "SaneCLI", dependencies: [

@@ -238,7 +238,7 @@ struct PromptOptions: ParsableArguments {
 /// The target task's images.
 struct TaskDataOptions: ParsableArguments {
     @Option(help: "Data root holding one folder per dataset (e.g. ../shared/data), or the dataset's own folder.") var data: String?
-    @Option(help: "Target dataset: mnist, fashion-mnist, digits8x8 (default: the prompts' dataset, else mnist).") var dataset: String?
+    @Option(help: "Target dataset: mnist, fashion-mnist, digits8x8, cifar10 (default: the prompts' dataset, else mnist).") var dataset: String?
 
     /// A split of dataset `name` from `--data` (else `fallbackData`, else the default search),
     /// resized to `side`×`side` if needed.

@@ -258,6 +258,8 @@ public enum NamedDataset: String, CaseIterable, Sendable {
     case fashionMNIST = "fashion-mnist"
     /// scikit-learn's 1,797 8×8 digits (values 0–16), one file pair, split 80/20 by us.
     case digits8x8
+    /// CIFAR-10 as JPEG (quality 75) in one .tar.gz, 3 channels, 32×32 (lossy; see CIFAR10.swift).
+    case cifar10
 
     /// The source for this dataset's files in `directory` (the dataset's own folder).
     public func source(in directory: URL) -> ImageDatasetSource {
@@ -270,6 +272,8 @@ public enum NamedDataset: String, CaseIterable, Sendable {
         case .digits8x8:
             return IDXSource(directory: directory, maxValue: 16,
                              files: [.train: ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz")], testFraction: 0.2, classes: 10)
+        case .cifar10:
+            return CIFAR10JPEGSource(directory: directory)
         }
     }
 
@@ -280,7 +284,7 @@ public enum NamedDataset: String, CaseIterable, Sendable {
 }
 
 extension ImageDataset {
-    /// Loads a named dataset's split ("mnist", "fashion-mnist", "digits8x8").
+    /// Loads a named dataset's split ("mnist", "fashion-mnist", "digits8x8", "cifar10").
     public static func load(_ name: String, split: DatasetSplit, dataDirectory: String? = nil) throws -> ImageDataset {
         guard let dataset = NamedDataset(rawValue: name) else {
             throw SaneError("unknown dataset \"\(name)\"",

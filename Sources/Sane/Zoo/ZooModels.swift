@@ -52,6 +52,11 @@ public struct ZooNetworkConfiguration: Codable, Equatable, Sendable {
     public var initialization: ZooInitialization
     /// Seeds the initialization and the dropout masks.
     public var seed: UInt64
+    /// Per-channel input normalization (x − mean[c]) / std[c], applied by the network to its
+    /// input, from params.json `"dataset::mean"` / `"dataset::std"`; nil: inputs used as given
+    /// (pixels in [0, 1], as the shared zoos are trained).
+    public var inputMean: [Float]?
+    public var inputStd: [Float]?
 
     public init(architecture: ZooArchitecture, channelsIn: Int = 1, outputs: Int = 10, activation: Activation = .tanh,
                 dropout: Float = 0, initialization: ZooInitialization = .kaimingUniform, seed: UInt64 = 0) {
@@ -107,8 +112,14 @@ public final class ZooNetwork: Module, Layer {
         }
     }
 
-    /// x [B, c_in, S, S] → logits [B, outputs].
-    public func callAsFunction(_ x: Variable) -> Variable { moduleList(x) }
+    /// x [B, c_in, S, S] → logits [B, outputs]. With an input normalization the images are
+    /// normalized first (as constants: no gradient flows back to x). Input of another channel
+    /// count goes to the first layer as is, which reports the mismatch.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        guard let mean = configuration.inputMean, let std = configuration.inputStd, x.shape.count == 4,
+              x.shape[1] == mean.count, std.count == mean.count else { return moduleList(x) }
+        return moduleList(Variable(ImageTransforms.normalize(x.value, mean: mean, std: std)))
+    }
 }
 
 /// Builds zoo networks from a zoo's `params.json`.
@@ -128,9 +139,24 @@ public enum ZooModelFactory {
         guard let initType = ZooInitialization(rawValue: initName) else {
             throw SaneError("unknown model::init_type \"\(initName)\"", hint: "known: \(ZooInitialization.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return ZooNetworkConfiguration(architecture: arch, channelsIn: params.channelsIn ?? 1, outputs: params.outputDim ?? 10,
-                                       activation: act, dropout: Float(params.dropout ?? 0), initialization: initType,
-                                       seed: UInt64(truncatingIfNeeded: params.seed ?? 0))
+        var c = ZooNetworkConfiguration(architecture: arch, channelsIn: params.channelsIn ?? 1, outputs: params.outputDim ?? 10,
+                                        activation: act, dropout: Float(params.dropout ?? 0), initialization: initType,
+                                        seed: UInt64(truncatingIfNeeded: params.seed ?? 0))
+        (c.inputMean, c.inputStd) = try inputNormalization(params.values["dataset::mean"], params.values["dataset::std"], channels: c.channelsIn)
+        return c
+    }
+
+    /// The per-channel normalization given by `"dataset::mean"` and `"dataset::std"` (lists of
+    /// one number per input channel, std > 0; both or neither), or (nil, nil).
+    public static func inputNormalization(_ mean: JSONValue?, _ std: JSONValue?, channels: Int) throws -> ([Float]?, [Float]?) {
+        if mean == nil && std == nil { return (nil, nil) }
+        let m = mean?.arrayValue?.compactMap(\.doubleValue).map(Float.init), s = std?.arrayValue?.compactMap(\.doubleValue).map(Float.init)
+        guard let m, let s, m.count == channels, s.count == channels, mean?.arrayValue?.count == channels,
+              std?.arrayValue?.count == channels, s.allSatisfy({ $0 > 0 && $0.isFinite }), m.allSatisfy(\.isFinite) else {
+            throw SaneError("dataset::mean \(mean?.jsonText ?? "missing") / dataset::std \(std?.jsonText ?? "missing") is not a per-channel normalization",
+                            hint: "give both, as lists of \(channels) numbers (std > 0), e.g. [0.4914, 0.4822, 0.4465] / [0.2470, 0.2435, 0.2616]")
+        }
+        return (m, s)
     }
 
     /// A freshly initialized network for `params`.

@@ -27,7 +27,11 @@ import Foundation
 /// `train_size`/`test_size` (use the first N of a fixed seed-0 permutation / the first N test
 /// images), `validation_size` (held out from training, reported as val_loss/val_acc),
 /// `train_eval_size` [10000], `momentum` [0.9, for sgd], `channels_in` [from the data],
-/// `outputs` [10].
+/// `outputs` [10], `augment` [false: true trains on random crops of the 4-pixel zero-padded
+/// images, mirrored with probability ½ — the usual CIFAR augmentation; recorded in params.json as
+/// `"training::augment": "crop4_flip"`], `normalize` [none: `{"mean": [..], "std": [..]}` per
+/// input channel; recorded as `"dataset::mean"` / `"dataset::std"` and applied by the network to
+/// its input, so evaluation, sampling and fine-tuning normalize the same way].
 public struct ZooTrainingConfiguration: Sendable {
     public enum Sampling: String, Sendable { case grid, random }
 
@@ -54,6 +58,11 @@ public struct ZooTrainingConfiguration: Sendable {
     public var trainEvaluationSize: Int = 10_000
     public var channelsIn: Int?
     public var outputs: Int = 10
+    /// Random crop (4-pixel zero padding) + horizontal flip of every training batch.
+    public var augment = false
+    /// Per-channel input normalization (see `ZooModelFactory.inputNormalization`).
+    public var inputMean: [Float]?
+    public var inputStd: [Float]?
 
     public init(dataset: String, architecture: ZooArchitecture = .cnn, epochs: Int) {
         self.dataset = dataset; self.architecture = architecture; self.epochs = epochs
@@ -78,7 +87,7 @@ public struct ZooTrainingConfiguration: Sendable {
         self.init(dataset: ds, architecture: arch, epochs: epochs)
         let known: Set<String> = ["dataset", "data_dir", "architecture", "epochs", "sampling", "models", "seeds", "activation", "init",
                                   "optimizer", "lr", "weight_decay", "dropout", "batch_size", "momentum", "prefix", "train_size",
-                                  "test_size", "validation_size", "train_eval_size", "channels_in", "outputs"]
+                                  "test_size", "validation_size", "train_eval_size", "channels_in", "outputs", "augment", "normalize"]
         if let unknown = json.objectMembers?.first(where: { !known.contains($0.key) }) {
             throw SaneError("unknown config key \"\(unknown.key)\"", hint: "known keys: \(known.sorted().joined(separator: ", "))")
         }
@@ -105,6 +114,16 @@ public struct ZooTrainingConfiguration: Sendable {
         trainEvaluationSize = json["train_eval_size"]?.intValue ?? trainEvaluationSize
         channelsIn = json["channels_in"]?.intValue
         outputs = json["outputs"]?.intValue ?? outputs
+        if let a = json["augment"] {
+            guard let b = a.boolValue else { throw SaneError("config key \"augment\" must be true or false, got \(a.jsonText)") }
+            augment = b
+        }
+        if let n = json["normalize"] {
+            guard n["mean"] != nil || n["std"] != nil, let channels = n["mean"]?.arrayValue?.count else {
+                throw SaneError("config key \"normalize\" must be {\"mean\": [..], \"std\": [..]}, got \(n.jsonText)")
+            }
+            (inputMean, inputStd) = try ZooModelFactory.inputNormalization(n["mean"], n["std"], channels: channelsIn ?? channels)
+        }
         try validate()
     }
 
@@ -275,8 +294,13 @@ public enum ZooTrainer {
             JSONMember("training::batchsize", .number(Double(t.batchSize))),
             JSONMember("training::epochs_train", .number(Double(c.epochs))),
             JSONMember("dataset::name", .string(c.dataset)),
-        ])
+        ] + (c.augment ? [JSONMember("training::augment", .string("crop4_flip"))] : [])
+          + (c.inputMean.map { m in [JSONMember("dataset::mean", .array(m.map(shortNumber))),
+                                     JSONMember("dataset::std", .array((c.inputStd ?? []).map(shortNumber)))] } ?? []))
     }
+
+    /// A Float as the JSON number with its shortest decimal form (0.4914, not 0.49140000343322754).
+    static func shortNumber(_ x: Float) -> JSONValue { .number(Double("\(x)") ?? Double(x)) }
 
     /// Trains one model into its directory; true when it finished (false: the run was stopped).
     static func trainModel(_ trial: ZooTrial, _ c: ZooTrainingConfiguration, _ data: Data, output: URL, state: RunState,
@@ -287,12 +311,17 @@ public enum ZooTrainer {
         if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }   // partial: restart from scratch
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let channels = c.channelsIn ?? data.train.channels
+        if let m = c.inputMean, m.count != channels {
+            throw SaneError("\"normalize\" gives \(m.count) channel means, the data has \(channels) channels", hint: "one mean and std per input channel")
+        }
         try writeAtomically(Foundation.Data((params(trial, c, channelsIn: channels).prettyText + "\n").utf8), to: dir.appendingPathComponent("params.json"))
 
         var g = SeededGenerator(seed: UInt64(truncatingIfNeeded: trial.seed))
-        let net = ZooNetwork(ZooNetworkConfiguration(architecture: c.architecture, channelsIn: channels, outputs: c.outputs,
-                                                     activation: trial.activation, dropout: Float(trial.dropout),
-                                                     initialization: trial.initialization, seed: g.next()))
+        var networkConfiguration = ZooNetworkConfiguration(architecture: c.architecture, channelsIn: channels, outputs: c.outputs,
+                                                           activation: trial.activation, dropout: Float(trial.dropout),
+                                                           initialization: trial.initialization, seed: g.next())
+        (networkConfiguration.inputMean, networkConfiguration.inputStd) = (c.inputMean, c.inputStd)
+        let net = ZooNetwork(networkConfiguration)
         let named = net.namedParameters()
         let optimizer: Optimizer
         switch trial.optimizer {
@@ -301,6 +330,7 @@ public enum ZooTrainer {
         default: optimizer = Adam(parameters: named, learningRate: trial.learningRate, weightDecay: trial.weightDecay)
         }
         var shuffle = g.fork()
+        var augmentation = g.fork()
         var lines: [String] = []
         var divergence = DivergenceGuard(subject: "model \(name)", learningRate: trial.learningRate, floor: max(1, log(Double(c.outputs))))
         for epoch in 0...c.epochs {
@@ -309,7 +339,8 @@ public enum ZooTrainer {
                 var sum = 0.0, batches = 0
                 for batch in data.train.shuffledBatches(size: trial.batchSize, using: &shuffle) {
                     net.zeroGradients()
-                    let loss = Variable.crossEntropy(logits: net(Variable(batch.images)), labels: batch.labels)
+                    let images = c.augment ? ImageTransforms.randomCropFlip(batch.images, padding: 4, using: &augmentation) : batch.images
+                    let loss = Variable.crossEntropy(logits: net(Variable(images)), labels: batch.labels)
                     loss.backward()
                     optimizer.step()
                     batches += 1
