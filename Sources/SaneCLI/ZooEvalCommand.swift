@@ -16,6 +16,7 @@ struct ZooEvalCommand: ParsableCommand {
 
     func run() throws {
         let z = try Zoo(path: zoo)
+        reportSkipped(z)
         let wanted = try epochs.map { try $0.split(separator: ",").map { s -> Int in
             guard let e = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--epochs: \"\(s)\" is not a number") }
             return e
