@@ -141,7 +141,7 @@ public enum FolderPaths {
             let folder = canonical(input.path)
             let clash = input.subfoldersAllowed ? out == folder : contains(folder, out)
             if clash {
-                throw SaneError("\(flag) \(output) \(out == folder ? "is" : "lies inside") the \(input.name) \(input.path); writing there would change an input",
+                throw SaneError("\(flag) \(output) \(out == folder ? "is" : "lies inside") the input \(input.name) \(folder); writing there would change an input",
                                 hint: input.subfoldersAllowed ? "choose another folder, e.g. a sub-folder of it" : "choose a folder outside it")
             }
         }

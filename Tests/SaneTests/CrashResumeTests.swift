@@ -177,5 +177,11 @@ final class CrashResumeTests: XCTestCase {
         XCTAssertEqual(try sane(["zoo", "convert", zoo.path, "--out", copy.path]).status, 0)
         XCTAssertEqual(try sane(["zoo", "convert", zoo.path, "--out", copy.path]).status, 0)
         XCTAssertEqual(try Zoo(directory: copy).models.count, 8)
+        // What a listing skips is reported on stderr and in the JSON.
+        try FileManager.default.createDirectory(at: copy.appendingPathComponent("notamodel"), withIntermediateDirectories: true)
+        let info = try sane(["zoo", "info", copy.path, "--json"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stderr.contains("skipped 1 entry: notamodel: no params.json"), info.stderr)
+        XCTAssertTrue(info.stdout.contains(#""skipped_entries":[{"path":"notamodel","reason":"no params.json"}]"#), info.stdout)
     }
 }
