@@ -1,4 +1,5 @@
 import Foundation
+import SaneTensor
 
 /// One named data series of a plot.
 public struct PlotSeries: Sendable {
@@ -105,11 +106,11 @@ public enum SVGPlot {
         return canvas.document()
     }
 
-    /// Writes a document atomically (temporary file, then rename), creating missing directories.
+    /// Writes a document atomically (`AtomicFile`), creating missing directories.
     public static func write(_ document: String, toPath path: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(document.utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(document, to: url)
     }
 
     // MARK: Internals

@@ -40,6 +40,7 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let encoder = try loadEncoder(model, options: encoderOptions)
         let zoo = try Zoo(path: selection.zoo)
+        reportSkipped(zoo)
         let bar = ProgressBar("analyze", total: 1)
         bar.quiet = json
         let analysis = try EmbeddingAnalysis(encoder: encoder, zoo: zoo, splits: try splits(split),

@@ -40,6 +40,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let encoder = try loadEncoder(model, options: encoderOptions)
         let zoo = try Zoo(path: selection.zoo)
+        reportSkipped(zoo)
         let bar = ProgressBar("embed", total: 1)
         let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
                                              pooling: pooling) { done, total in

@@ -54,6 +54,13 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     func run() throws {
+        let outURL = URL(fileURLWithPath: out ?? models)
+        // The samples folder itself is the default output; the prompts and the data are not.
+        try FolderPaths.checkOutput(outURL.path, inputs: (prompts.prompts.map { [("prompts", $0, false)] } ?? [])
+                                    + (task.data.map { [("data folder", $0, false)] } ?? []))
+        let outLock = try FolderLock(folder: outURL, purpose: "sane finetune")
+        defer { outLock.release() }
+        AtomicFile.removeStaleTemporaries(in: outURL)
         let manifest = try SampleManifest.read(folder: models)
         let folder = URL(fileURLWithPath: models)
         let samples = try manifest.samples.map { s in
@@ -107,14 +114,12 @@ struct FinetuneCommand: ParsableCommand {
         let report = FinetuneReport(samples: URL(fileURLWithPath: models).standardizedFileURL.path, dataset: datasetName,
                                     trainingExamples: training.count, testExamples: test.count, network: target,
                                     settings: settings, groups: results)
-        let outURL = URL(fileURLWithPath: out ?? models)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try e.encode(report).write(to: outURL.appendingPathComponent("finetune.json"), options: .atomic)
+        try AtomicFile.write(e.encode(report), to: outURL.appendingPathComponent("finetune.json"))
         let markdown = report.markdown
-        try markdown.write(to: outURL.appendingPathComponent("finetune.md"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(markdown, to: outURL.appendingPathComponent("finetune.md"))
         try SVGPlot.write(report.curvesSVG, toPath: outURL.appendingPathComponent("finetune_curves.svg").path)
         print(markdown, terminator: "")
         print("written: \(outURL.path)/finetune.{json,md} and finetune_curves.svg")

@@ -34,6 +34,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Also keep the checkpoint of every epoch divisible by N (default: only the latest); probe one with --run-epoch.")
     var keepEvery: Int?
     @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
+    @Flag(help: "Resume even though a zoo's files changed since the run started: re-fit the preprocessing (alignment reference, standardization) on the zoo as it is now. Without it such a resume is refused.")
+    var refitChangedZoo = false
 
     func validate() throws {
         try check("--keep-every", keepEvery, in: 1...Int.max)
@@ -62,6 +64,10 @@ struct PretrainCommand: ParsableCommand {
         var cfg = try configuration()
         let selections = zoos.map { ZooSelection(path: URL(fileURLWithPath: $0).standardizedFileURL.path, epochs: maxEpoch.map { Array(0...$0) }) }
         let tokenizer = TokenizerConfig(tokenSize: cfg.tokenSize)
+        try FolderPaths.checkOutput(out, inputs: zoos.map { ("zoo", $0, false) })
+        let run = RunFolder(path: out)
+        let lock = try run.lockForWriting(purpose: "sane pretrain")
+        defer { lock.release() }
 
         let loading = ProgressBar("loading zoo", total: 1)
         let data = try WeightSpaceData(selections: selections, tokenizer: Tokenizer(tokenizer),
@@ -71,13 +77,14 @@ struct PretrainCommand: ParsableCommand {
             loading.update(done, detail: "models")
         }
         loading.finish()
+        data.zoos.forEach { reportSkipped($0) }
         if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
         diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each")
         let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
         if longest > cfg.maxTokens { cfg.maxTokens = longest }
 
-        let run = RunFolder(path: out)
-        try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)
+        try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing,
+                        refitChangedZoos: refitChangedZoo)
         let trainer = try SANETrainer(run: run, config: cfg, data: data)
         trainer.keepEvery = keepEvery
         if !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }

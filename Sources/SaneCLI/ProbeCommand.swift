@@ -49,6 +49,7 @@ struct ProbeCommand: ParsableCommand {
     func run() throws {
         let encoder = try model.map { try loadEncoder($0, options: encoderOptions) }
         let zoo = try Zoo(path: selection.zoo)
+        reportSkipped(zoo)
         let epochs = try selection.epochList()
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json

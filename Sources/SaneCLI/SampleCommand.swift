@@ -72,6 +72,12 @@ struct SampleCommand: ParsableCommand {
             throw CommandError("--run-zoo \(runZoo): the run has \(encoder.manifest.zoos.count) zoo(s), numbered from 0")
         }
         let selection = encoder.manifest.zoos[runZoo]
+        try FolderPaths.checkOutput(out, inputs: [("run folder (--model)", model, true), ("prompts", prompts.prompts ?? selection.path, false)]
+                                    + (task.data.map { [("data folder", $0, false)] } ?? []))
+        let outURL = URL(fileURLWithPath: out)
+        let outLock = try FolderLock(folder: outURL, purpose: "sane sample")
+        defer { outLock.release() }
+        AtomicFile.removeStaleTemporaries(in: outURL)
         let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
         guard let network = try chosen.first?.network ?? Zoo(path: selection.path).models.first.map({ try ZooModelFactory.configuration(params: $0.params) }) else {
@@ -93,8 +99,6 @@ struct SampleCommand: ParsableCommand {
         let result = try sampler.run(prompts: chosen.map(\.stateDict), data: data)
         bar.finish()
 
-        let outURL = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         var records: [SampleManifest.Sample] = []
         for (i, s) in result.kept.enumerated() {
             let file = String(format: "sample-%02d.safetensors", i)
@@ -165,7 +169,7 @@ struct SampleManifest: Codable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try e.encode(self).write(to: url, options: .atomic)
+        try AtomicFile.write(e.encode(self), to: url)
     }
 
     static func read(folder: String) throws -> SampleManifest {
@@ -219,6 +223,7 @@ struct PromptOptions: ParsableArguments {
             }
         }
         let zoo = try Zoo(directory: url)
+        reportSkipped(zoo)
         var g = SeededGenerator(seed: seed)
         let candidates = zoo.models(in: ZooSplit(rawValue: promptSplit)!)
         var chosen: [PromptModel] = []

@@ -13,9 +13,14 @@ struct ZooConvertCommand: ParsableCommand {
     @Option(help: "Output directory.") var out: String
 
     func run() throws {
+        try FolderPaths.checkOutput(out, inputs: [("zoo", zoo, false)])
         let z = try Zoo(path: zoo)
+        reportSkipped(z)
         let fm = FileManager.default
         let root = URL(fileURLWithPath: out)
+        let lock = try FolderLock(folder: root, purpose: "sane zoo convert")
+        defer { lock.release() }
+        AtomicFile.removeStaleTemporaries(in: root)
         let bar = ProgressBar("converting", total: z.models.count)
         var converted = 0
         for (i, model) in z.models.enumerated() {
@@ -24,8 +29,8 @@ struct ZooConvertCommand: ParsableCommand {
             for file in ["params.json", "result.json", "done"] {
                 let src = model.directory.appendingPathComponent(file), dst = dir.appendingPathComponent(file)
                 guard fm.fileExists(atPath: src.path) else { continue }
-                if fm.fileExists(atPath: dst.path) { try fm.removeItem(at: dst) }
-                try fm.copyItem(at: src, to: dst)
+                guard let bytes = fm.contents(atPath: src.path) else { throw CommandError("cannot read \(src.path)") }
+                try AtomicFile.write(bytes, to: dst)
             }
             for e in model.epochs {
                 let folder = dir.appendingPathComponent(String(format: "checkpoint_%06d", e))
@@ -36,6 +41,7 @@ struct ZooConvertCommand: ParsableCommand {
             bar.update(i + 1, detail: model.name)
         }
         bar.finish()
-        diagnostic("zoo convert: \(z.models.count) models, \(converted) checkpoints → \(root.path)")
+        diagnostic("zoo convert: \(z.models.count) models, \(converted) checkpoints → \(root.path)"
+                   + (z.skipped.isEmpty ? "" : "; \(z.skipped.count) entries skipped (see the warning above)"))
     }
 }

@@ -21,6 +21,7 @@ struct ZooEvalCommand: ParsableCommand {
 
     func run() throws {
         let z = try Zoo(path: zoo)
+        reportSkipped(z)
         let wanted = try epochs.map { try parseEpochs($0) }
         var tests: [String: ImageDataset] = [:]
         func testSet(_ name: String) throws -> ImageDataset {

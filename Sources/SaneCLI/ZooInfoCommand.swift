@@ -14,6 +14,7 @@ struct ZooInfoCommand: ParsableCommand {
 
     func run() throws {
         let z = try Zoo(path: zoo)
+        reportSkipped(z)
         let epochs = Set(z.models.flatMap(\.epochs)).sorted()
         let split = z.splitNames()
         // Test accuracy per epoch: (min, median, max) over models that recorded it.
@@ -39,6 +40,7 @@ struct ZooInfoCommand: ParsableCommand {
                     JSONMember("min", .number($0.min)), JSONMember("median", .number($0.median)), JSONMember("max", .number($0.max)),
                 ]) })),
                 JSONMember("skipped", .array(skipped.map { .string($0) })),
+                JSONMember("skipped_entries", .array(z.skipped.map { .object([JSONMember("path", .string($0.path)), JSONMember("reason", .string($0.reason))]) })),
             ])
             print(value.jsonText)
             return

@@ -40,6 +40,9 @@ struct ZooTrainCommand: ParsableCommand {
         let configuration = try ZooTrainingConfiguration(contentsOf: URL(fileURLWithPath: config))
         let trials = ZooTrainer.trials(configuration)
         let shard = try parsedShard()
+        if let dataDirectory = configuration.dataDirectory {
+            try FolderPaths.checkOutput(out, inputs: [("data folder (data_dir)", dataDirectory, false)])
+        }
         diagnostic("zoo train: \(trials.count) models × \(configuration.epochs) epochs (\(configuration.architecture.rawValue) on \(configuration.dataset)), shard \(shard.index)/\(shard.count), \(jobs) jobs → \(out)")
         let bar = ProgressBar("training", total: 1)
         let lock = NSLock()

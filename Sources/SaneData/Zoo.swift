@@ -76,6 +76,9 @@ public struct ZooModel: Sendable {
     public let results: [Int: EpochResult]
     /// Checkpoint files by epoch (from the `checkpoint_<E>` directory name).
     public let checkpoints: [Int: URL]
+    /// `checkpoint_*` entries left out, with the reason (no file, a dangling link, a directory
+    /// or FIFO where the file should be, a name without an epoch).
+    public let skippedCheckpoints: [ZooSkip]
 
     /// Epochs that have a checkpoint, ascending.
     public var epochs: [Int] { checkpoints.keys.sorted() }
@@ -125,14 +128,27 @@ public struct ZooModel: Sendable {
         self.results = results
 
         var checkpoints: [Int: URL] = [:]
-        for entry in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where entry.hasPrefix("checkpoint_") {
-            guard let epoch = Int(entry.dropFirst("checkpoint_".count)) else { continue }
-            let folder = dir.appendingPathComponent(entry)
+        var skipped: [ZooSkip] = []
+        for entry in DirectoryEntry.list(dir) where entry.name?.hasPrefix("checkpoint_") == true {
+            let name = entry.name!
+            let folder = dir.appendingPathComponent(name)
+            let path = "\(self.name)/\(name)"
+            guard let epoch = Int(name.dropFirst("checkpoint_".count)), epoch >= 0 else {
+                skipped.append(ZooSkip(path: path, reason: "not a checkpoint_<epoch> name")); continue
+            }
+            guard FileKind(folder) == .directory else {
+                skipped.append(ZooSkip(path: path, reason: "\(FileKind(folder).description), not a folder")); continue
+            }
+            var problem = "no checkpoints or checkpoints.safetensors file"
             for file in ["checkpoints", "checkpoints.safetensors"] {
                 let url = folder.appendingPathComponent(file)
-                if fm.fileExists(atPath: url.path) { checkpoints[epoch] = url; break }
+                let kind = FileKind(url)
+                if kind == .regular { checkpoints[epoch] = url; break }
+                if kind != .missing { problem = "\(file) is \(kind.description)"; break }
             }
+            if checkpoints[epoch] == nil { skipped.append(ZooSkip(path: path, reason: problem)) }
         }
+        skippedCheckpoints = skipped.sorted { $0.path < $1.path }
         self.checkpoints = checkpoints
     }
 }
@@ -173,8 +189,15 @@ public struct Zoo: Sendable {
     public let directory: URL
     /// Models sorted by directory name (never in file-system order).
     public let models: [ZooModel]
+    /// Entries left out of `models` and checkpoints left out of them, with the reason.
+    public let skipped: [ZooSkip]
 
-    /// Lists the zoo at `directory`: every subdirectory with a params.json is a model.
+    /// Lists the zoo at `directory`: every sub-folder with a params.json is a model. Reported in
+    /// `skipped` instead: a folder without params.json, a name that is not UTF-8, a dangling
+    /// link, a second name (symbolic link) for a model folder already listed — each model
+    /// counts once, under its real folder's name if the zoo holds it, else its first name — and
+    /// each model's unusable checkpoint entries. Files and hidden entries (`.name`: locks,
+    /// temporaries) are not candidates.
     public init(directory: URL) throws {
         self.directory = directory
         let fm = FileManager.default
@@ -183,12 +206,44 @@ public struct Zoo: Sendable {
             throw SaneError("zoo directory \(directory.path) does not exist",
                             hint: "pass the folder that holds one directory per model (e.g. ../shared/zoos/mnist-cnn-seed)")
         }
-        let names = try fm.contentsOfDirectory(atPath: directory.path).sorted().filter {
-            fm.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("params.json").path)
+        var skipped: [ZooSkip] = []
+        var candidates: [(name: String, url: URL, real: String, isLink: Bool)] = []
+        for entry in DirectoryEntry.list(directory) {
+            guard let name = entry.name else {
+                if entry.isDirectory { skipped.append(ZooSkip(path: entry.printableName, reason: "name is not valid UTF-8")) }
+                continue
+            }
+            let url = directory.appendingPathComponent(name)
+            let kind = FileKind(url)
+            let params = FileKind(url.appendingPathComponent("params.json"))
+            if name.hasPrefix(".") && params != .regular { continue }
+            switch kind {
+            case .directory: break
+            case .danglingLink: skipped.append(ZooSkip(path: name, reason: kind.description)); continue
+            default: continue
+            }
+            guard params == .regular else {
+                skipped.append(ZooSkip(path: name, reason: params == .missing ? "no params.json" : "params.json is \(params.description)"))
+                continue
+            }
+            candidates.append((name, url, realPath(url), isSymbolicLink(url)))
         }
-        models = try names.map { try ZooModel(directory: directory.appendingPathComponent($0)) }
+        candidates.sort { $0.name < $1.name }
+        var keeper: [String: String] = [:]   // real path → the name that represents it
+        for c in candidates where keeper[c.real] == nil {
+            keeper[c.real] = (candidates.first { $0.real == c.real && !$0.isLink } ?? c).name
+        }
+        var kept: [URL] = []
+        for c in candidates {
+            if keeper[c.real] == c.name { kept.append(c.url) } else {
+                skipped.append(ZooSkip(path: c.name, reason: "same model folder as \(keeper[c.real]!) (a symbolic link)"))
+            }
+        }
+        models = try kept.map { try ZooModel(directory: $0) }
+        self.skipped = skipped.sorted { $0.path < $1.path } + models.flatMap(\.skippedCheckpoints)
         guard !models.isEmpty, models.contains(where: { !$0.checkpoints.isEmpty }) else {
-            throw SaneError("zoo \(directory.path) has no models with checkpoints",
+            let left = self.skipped.isEmpty ? "" : " (\(self.skipped.count) entries skipped, e.g. \(self.skipped[0]))"
+            throw SaneError("zoo \(directory.path) has no models with checkpoints\(left)",
                             hint: "expected <trial-dir>/params.json and <trial-dir>/checkpoint_000001/checkpoints")
         }
     }
@@ -232,5 +287,87 @@ public struct Zoo: Sendable {
             }
         }
         return (kept, skipped)
+    }
+}
+
+/// Something in a zoo folder that was left out, and why.
+public struct ZooSkip: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// Relative to the zoo folder.
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) { self.path = path; self.reason = reason }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// What is at a path, following symbolic links (a link to nothing is `danglingLink`).
+enum FileKind: Equatable, CustomStringConvertible {
+    case missing, danglingLink, regular, directory, fifo, other
+
+    init(_ url: URL) {
+        var st = stat()
+        if stat(url.path, &st) != 0 {
+            var l = stat()
+            self = lstat(url.path, &l) == 0 && (l.st_mode & S_IFMT) == S_IFLNK ? .danglingLink : .missing
+            return
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFIFO: self = .fifo
+        default: self = .other
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .missing: return "missing"
+        case .danglingLink: return "a dangling symbolic link"
+        case .regular: return "a file"
+        case .directory: return "a directory"
+        case .fifo: return "a FIFO"
+        case .other: return "not a regular file"
+        }
+    }
+}
+
+func isSymbolicLink(_ url: URL) -> Bool {
+    var l = stat()
+    return lstat(url.path, &l) == 0 && (l.st_mode & S_IFMT) == S_IFLNK
+}
+
+func realPath(_ url: URL) -> String {
+    guard let p = realpath(url.path, nil) else { return url.path }
+    defer { free(p) }
+    return String(cString: p)
+}
+
+/// A directory entry with its raw name bytes (FileManager drops or mangles names that are not
+/// UTF-8; readdir does not).
+struct DirectoryEntry {
+    var bytes: [UInt8]
+    var isDirectory: Bool
+    /// The name, nil when it is not valid UTF-8.
+    var name: String? { String(validating: bytes, as: UTF8.self) }
+    /// The name with invalid bytes written as \xNN.
+    var printableName: String {
+        bytes.map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : String(format: "\\x%02X", $0) }.joined()
+    }
+
+    /// The entries of `dir` except . and .. (empty when it cannot be read).
+    static func list(_ dir: URL) -> [DirectoryEntry] {
+        guard let d = opendir(dir.path) else { return [] }
+        defer { closedir(d) }
+        var out: [DirectoryEntry] = []
+        while let e = readdir(d) {
+            let bytes = withUnsafeBytes(of: e.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            var st = stat()
+            let path = dir.path.utf8CString.dropLast() + [0x2F] + bytes.map { CChar(bitPattern: $0) } + [0]
+            let isDir = path.withUnsafeBufferPointer { stat($0.baseAddress!, &st) } == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            out.append(DirectoryEntry(bytes: bytes, isDirectory: isDir))
+        }
+        return out
     }
 }

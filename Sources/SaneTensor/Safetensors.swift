@@ -47,22 +47,9 @@ public enum Safetensors {
         return data
     }
 
-    /// Writes `stateDict` to `url` atomically: a temporary file in the same directory is
-    /// renamed over the destination, so readers never see a half-written file.
+    /// Writes `stateDict` to `url` atomically (`AtomicFile`): readers never see a half-written file.
     public static func write(_ stateDict: StateDict, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try encode(stateDict).write(to: tmp)
-        } catch {
-            throw SaneError("cannot write \(tmp.path): \(FileBytes.describe(error))",
-                            hint: "check that \(dir.path) exists and is writable")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw SaneError("cannot move \(tmp.path) to \(url.path): \(reason)")
-        }
+        try AtomicFile.write(encode(stateDict), to: url)
     }
 
     /// Reads a safetensors file.

@@ -12,7 +12,7 @@ public enum EmbeddedData {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for (name, chunks) in [("images-idx3-ubyte.gz", EmbeddedDigits.images), ("labels-idx1-ubyte.gz", EmbeddedDigits.labels)] {
             guard let data = Data(base64Encoded: chunks.joined()) else { throw SaneError("embedded \(name) is corrupt") }
-            try atomicWrite(data, to: dir.appendingPathComponent(name))
+            try AtomicFile.write(data, to: dir.appendingPathComponent(name))
         }
         return directory
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SaneAnalysis
+import SaneTensor
 
 /// The self-contained report of a run folder: `RUN/report.md` with SVG plots next to it
 /// (`loss_curves.svg`, `reconstruction_r2.svg`), plus every result section that later commands
@@ -54,7 +55,7 @@ public enum RunReport {
             }
         }
         let url = run.url.appendingPathComponent("report.md")
-        try atomicWrite(Data(md.utf8), to: url)
+        try AtomicFile.write(md, to: url)
         return url
     }
 

@@ -10,9 +10,13 @@ import SaneTensor
 ///     RUN/checkpoints/epoch-NNNN/          model.safetensors, optimizer.safetensors, state.json
 ///     RUN/latest.json                      {"checkpoint": "checkpoints/epoch-NNNN"} — the commit point
 ///     RUN/train_log.jsonl                  one EpochLog per line
+///     RUN/preprocessing/zoo-K/zoo_contents.json   the zoo files the run was fitted on (fingerprint)
+///     RUN/.sane.lock                       held by the process that trains the run (`lockForWriting`)
 ///
 /// A checkpoint directory is written completely before `latest.json` is replaced (temp file +
-/// rename), so a run killed at any moment resumes from a consistent epoch.
+/// rename): `latest.json` is the only commit point. Everything after it (the log, removing
+/// superseded checkpoints) is derived from the committed state and redone by `tidy` when a
+/// run resumes, so a run killed at any moment resumes to the uninterrupted result.
 public struct RunFolder: Sendable {
     public static let format = "sane-run"
     public static let version = 1
@@ -36,12 +40,28 @@ public struct RunFolder: Sendable {
 
     var manifestURL: URL { url.appendingPathComponent("run.json") }
 
+    /// Takes the run's exclusive lock (creating the folder) and deletes temporary files left by
+    /// a killed writer. Hold the returned lock while writing the run.
+    public func lockForWriting(purpose: String) throws -> FolderLock {
+        let lock = try FolderLock(folder: url, purpose: purpose)
+        AtomicFile.removeStaleTemporaries(in: url)
+        return lock
+    }
+
     /// Creates the folder, or checks that an existing one was made with the same settings.
     /// Only `epochs` may differ from an existing run: the run is then extended (or its end moved
     /// earlier) and the manifest rewritten; the one-cycle schedule is recomputed for the new
     /// length, so extending a finished run restarts from the middle of the new cycle.
-    public func prepare(manifest: Manifest, preprocessing: [ZooPreprocessing]) throws {
+    ///
+    /// Every zoo of the manifest is fingerprinted (`ZooContents`). A new run stores the
+    /// fingerprints; a resumed run compares them with the stored ones and refuses when a zoo
+    /// changed, unless `refitChangedZoos`: then the changed zoos' preprocessing (alignment
+    /// reference, standardization) is replaced by `preprocessing`, which must have been fitted
+    /// on the zoos as they are now, and the new fingerprint is stored. (A run made before
+    /// fingerprints were stored gets one.)
+    public func prepare(manifest: Manifest, preprocessing: [ZooPreprocessing], refitChangedZoos: Bool = false) throws {
         let fm = FileManager.default
+        let contents = try manifest.zoos.map { try ZooContents(zoo: Zoo(path: $0.path), selection: $0) }
         if fm.fileExists(atPath: manifestURL.path) {
             var existing = try loadManifest()
             let epochs = existing.config.epochs
@@ -52,18 +72,38 @@ public struct RunFolder: Sendable {
                 throw SaneError("run folder \(url.path) holds a run with other settings",
                                 hint: "use a new --out folder, or the same config and zoos to resume (only --epochs may change)")
             }
+            for (k, current) in contents.enumerated() {
+                let file = preprocessingDirectory(zoo: k).appendingPathComponent(ZooContents.fileName)
+                guard fm.fileExists(atPath: file.path) else { try writeJSON(current, to: file); continue }
+                let stored: ZooContents = try readJSON(file)
+                guard let change = stored.difference(to: current) else { continue }
+                guard refitChangedZoos else {
+                    throw SaneError("zoo \(manifest.zoos[k].path) changed since run \(url.path) started: \(change)",
+                                    hint: "restore the zoo, start a new --out run, or resume with --refit-changed-zoo to re-fit the preprocessing on the zoo as it is now")
+                }
+                try writePreprocessing(preprocessing[k], zoo: k)
+                try writeJSON(current, to: file)   // last: a kill before it leaves the run refusing to resume unrefitted
+            }
             if epochs != manifest.config.epochs { try writeJSON(existing, to: manifestURL) }
             return
         }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
         for (k, p) in preprocessing.enumerated() {
-            let dir = url.appendingPathComponent("preprocessing/zoo-\(k)")
-            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            try Safetensors.write(p.reference, to: dir.appendingPathComponent("reference.safetensors"))
-            try writeJSON(p.spec, to: dir.appendingPathComponent("spec.json"))
-            if let s = p.standardization { try writeJSON(s, to: dir.appendingPathComponent("standardization.json")) }
+            try writePreprocessing(p, zoo: k)
+            if k < contents.count { try writeJSON(contents[k], to: preprocessingDirectory(zoo: k).appendingPathComponent(ZooContents.fileName)) }
         }
         try writeJSON(manifest, to: manifestURL)   // last: its presence marks a prepared folder
+    }
+
+    func preprocessingDirectory(zoo k: Int) -> URL { url.appendingPathComponent("preprocessing/zoo-\(k)") }
+
+    func writePreprocessing(_ p: ZooPreprocessing, zoo k: Int) throws {
+        let dir = preprocessingDirectory(zoo: k)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Safetensors.write(p.reference, to: dir.appendingPathComponent("reference.safetensors"))
+        try writeJSON(p.spec, to: dir.appendingPathComponent("spec.json"))
+        let standardization = dir.appendingPathComponent("standardization.json")
+        if let s = p.standardization { try writeJSON(s, to: standardization) } else { try? FileManager.default.removeItem(at: standardization) }
     }
 
     public func loadManifest() throws -> Manifest {
@@ -84,7 +124,7 @@ public struct RunFolder: Sendable {
 
     /// The preprocessing stored for zoo `k` of the run.
     public func loadPreprocessing(zoo k: Int, tokenizer: TokenizerConfig, align: Bool) throws -> ZooPreprocessing {
-        let dir = url.appendingPathComponent("preprocessing/zoo-\(k)")
+        let dir = preprocessingDirectory(zoo: k)
         let reference = try Safetensors.read(dir.appendingPathComponent("reference.safetensors"))
         let spec: PermutationSpec = try readJSON(dir.appendingPathComponent("spec.json"))
         let standardizationURL = dir.appendingPathComponent("standardization.json")
@@ -106,8 +146,8 @@ public struct RunFolder: Sendable {
         folder.hasPrefix("epoch-") ? Int(folder.dropFirst("epoch-".count)) : nil
     }
 
-    /// Writes the checkpoint of `state.completedEpochs`, points latest.json at it and removes the
-    /// older ones, except those of epochs divisible by `keepEvery`.
+    /// Writes the checkpoint of `state.completedEpochs`, commits it (points latest.json at it),
+    /// then `tidy`s: rewrites the log and removes superseded checkpoints.
     func saveTrainingState(model: StateDict, optimizer: StateDict, state: TrainerState, keepEvery: Int? = nil) throws {
         let fm = FileManager.default
         let name = RunFolder.checkpointName(epoch: state.completedEpochs)
@@ -117,15 +157,29 @@ public struct RunFolder: Sendable {
         try Safetensors.write(model, to: dir.appendingPathComponent("model.safetensors"))
         try Safetensors.write(optimizer, to: dir.appendingPathComponent("optimizer.safetensors"))
         try writeJSON(state, to: dir.appendingPathComponent("state.json"))
-        try writeJSON(Latest(checkpoint: name), to: url.appendingPathComponent("latest.json"))
-        // The log, rebuilt from the state so a resumed run never duplicates lines.
-        let lines = try state.log.map { String(data: try JSONEncoder.sorted.encode($0), encoding: .utf8)! }
-        try atomicWrite(Data((lines.joined(separator: "\n") + "\n").utf8), to: url.appendingPathComponent("train_log.jsonl"))
-        // Older checkpoints are superseded, unless kept.
-        let all = (try? fm.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? []
-        for other in all where "checkpoints/" + other != name {
-            if let keepEvery, let epoch = RunFolder.checkpointEpoch(folder: other), epoch % keepEvery == 0 { continue }
+        try writeJSON(Latest(checkpoint: name), to: url.appendingPathComponent("latest.json"))   // the commit
+        try tidy(state: state, keepEvery: keepEvery)
+    }
+
+    /// Brings everything derived from the committed `state` up to date: `train_log.jsonl`
+    /// (rebuilt from the state, so a resumed run never duplicates or misses lines) and the
+    /// checkpoints/ folder (epochs after the committed one are unfinished writes, earlier ones
+    /// are superseded unless their epoch is divisible by `keepEvery`). Run after every commit
+    /// and when a run resumes, which completes the work of a process killed after its commit.
+    func tidy(state: TrainerState, keepEvery: Int?) throws {
+        let fm = FileManager.default
+        if !state.log.isEmpty {
+            let lines = try state.log.map { String(decoding: try JSONEncoder.sorted.encode($0), as: UTF8.self) }
+            let text = Data((lines.joined(separator: "\n") + "\n").utf8)
+            let logURL = url.appendingPathComponent("train_log.jsonl")
+            if fm.contents(atPath: logURL.path) != text { try AtomicFile.write(text, to: logURL) }
+        }
+        let committed = state.completedEpochs
+        for other in (try? fm.contentsOfDirectory(atPath: url.appendingPathComponent("checkpoints").path)) ?? [] {
+            guard let epoch = RunFolder.checkpointEpoch(folder: other), epoch != committed else { continue }
+            if epoch < committed, let keepEvery, epoch % keepEvery == 0 { continue }
             try? fm.removeItem(at: url.appendingPathComponent("checkpoints/" + other))
+            KillPoint.hit("removed:checkpoints/" + other)
         }
     }
 
@@ -184,22 +238,10 @@ extension JSONEncoder {
     }
 }
 
-/// Writes `data` to `url` through a temporary file in the same directory and a rename.
-public func atomicWrite(_ data: Data, to url: URL) throws {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    do {
-        try data.write(to: tmp)
-        guard rename(tmp.path, url.path) == 0 else { throw SaneError("rename failed (errno \(errno))") }
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw SaneError("could not write \(url.path): \(error.localizedDescription)", hint: "check the folder exists and is writable")
-    }
-}
-
 func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
     let e = JSONEncoder.sorted
     e.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try atomicWrite(try e.encode(value), to: url)
+    try AtomicFile.write(try e.encode(value), to: url)
 }
 
 func readJSON<T: Decodable>(_ url: URL) throws -> T {

@@ -80,6 +80,7 @@ public final class SANETrainer {
 
     /// Trains until `config.epochs` epochs (or `until`, if smaller) are complete.
     public func train(until: Int? = nil) throws {
+        try run.tidy(state: state, keepEvery: keepEvery)   // completes a commit a killed process left unfinished
         while state.completedEpochs < min(config.epochs, until ?? config.epochs) {
             let log = try trainEpoch()
             let (weights, moments) = (model.stateDict(), optimizer.stateDict())

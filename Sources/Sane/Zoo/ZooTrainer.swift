@@ -12,6 +12,9 @@ import Foundation
 // byte-identical zoo. BLAS runs single-threaded during training (one model per core).
 // Resumption: a model directory with `done` is skipped; one without is deleted and trained
 // again from scratch (same bytes as an uninterrupted run). Every file is written atomically.
+// Concurrency: processes may train into one OUT (e.g. shards); OUT holds a shared lock per
+// process and OUT/.locks/<model>.lock an exclusive one per model in training, so no model is
+// trained twice at a time; a model locked by another process is left to it and reported.
 
 /// A zoo-training configuration, read from JSON. Every hyperparameter may be one value or a list
 /// of choices:
@@ -107,7 +110,10 @@ public struct ZooTrainingConfiguration: Sendable {
         dropouts = try list("dropout") { $0.doubleValue.flatMap { $0 >= 0 && $0 < 1 ? $0 : nil } } ?? dropouts
         batchSizes = try list("batch_size") { $0.intValue.flatMap { $0 > 0 ? $0 : nil } } ?? batchSizes
         momentum = json["momentum"]?.doubleValue ?? momentum
-        prefix = json["prefix"]?.stringValue ?? prefix
+        if let p = json["prefix"] {
+            guard let text = p.stringValue else { throw SaneError("config key \"prefix\" must be a string, got \(p.jsonText)") }
+            prefix = text
+        }
         trainSize = json["train_size"]?.intValue
         testSize = json["test_size"]?.intValue
         validationSize = json["validation_size"]?.intValue ?? 0
@@ -125,6 +131,17 @@ public struct ZooTrainingConfiguration: Sendable {
             (inputMean, inputStd) = try ZooModelFactory.inputNormalization(n["mean"], n["std"], channels: channelsIn ?? channels)
         }
         try validate()
+    }
+
+    /// Refuses a `prefix` that would put model folders anywhere but directly in the output
+    /// folder, or hide them: it becomes part of a folder name, so it may hold letters, digits and
+    /// `_ - . + = ,` only, must not start with `.`, and at most 200 characters.
+    public static func checkPrefix(_ prefix: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+=,")
+        guard !prefix.isEmpty, prefix.count <= 200, !prefix.hasPrefix("."), prefix.allSatisfy(allowed.contains) else {
+            throw SaneError("config key \"prefix\" is \(JSONValue.string(prefix).jsonText); model folders are named <prefix>_<index>_seed=<seed> directly in --out",
+                            hint: "use letters, digits and _ - . + = , only (no / and no leading .), e.g. \"mnist_cnn\"")
+        }
     }
 
     /// Reads a JSON configuration file.
@@ -226,16 +243,28 @@ public enum ZooTrainer {
         }
         try configuration.validate()
         let fm = FileManager.default
-        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        // Shared: other processes may train other models (shards) into the same folder; each
+        // model is trained under its own exclusive lock, OUTPUT/.locks/<model>.lock.
+        let folderLock = try FolderLock(folder: output, mode: .shared, purpose: "sane zoo train")
+        defer { folderLock.release() }
         let mine = trials(configuration).filter { $0.index % shard.count == shard.index }
         let todo = mine.filter { !fm.fileExists(atPath: output.appendingPathComponent($0.directoryName(prefix: configuration.prefix)).appendingPathComponent("done").path) }
         guard !todo.isEmpty else { return 0 }
         let data = try loadData(configuration)
         let state = RunState(totalEpochs: todo.count * configuration.epochs, limit: epochLimit)
         let workers = max(1, min(jobs, todo.count))
+        let locks = output.appendingPathComponent(".locks")
         Parallel.jobs(workers) { _ in
             while let trial = state.nextTrial(todo) {
                 do {
+                    let name = trial.directoryName(prefix: configuration.prefix)
+                    let modelLock: FolderLock
+                    do { modelLock = try FolderLock(folder: locks, purpose: "sane zoo train", name: name + ".lock") } catch {
+                        state.busy("\(name) (\((error as? SaneError)?.message ?? "\(error)"))"); continue
+                    }
+                    defer { modelLock.release() }
+                    // Another process may have finished it since the listing.
+                    if fm.fileExists(atPath: output.appendingPathComponent(name).appendingPathComponent("done").path) { continue }
                     if try trainModel(trial, configuration, data, output: output, state: state, progress: progress) { state.finished() }
                 } catch {
                     state.fail(error)
@@ -243,6 +272,10 @@ public enum ZooTrainer {
             }
         }
         if let error = state.error { throw error }
+        if !state.busyModels.isEmpty {
+            throw SaneError("\(state.busyModels.count) model(s) were left to another process training into \(output.path): \(state.busyModels.sorted().joined(separator: "; "))",
+                            hint: "run the command again after that process has finished; finished models are kept")
+        }
         return state.finishedModels
     }
 
@@ -274,7 +307,10 @@ public enum ZooTrainer {
             return (completedEpochs, !stopped && error == nil)
         }
 
+        private(set) var busyModels: [String] = []
+
         func finished() { lock.lock(); finishedModels += 1; lock.unlock() }
+        func busy(_ model: String) { lock.lock(); busyModels.append(model); lock.unlock() }
         func fail(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
     }
 
@@ -314,7 +350,7 @@ public enum ZooTrainer {
         if let m = c.inputMean, m.count != channels {
             throw SaneError("\"normalize\" gives \(m.count) channel means, the data has \(channels) channels", hint: "one mean and std per input channel")
         }
-        try writeAtomically(Foundation.Data((params(trial, c, channelsIn: channels).prettyText + "\n").utf8), to: dir.appendingPathComponent("params.json"))
+        try AtomicFile.write(Foundation.Data((params(trial, c, channelsIn: channels).prettyText + "\n").utf8), to: dir.appendingPathComponent("params.json"))
 
         var g = SeededGenerator(seed: UInt64(truncatingIfNeeded: trial.seed))
         var networkConfiguration = ZooNetworkConfiguration(architecture: c.architecture, channelsIn: channels, outputs: c.outputs,
@@ -364,23 +400,17 @@ public enum ZooTrainer {
             let checkpoint = dir.appendingPathComponent(String(format: "checkpoint_%06d", epoch))
             try fm.createDirectory(at: checkpoint, withIntermediateDirectories: true)
             try Safetensors.write(net.stateDict(), to: checkpoint.appendingPathComponent("checkpoints.safetensors"))
-            try writeAtomically(Foundation.Data((lines.joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("result.json"))
+            try AtomicFile.write(Foundation.Data((lines.joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("result.json"))
             if epoch > 0 {
                 let (count, proceed) = state.epochDone()
                 progress?(ZooTrainingProgress(model: name, epoch: epoch, testAccuracy: test.accuracy, completedEpochs: count, totalEpochs: state.totalEpochs))
                 if !proceed && epoch < c.epochs { return false }
             }
         }
-        try writeAtomically(Foundation.Data(), to: dir.appendingPathComponent("done"))
+        try AtomicFile.write(Foundation.Data(), to: dir.appendingPathComponent("done"))
         return true
     }
 
-    /// Writes `data` to a temporary file next to `url` and renames it over `url`.
-    static func writeAtomically(_ data: Foundation.Data, to url: URL) throws {
-        do { try data.write(to: url, options: .atomic) } catch {
-            throw SaneError("cannot write \(url.path): \(error.localizedDescription)")
-        }
-    }
 }
 
 extension JSONValue {

@@ -16,6 +16,7 @@ extension ZooTrainingConfiguration {
         func fail(_ key: String, _ value: Any, _ rule: String) -> SaneError {
             SaneError("config key \"\(key)\" = \(value) \(rule)", hint: "fix \"\(key)\" in the zoo config")
         }
+        try Self.checkPrefix(prefix)
         func count(_ key: String, _ value: Int?, min: Int = 1) throws {
             guard let value else { return }
             guard value >= min else { throw fail(key, value, "must be at least \(min)") }
