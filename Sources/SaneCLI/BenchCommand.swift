@@ -107,8 +107,9 @@ struct SANEStepBench: ParsableCommand {
                              mask1: Tensor(shape: shape, repeating: 1), mask2: Tensor(shape: shape, repeating: 1),
                              positions1: positions, positions2: positions)
         let gradients = world.size > 1 ? GradientBuffer(parameters: model.namedParameters()) : nil
-        var allreduceTime = 0.0
-        /// One step: (seconds, forward seconds, GEMM FLOP); the allreduce's seconds go to `allreduceTime`.
+        var allreduceTime = 0.0, waitTime = 0.0
+        /// One step: (seconds, forward seconds, GEMM FLOP); the seconds spent waiting for the
+        /// slowest rank's backward (a barrier) and in the allreduce itself go to `waitTime`, `allreduceTime`.
         func step() -> (Double, Double, Int) {
             world.barrier()
             let (t0, f0) = (DispatchTime.now().uptimeNanoseconds, BLAS.flops)
@@ -116,7 +117,10 @@ struct SANEStepBench: ParsableCommand {
             let t1 = DispatchTime.now().uptimeNanoseconds
             model.zeroGradients()
             if l.total.requiresGrad { l.total.backward() }
+            let tw = DispatchTime.now().uptimeNanoseconds
+            if gradients != nil { world.barrier() }
             let ta = DispatchTime.now().uptimeNanoseconds
+            waitTime = Double(ta - tw) / 1e9
             gradients?.allreduceSum(over: world)
             allreduceTime = Double(DispatchTime.now().uptimeNanoseconds - ta) / 1e9
             optimizer.step()
@@ -128,10 +132,10 @@ struct SANEStepBench: ParsableCommand {
         var peak = (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!
         _ = step()   // warm-up
         var (t, forwardTime, flops) = step()
-        var allreduceSeconds = allreduceTime
+        var allreduceSeconds = allreduceTime, waitSeconds = waitTime
         for _ in 1..<max(options.repeats, 1) {
             let s = step()
-            if s.0 < t { (t, forwardTime, flops) = s; allreduceSeconds = allreduceTime }
+            if s.0 < t { (t, forwardTime, flops) = s; allreduceSeconds = allreduceTime; waitSeconds = waitTime }
         }
         var profileRows: [[String: Any]] = []
         var profileLines: [String] = []
@@ -164,6 +168,7 @@ struct SANEStepBench: ParsableCommand {
         if let gradients {
             result["ranks"] = world.size; result["allreduce_seconds"] = allreduceSeconds
             result["allreduce_share"] = allreduceSeconds / t; result["allreduce_bytes"] = gradients.byteCount
+            result["wait_seconds"] = waitSeconds
         }
         guard world.isRoot else { return }
         if options.json { printJSON(result) } else {
@@ -173,8 +178,8 @@ struct SANEStepBench: ParsableCommand {
             print(String(format: "GEMM work %.1f GFLOP/step → %.1f GFLOP/s = %.1f %% of the %.1f GFLOP/s FMA peak measured in this run (sane bench peak, %d threads, %d-lane FMAs)",
                          Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads, Int(sane_fma_lanes())))
             if let gradients {
-                print(String(format: "%d ranks × %d threads: allreduce of %.1f MB took %.1f ms = %.1f %% of the step (rank 0's fastest step)",
-                             world.size, options.threads, Double(gradients.byteCount) / 1e6, allreduceSeconds * 1e3, 100 * allreduceSeconds / t))
+                print(String(format: "%d ranks × %d threads: allreduce of %.1f MB took %.1f ms = %.1f %% of the step, after %.1f ms waiting for the slowest rank (rank 0's fastest step)",
+                             world.size, options.threads, Double(gradients.byteCount) / 1e6, allreduceSeconds * 1e3, 100 * allreduceSeconds / t, waitSeconds * 1e3))
             }
             if gemmProfile { print("GEMM by shape, one more step (op(A) op(B) m×n×k):"); profileLines.forEach { print($0) } }
         }
