@@ -47,6 +47,11 @@ extension SaneCommand {
         // in their next collective.
         do {
             var command = try parseAsRoot(nil)
+            if world.size > 1 && !(command is UsesRanks) && type(of: command).configuration.commandName != "help" {   // every rank decides the same; rank 0 says why
+                if world.isRoot { diagnostic("Error: `sane \(type(of: command).configuration.commandName ?? "")` runs as one process; start it without mpirun (pretrain, embed, zoo train and the sane-step/allreduce benchmarks use ranks)") }
+                finishWorld()
+                Foundation.exit(1)
+            }
             try command.run()
         } catch {
             if world.size == 1 || exitCode(for: error) == .success { finishWorld(); exit(withError: error) }

@@ -14,6 +14,15 @@ nonisolated(unsafe) let world: Communicator = {
     #endif
 }()
 
+/// Commands that divide their work over the ranks of mpirun. Under several ranks any other command
+/// stops with a one-line error instead of running N times over the same files.
+protocol UsesRanks {}
+extension PretrainCommand: UsesRanks {}
+extension EmbedCommand: UsesRanks {}
+extension ZooTrainCommand: UsesRanks {}
+extension SANEStepBench: UsesRanks {}
+extension AllreduceBench: UsesRanks {}
+
 /// Ends MPI cleanly after a successful command (nothing to do without MPI).
 func finishWorld() {
     #if SANE_MPI

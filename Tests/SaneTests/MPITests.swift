@@ -148,4 +148,49 @@ final class MPITests: XCTestCase {
         XCTAssertNotEqual(r.status, 0, "stderr:\n\(r.stderr)")
         XCTAssertLessThan(r.seconds, 120)
     }
+
+    /// `embed` over 3 ranks writes the same bytes as one process.
+    func testEmbedOverRanksIsIdentical() throws {
+        _ = try sane; _ = try mpirun
+        let dir = SyntheticZoo.temporaryDirectory("mpi-embed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zoo = dir.appendingPathComponent("zoo")
+        try SyntheticZoo.write(to: zoo, models: 7)
+        let run = dir.appendingPathComponent("run")
+        try pretrain(1, zoo: zoo, out: run, epochs: 1)
+        for n in [1, 3] {
+            let r = try mpi(n, ["embed", "--model", run.path, "--zoo", zoo.path, "--split", "all", "--out", dir.appendingPathComponent("e\(n).safetensors").path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let one = try Data(contentsOf: dir.appendingPathComponent("e1.safetensors")), three = try Data(contentsOf: dir.appendingPathComponent("e3.safetensors"))
+        XCTAssertGreaterThan(one.count, 0)
+        XCTAssertEqual(one, three, "embeddings over 3 ranks differ from one process's")
+    }
+
+    /// `zoo train` over 2 ranks trains the same models, file for file, as one process.
+    func testZooTrainOverRanksIsIdentical() throws {
+        _ = try sane; _ = try mpirun
+        let data = ZooModelTests.shared.appendingPathComponent("data")
+        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("mnist").path) else {
+            throw XCTSkip("MNIST not found under \(data.path); this test needs /work/shared/data/mnist")
+        }
+        let dir = SyntheticZoo.temporaryDirectory("mpi-zoo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("zoo.json")
+        try #"{"dataset": "mnist", "data_dir": "\#(data.path)", "architecture": "CNN", "epochs": 1, "seeds": [3], "optimizer": ["adam", "adamw"], "dropout": [0, 0.25], "lr": 3e-3, "batch_size": 32, "train_size": 256, "test_size": 100, "train_eval_size": 100, "validation_size": 50, "prefix": "tiny"}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+        for n in [1, 2] {
+            let r = try mpi(n, ["zoo", "train", "--config", config.path, "--out", dir.appendingPathComponent("zoo\(n)").path, "--jobs", "1"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let fm = FileManager.default
+        let files = try XCTUnwrap(fm.subpaths(atPath: dir.appendingPathComponent("zoo1").path)).sorted()
+        XCTAssertEqual(files, fm.subpaths(atPath: dir.appendingPathComponent("zoo2").path)?.sorted())
+        XCTAssertTrue(files.contains { $0.hasSuffix("done") })
+        for f in files where !f.hasSuffix("/") {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir.appendingPathComponent("zoo1/" + f).path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            XCTAssertEqual(fm.contents(atPath: dir.appendingPathComponent("zoo1/" + f).path), fm.contents(atPath: dir.appendingPathComponent("zoo2/" + f).path), f)
+        }
+    }
 }
