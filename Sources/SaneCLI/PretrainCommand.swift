@@ -82,7 +82,11 @@ struct PretrainCommand: ParsableCommand {
         world.onRoot("preparing run folder \(out)") { try run.prepare(manifest: manifest, preprocessing: data.preprocessing) }
         let trainer = try SANETrainer(run: run, config: cfg, data: data, communicator: world)
         trainer.keepEvery = keepEvery
-        if root && world.size > 1 { diagnostic("data-parallel over \(world.size) ranks: \(cfg.batchSize) windows per step split into blocks of ~\(cfg.batchSize / world.size)") }
+        if root && world.size > 1 {
+            let small = cfg.batchSize / world.size, large = (cfg.batchSize + world.size - 1) / world.size
+            diagnostic("data-parallel over \(world.size) ranks: \(cfg.batchSize) windows per step, \(small == large ? "\(small)" : "\(small)–\(large)") per rank"
+                       + (small == 0 ? " (ranks without windows idle: use fewer ranks or a larger batchSize)" : ""))
+        }
         if root && !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
         // The bar counts this invocation's steps only, so a resumed run shows a true rate and ETA.
         let firstStep = trainer.log.count * trainer.batchesPerEpoch
