@@ -4,7 +4,7 @@
 SWIFT ?= swift
 RELEASE = .build/release/sane
 
-.PHONY: demo test test-long build deps bench clean
+.PHONY: demo test test-long build deps bench clean mpi mpi-deps mpi-test
 
 # System libraries: OpenBLAS (GEMM), zlib (.gz datasets) and libjpeg-turbo (the CIFAR-10 JPEG copy).
 # Installed with apt when missing.
@@ -35,6 +35,24 @@ test-long: deps
 bench: build
 	$(RELEASE) bench gemm
 	$(RELEASE) bench sane-step
+
+# Optional MPI build (Documentation/Distributed.md): Open MPI from apt when missing, then an
+# MPI-enabled sane in its own build folder, .build/mpi/release/sane. The targets above never need it.
+MPI_BUILD = .build/mpi
+MPI_SANE = $(MPI_BUILD)/release/sane
+mpi-deps:
+	@if ! pkg-config --exists mpi-c 2>/dev/null || ! command -v mpirun >/dev/null; then \
+	  echo "installing libopenmpi-dev openmpi-bin pkg-config (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenmpi-dev openmpi-bin pkg-config >/dev/null; \
+	fi
+
+mpi: deps mpi-deps
+	SANE_MPI=1 $(SWIFT) build -c release --product sane --scratch-path $(MPI_BUILD)
+
+# Multi-rank tests: XCTest cases that run $(MPI_SANE) under mpirun (they skip without it).
+mpi-test: mpi
+	SANE_MPI_SANE=$(abspath $(MPI_SANE)) $(SWIFT) test $(TESTFLAGS) --filter MPITests
 
 clean:
 	rm -rf .build

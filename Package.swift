@@ -14,6 +14,19 @@ let cpuFlags: [SwiftSetting] = portable ? [] : [
 ]
 let fast: [SwiftSetting] = cpuFlags
 
+/// SANE_MPI=1 builds the MPI-enabled `sane` (Open MPI through the system-library target CMPI;
+/// `make mpi`, Documentation/Distributed.md). The default build has no MPI dependency at all.
+/// An environment switch rather than a package trait: the MPI build must go to its own build
+/// folder (`--scratch-path .build/mpi`) anyway, and it matches SANE_PORTABLE.
+let mpi = ProcessInfo.processInfo.environment["SANE_MPI"] != nil
+let mpiTargets: [Target] = mpi ? [
+    .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c",
+                   providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    .target(name: "SaneMPI", dependencies: ["CMPI", "SaneTensor"], swiftSettings: fast),
+] : []
+let cliMPI: [Target.Dependency] = mpi ? ["SaneMPI"] : []
+let cliSettings: [SwiftSetting] = fast + (mpi ? [.define("SANE_MPI")] : [])
+
 let package = Package(
     name: "Sane",
     platforms: [.macOS(.v13)],
@@ -39,7 +52,8 @@ let package = Package(
         .target(name: "Sane", dependencies: ["SaneTensor", "SaneNN", "SaneData", "SaneAnalysis"], swiftSettings: fast),
         .executableTarget(name: "SaneCLI", dependencies: [
             "Sane", "CFMAPeak", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ] + cliMPI, swiftSettings: cliSettings),
+    ] + mpiTargets + [
         .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor", "CFMAPeak"]),
         .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"], resources: [.copy("Golden")]),
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure GEMM throughput and SANE / zoo training speed on this machine.",
-        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self]
+        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self, AllreduceBench.self]
     )
 }
 
@@ -79,7 +79,12 @@ struct GEMMBench: ParsableCommand {
 
 struct SANEStepBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sane-step",
-        abstract: "One SANE training step (both views: forward, backward, AdamW) in tokens/s.")
+        abstract: "One SANE training step (both views: forward, backward, AdamW) in tokens/s.",
+        discussion: """
+        Under mpirun (MPI build) the step is data-parallel: the --batch windows are split over the \
+        ranks, the gradients summed in one allreduce (timed separately) and rank 0 reports, e.g. \
+        `mpirun -n 2 .build/mpi/release/sane bench sane-step --threads 1` vs `sane bench sane-step --threads 2`.
+        """)
     @OptionGroup var options: BenchOptions
     @Option(help: "Preset the sizes start from (tiny, cnn-cpu, cnn-paper).") var config = "cnn-cpu"
     @Option(help: "d_model (default: the preset's; for cnn-cpu 256, the benchmark's size, wider than the training preset's 128).") var dModel: Int?
@@ -116,13 +121,23 @@ struct SANEStepBench: ParsableCommand {
         let data = ViewBatch(tokens1: Tensor.normal(shape, using: &g), tokens2: Tensor.normal(shape, using: &g),
                              mask1: Tensor(shape: shape, repeating: 1), mask2: Tensor(shape: shape, repeating: 1),
                              positions1: positions, positions2: positions)
-        /// One step: (seconds, forward seconds, GEMM FLOP).
+        let gradients = world.size > 1 ? GradientBuffer(parameters: model.namedParameters()) : nil
+        var allreduceTime = 0.0, waitTime = 0.0
+        /// One step: (seconds, forward seconds, GEMM FLOP); the seconds spent waiting for the
+        /// slowest rank's backward (a barrier) and in the allreduce itself go to `waitTime`, `allreduceTime`.
         func step() -> (Double, Double, Int) {
+            world.barrier()
             let (t0, f0) = (DispatchTime.now().uptimeNanoseconds, BLAS.flops)
-            let l = model.losses(data)
+            let l = gradients == nil ? model.losses(data) : model.dataParallelLosses(data, over: world)
             let t1 = DispatchTime.now().uptimeNanoseconds
             model.zeroGradients()
-            l.total.backward()
+            if l.total.requiresGrad { l.total.backward() }
+            let tw = DispatchTime.now().uptimeNanoseconds
+            if gradients != nil { world.barrier() }
+            let ta = DispatchTime.now().uptimeNanoseconds
+            waitTime = Double(ta - tw) / 1e9
+            gradients?.allreduceSum(over: world)
+            allreduceTime = Double(DispatchTime.now().uptimeNanoseconds - ta) / 1e9
             optimizer.step()
             let t2 = DispatchTime.now().uptimeNanoseconds
             return (Double(t2 - t0) / 1e9, Double(t1 - t0) / 1e9, BLAS.flops - f0)
@@ -132,9 +147,10 @@ struct SANEStepBench: ParsableCommand {
         var peak = (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!
         _ = step()   // warm-up
         var (t, forwardTime, flops) = step()
+        var allreduceSeconds = allreduceTime, waitSeconds = waitTime
         for _ in 1..<max(options.repeats, 1) {
             let s = step()
-            if s.0 < t { (t, forwardTime, flops) = s }
+            if s.0 < t { (t, forwardTime, flops) = s; allreduceSeconds = allreduceTime; waitSeconds = waitTime }
         }
         var profileRows: [[String: Any]] = []
         var profileLines: [String] = []
@@ -164,13 +180,59 @@ struct SANEStepBench: ParsableCommand {
                                      "peak_gflops_measured": peak, "fraction_of_peak": gflops / peak,
                                      "peak_memory_mib": peakMemoryMiB()]
         if gemmProfile { result["gemm_profile"] = profileRows }
+        if let gradients {
+            result["ranks"] = world.size; result["allreduce_seconds"] = allreduceSeconds
+            result["allreduce_share"] = allreduceSeconds / t; result["allreduce_bytes"] = gradients.byteCount
+            result["wait_seconds"] = waitSeconds
+        }
+        guard world.isRoot else { return }
         if options.json { printJSON(result) } else {
             print(String(format: "SANE step %@ (d %d, %d+%d blocks, %d params), 2×%d windows × %d tokens: %.1f ms/step (forward %.1f ms), %.0f tokens/s, peak %.0f MiB",
                          config, cfg.modelDimensions, cfg.encoderBlocks, cfg.decoderBlocks, model.parameterCount, batch, window,
                          t * 1e3, forwardTime * 1e3, Double(tokens) / t, peakMemoryMiB()))
             print(String(format: "GEMM work %.1f GFLOP/step → %.1f GFLOP/s = %.1f %% of the %.1f GFLOP/s FMA peak measured in this run (sane bench peak, %d threads, %d-lane FMAs)",
                          Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads, Int(sane_fma_lanes())))
+            if let gradients {
+                print(String(format: "%d ranks × %d threads: allreduce of %.1f MB took %.1f ms = %.1f %% of the step, after %.1f ms waiting for the slowest rank (rank 0's fastest step)",
+                             world.size, options.threads, Double(gradients.byteCount) / 1e6, allreduceSeconds * 1e3, 100 * allreduceSeconds / t, waitSeconds * 1e3))
+            }
             if gemmProfile { print("GEMM by shape, one more step (op(A) op(B) m×n×k):"); profileLines.forEach { print($0) } }
+        }
+    }
+}
+
+/// `sane bench allreduce`: the sum-allreduce of one Float32 buffer, as the data-parallel step
+/// does it, under mpirun (MPI build). Bus bandwidth = 2(N−1)/N · bytes / seconds, the bytes each
+/// rank sends and receives in a ring allreduce per second (NCCL's definition), comparable across N.
+struct AllreduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "allreduce",
+        abstract: "Allreduce (sum) bandwidth of Float32 buffers between the ranks of mpirun.",
+        discussion: "Example: mpirun -n 2 .build/mpi/release/sane bench allreduce --megabytes 4 --megabytes 64")
+    @Option(help: "Buffer size in MB (repeatable).") var megabytes: [Double] = [1, 8, 64, 256]
+    @Option(help: "Timed repetitions per size (best is reported).") var repeats = 5
+    @Flag(help: "Print one JSON object per size.") var json = false
+
+    func run() throws {
+        let n = world.size
+        for mb in megabytes {
+            let count = max(1, Int(mb * 1e6) / 4)
+            var buffer = [Float](repeating: 1, count: count)
+            var best = Double.infinity
+            for _ in 0...max(repeats, 1) {   // the first call warms up
+                world.barrier()
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                buffer.withUnsafeMutableBufferPointer { world.allreduceSum($0) }
+                let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                best = min(best, t)
+            }
+            var worst = [best]
+            world.allreduce(&worst, .max)   // the collective ends when its slowest rank does
+            let bytes = Double(count * 4), seconds = worst[0]
+            let bus = n > 1 ? 2 * Double(n - 1) / Double(n) * bytes / seconds : 0
+            guard world.isRoot else { continue }
+            if json { printJSON(["benchmark": "allreduce", "ranks": n, "bytes": bytes, "seconds": seconds, "bus_gb_per_s": bus / 1e9]) } else {
+                print(String(format: "allreduce %8.1f MB over %d ranks: %8.3f ms, bus bandwidth %.2f GB/s", bytes / 1e6, n, seconds * 1e3, bus / 1e9))
+            }
         }
     }
 }

@@ -42,12 +42,15 @@ struct EmbedCommand: ParsableCommand {
         let zoo = try Zoo(path: selection.zoo)
         reportSkipped(zoo)
         let bar = ProgressBar("embed", total: 1)
+        bar.quiet = !world.isRoot
+        // Under mpirun the ranks embed blocks of the models; rank 0 writes the same file a single process would.
         let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
-                                             pooling: pooling) { done, total in
+                                             pooling: pooling, communicator: world) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
         bar.finish()
+        guard world.isRoot else { return }
         if !embeddings.skipped.isEmpty {
             diagnostic("warning: skipped \(embeddings.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(embeddings.skipped[0])")
         }

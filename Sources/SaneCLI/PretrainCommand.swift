@@ -13,6 +13,11 @@ struct PretrainCommand: ParsableCommand {
         noise). Every epoch writes a checkpoint into --out; running the same command again \
         resumes where it stopped.
 
+        Data-parallel on several processes with the MPI build (`make mpi`): \
+        `mpirun -n N .build/mpi/release/sane pretrain ...` splits every batch over the N ranks and \
+        reproduces the single-process run up to float rounding; rank 0 writes the run folder. \
+        A run may resume with another N (Documentation/Distributed.md).
+
         Presets: tiny (tests, seconds), cnn-cpu (the CNN zoos on 2 CPU cores), cnn-paper \
         (the paper's 1024-wide 8+8-block model). A JSON file of SANEConfig fields overrides a preset.
 
@@ -33,6 +38,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Also keep the checkpoint of every epoch divisible by N (default: only the latest); probe one with --run-epoch.")
     var keepEvery: Int?
+    @Option(help: "Stop after this epoch (checkpointed; e.g. to fit a cluster job's time limit); run again to continue.")
+    var stopAfter: Int?
     @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
     @Flag(help: "Resume even though a zoo's files changed since the run started: re-fit the preprocessing (alignment reference, standardization) on the zoo as it is now. Without it such a resume is refused.")
     var refitChangedZoo = false
@@ -42,6 +49,7 @@ struct PretrainCommand: ParsableCommand {
         try check("--max-epoch", maxEpoch, in: 0...epochLimit)
         try check("--epochs", epochs, in: 1...100_000)
         _ = try configuration()
+        try check("--stop-after", stopAfter, in: 1...Int.max)
     }
 
     /// The configuration (preset or file) with the command line's overrides, validated.
@@ -66,10 +74,13 @@ struct PretrainCommand: ParsableCommand {
         let tokenizer = TokenizerConfig(tokenSize: cfg.tokenSize)
         try FolderPaths.checkOutput(out, inputs: zoos.map { ("zoo", $0, false) })
         let run = RunFolder(path: out)
-        let lock = try run.lockForWriting(purpose: "sane pretrain")
-        defer { lock.release() }
+        let root = world.isRoot
+        // Rank 0 alone writes the run folder, so it alone holds the lock.
+        let lock = try root ? run.lockForWriting(purpose: "sane pretrain") : nil
+        defer { lock?.release() }
 
         let loading = ProgressBar("loading zoo", total: 1)
+        loading.quiet = !root
         let data = try WeightSpaceData(selections: selections, tokenizer: Tokenizer(tokenizer),
                                        standardize: cfg.normalization == .standardize, align: cfg.align,
                                        permutations: cfg.permutationsPerModel, seed: cfg.seed) { done, total in
@@ -77,21 +88,29 @@ struct PretrainCommand: ParsableCommand {
             loading.update(done, detail: "models")
         }
         loading.finish()
-        data.zoos.forEach { reportSkipped($0) }
-        if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
-        diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each")
+        if root { data.zoos.forEach { reportSkipped($0) } }
+        if root && !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
+        if root { diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each") }
         let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
         if longest > cfg.maxTokens { cfg.maxTokens = longest }
 
-        try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing,
-                        refitChangedZoos: refitChangedZoo)
-        let trainer = try SANETrainer(run: run, config: cfg, data: data)
+        var manifest = RunFolder.Manifest(config: cfg, zoos: selections, tokenizer: tokenizer)
+        manifest.worldSize = world.size
+        world.onRoot("preparing run folder \(out)") {
+            try run.prepare(manifest: manifest, preprocessing: data.preprocessing, refitChangedZoos: refitChangedZoo)
+        }
+        let trainer = try SANETrainer(run: run, config: cfg, data: data, communicator: world)
         trainer.keepEvery = keepEvery
-        if !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
+        if root && world.size > 1 {
+            let small = cfg.batchSize / world.size, large = (cfg.batchSize + world.size - 1) / world.size
+            diagnostic("data-parallel over \(world.size) ranks: \(cfg.batchSize) windows per step, \(small == large ? "\(small)" : "\(small)–\(large)") per rank"
+                       + (small == 0 ? " (ranks without windows idle: use fewer ranks or a larger batchSize)" : ""))
+        }
+        if root && !trainer.log.isEmpty { diagnostic("resuming after epoch \(trainer.log.count) of \(cfg.epochs)") }
         // The bar counts this invocation's steps only, so a resumed run shows a true rate and ETA.
         let firstStep = trainer.log.count * trainer.batchesPerEpoch
         let bar = ProgressBar("pretrain", total: cfg.epochs * trainer.batchesPerEpoch - firstStep)
-        bar.quiet = json
+        bar.quiet = json || !root
         trainer.onBatch = { epoch, b, batches, loss in
             bar.update((epoch - 1) * batches + b - firstStep, detail: String(format: "epoch %d/%d loss %.4f", epoch, cfg.epochs, loss))
         }
@@ -107,7 +126,9 @@ struct PretrainCommand: ParsableCommand {
                              log.tokensPerSecond, log.seconds))
             }
         }
-        try trainer.train()
+        try injectedFailure()
+        try trainer.train(until: stopAfter)
+        guard root else { return }
         let report = try RunReport.write(run: run)
         if !json { print("run saved in \(out); report: \(report.path)") }
     }

@@ -41,7 +41,26 @@ extension SaneCommand {
         }
         #endif
         setvbuf(stdout, nil, _IOLBF, 0)   // line-buffered stdout, also into files and pipes
+        #if SANE_MPI
+        // MPI build: every exit goes through MPI_Finalize, and an error on one of several ranks
+        // ends all of them (MPI_Abort) — a rank that just exited would leave the others waiting
+        // in their next collective.
+        do {
+            var command = try parseAsRoot(nil)
+            if world.size > 1 && !(command is UsesRanks) && type(of: command).configuration.commandName != "help" {   // every rank decides the same; rank 0 says why
+                if world.isRoot { diagnostic("Error: `sane \(type(of: command).configuration.commandName ?? "")` runs as one process; start it without mpirun (pretrain, embed, zoo train and the sane-step/allreduce benchmarks use ranks)") }
+                finishWorld()
+                Foundation.exit(1)
+            }
+            try command.run()
+        } catch {
+            if world.size == 1 || exitCode(for: error) == .success { finishWorld(); exit(withError: error) }
+            world.abort(fullMessage(for: error), code: exitCode(for: error).rawValue)
+        }
+        finishWorld()
+        #else
         Self.main(nil)
+        #endif
     }
 }
 

@@ -39,11 +39,20 @@ struct ZooTrainCommand: ParsableCommand {
     func run() throws {
         let configuration = try ZooTrainingConfiguration(contentsOf: URL(fileURLWithPath: config))
         let trials = ZooTrainer.trials(configuration)
-        let shard = try parsedShard()
+        // Under mpirun the ranks split the shard further: rank r of N takes the models with
+        // index % (n·N) == i + n·r, so the N ranks together train exactly shard i/n. Each model is
+        // written to its own folder by the rank that trains it; models do not depend on the split.
+        let given = try parsedShard()
         if let dataDirectory = configuration.dataDirectory {
             try FolderPaths.checkOutput(out, inputs: [("data folder (data_dir)", dataDirectory, false)])
         }
-        diagnostic("zoo train: \(trials.count) models × \(configuration.epochs) epochs (\(configuration.architecture.rawValue) on \(configuration.dataset)), shard \(shard.index)/\(shard.count), \(jobs) jobs → \(out)")
+        let shard = (index: given.index + given.count * world.rank, count: given.count * world.size)
+        if world.size > 1 && !world.isRoot {
+            let finished = try ZooTrainer.train(configuration, output: URL(fileURLWithPath: out), shard: shard, jobs: jobs)
+            _ = world.gather(Array("\(finished)".utf8), root: 0)
+            return
+        }
+        diagnostic("zoo train: \(trials.count) models × \(configuration.epochs) epochs (\(configuration.architecture.rawValue) on \(configuration.dataset)), shard \(given.index)/\(given.count)\(world.size > 1 ? " over \(world.size) ranks" : ""), \(jobs) jobs → \(out)")
         let bar = ProgressBar("training", total: 1)
         let lock = NSLock()
         let finished = try ZooTrainer.train(configuration, output: URL(fileURLWithPath: out), shard: shard, jobs: jobs) { p in
@@ -52,6 +61,7 @@ struct ZooTrainCommand: ParsableCommand {
             bar.update(p.completedEpochs, detail: String(format: "%@ epoch %d test acc %.4f", p.model, p.epoch, p.testAccuracy))
         }
         bar.finish()
-        diagnostic("zoo train: \(finished) models finished in this run")
+        let perRank = world.gather(Array("\(finished)".utf8), root: 0)?.compactMap { Int(String(decoding: $0, as: UTF8.self)) } ?? [finished]
+        diagnostic("zoo train: \(perRank.reduce(0, +)) models finished in this run" + (world.size > 1 ? " by \(world.size) ranks (\(perRank.map(String.init).joined(separator: " + ")))" : ""))
     }
 }

@@ -107,9 +107,13 @@ public struct ModelEmbeddings: Sendable {
 
     /// Embeds every checkpoint of the models of `splits` (split by model with the run's split
     /// seed for this zoo, 42 for a zoo the run has not seen) at `epochs` (nil = all).
-    /// - Parameter progress: called with (models done, models total).
+    /// With several ranks each embeds a contiguous block of the models and every rank receives
+    /// all rows in the same order: each model is embedded on its own, so the result is identical
+    /// to a single process's.
+    /// - Parameter progress: called with (models done, models total) of this rank.
     public init(encoder: SANEEncoder, zoo: Zoo, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
-                pooling: EmbeddingPooling = .mean, progress: ((Int, Int) -> Void)? = nil) throws {
+                pooling: EmbeddingPooling = .mean, communicator: Communicator = SingleProcess(),
+                progress: ((Int, Int) -> Void)? = nil) throws {
         self.pooling = pooling
         labels = []
         skipped = []
@@ -118,7 +122,8 @@ public struct ModelEmbeddings: Sendable {
         let work = splits.flatMap { split in
             zoo.models(in: split, seed: encoder.splitSeed(for: zoo)).map { (split, $0) }
         }
-        for (done, (split, model)) in work.enumerated() {
+        let mine = Array(work[communicator.share(of: work.count)])
+        for (done, (split, model)) in mine.enumerated() {
             let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs)
             skipped += loaded.skipped
             if let first = loaded.checkpoints.first {
@@ -127,13 +132,27 @@ public struct ModelEmbeddings: Sendable {
                 rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, poolings: [pooling]).map { $0[0] }
                 labels += loaded.checkpoints.map { CheckpointLabel($0, split: split) }
             }
-            progress?(done + 1, work.count)
+            progress?(done + 1, mine.count)
         }
+        if communicator.size > 1 { (rows, labels, skipped) = try Self.allGathered((rows, labels, skipped), over: communicator) }
         guard let width = rows.first?.count else {
             throw SaneError("no checkpoints of zoo \(zoo.directory.path) at the selected epochs in splits \(splits.map(\.rawValue).joined(separator: ", "))",
                             hint: "check --epochs against the epochs the zoo has")
         }
         embeddings = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })   // (M, D)
+    }
+
+    /// Every rank's (rows, labels, skipped), concatenated in rank order, on every rank.
+    static func allGathered(_ part: ([[Float]], [CheckpointLabel], [String]), over communicator: Communicator) throws
+        -> ([[Float]], [CheckpointLabel], [String]) {
+        struct Part: Codable { var rows: [[Float]]; var labels: [CheckpointLabel]; var skipped: [String] }
+        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let mine = [UInt8](try encoder.encode(Part(rows: part.0, labels: part.1, skipped: part.2)))
+        let all = try communicator.gather(mine, root: 0).map { parts in [UInt8](try encoder.encode(try parts.map { try decoder.decode(Part.self, from: Data($0)) })) } ?? []
+        let parts = try decoder.decode([Part].self, from: Data(communicator.broadcast(all, root: 0)))
+        return (parts.flatMap(\.rows), parts.flatMap(\.labels), parts.flatMap(\.skipped))
     }
 
     /// Writes `embeddings` (M, D), `epoch`, `test_acc`, `train_acc`, `ggap` (M) and, in

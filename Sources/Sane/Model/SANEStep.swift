@@ -24,6 +24,9 @@ public struct SANELosses {
     public var total: Variable
     public var reconstruction: Float
     public var contrastive: Float
+    /// The loss of the whole batch. One process: `total`'s value. Data-parallel: `total` is this
+    /// rank's share (what it back-propagates) and `value` the loss of the global batch.
+    public var value: Float
 }
 
 extension SANEModel {
@@ -34,6 +37,23 @@ extension SANEModel {
     /// masked MSE over real entries, or with `.lossNormalization` the MultiZoo variant that first
     /// normalizes target and output by the batch's masked mean/std.
     public func losses(_ batch: ViewBatch) -> SANELosses {
+        let f = viewsForward(batch)
+        let recon: Variable
+        switch config.normalization {
+        case .standardize:
+            recon = Variable.maskedMSE(prediction: f.reconstruction, target: f.tokens, mask: f.mask)
+        case .lossNormalization:
+            recon = Variable.normalizedMaskedMSE(prediction: f.reconstruction, target: f.tokens, mask: f.mask)
+        }
+        let b = batch.tokens1.shape[0]
+        let contrast = Variable.ntXent(f.projected.sliced(axis: 0, 0..<b), f.projected.sliced(axis: 0, b..<2 * b), temperature: config.temperature)
+        let total = contrast * config.gamma + recon * (1 - config.gamma)
+        return SANELosses(total: total, reconstruction: recon.value.scalar, contrastive: contrast.value.scalar, value: total.value.scalar)
+    }
+
+    /// Both views through encoder, decoder and projection head as one batch of 2B windows:
+    /// the targets and masks [2B, T, d_t], the reconstruction [2B, T, d_t] and the projections [2B, F].
+    func viewsForward(_ batch: ViewBatch) -> (tokens: Tensor, mask: Tensor, reconstruction: Variable, projected: Variable) {
         let tokens = Tensor.concatenated([batch.tokens1, batch.tokens2])   // [2B, T, d_t]
         let mask = Tensor.concatenated([batch.mask1, batch.mask2])
         let positions = batch.positions1 + batch.positions2
@@ -45,18 +65,7 @@ extension SANEModel {
         }
         let z = encode(Variable(tokens), positions: positions, keyMask: keyMask)
         let reconstruction = decode(z, positions: positions, keyMask: keyMask)
-        let recon: Variable
-        switch config.normalization {
-        case .standardize:
-            recon = Variable.maskedMSE(prediction: reconstruction, target: tokens, mask: mask)
-        case .lossNormalization:
-            recon = Variable.normalizedMaskedMSE(prediction: reconstruction, target: tokens, mask: mask)
-        }
-        let b = batch.tokens1.shape[0]
-        let projected = projectionHead(z)
-        let contrast = Variable.ntXent(projected.sliced(axis: 0, 0..<b), projected.sliced(axis: 0, b..<2 * b), temperature: config.temperature)
-        let total = contrast * config.gamma + recon * (1 - config.gamma)
-        return SANELosses(total: total, reconstruction: recon.value.scalar, contrastive: contrast.value.scalar)
+        return (tokens, mask, reconstruction, projectionHead(z))
     }
 }
 
@@ -78,14 +87,22 @@ extension Variable {
     /// MultiZoo's masked per-token loss normalization (SANE-SPEC §3): with μ, σ the scalar mean and
     /// std of the target over real (mask = 1) entries, compare (ŷ − μ)/(σ + ε) with (y − μ)/(σ + ε)
     /// by MSE averaged over real entries only. μ, σ are constants (no gradient).
-    public static func normalizedMaskedMSE(prediction: Variable, target: Tensor, mask: Tensor, epsilon: Float = 1e-4) -> Variable {
+    /// `moments` (μ, σ) default to those of `target`; data-parallel ranks pass the global batch's.
+    public static func normalizedMaskedMSE(prediction: Variable, target: Tensor, mask: Tensor, epsilon: Float = 1e-4,
+                                           moments: (mean: Double, std: Double)? = nil) -> Variable {
+        let (mean, std) = moments ?? maskedMoments(target, mask: mask)
+        let pt = target.readPointer
+        let scale = Float(1 / (std + Double(epsilon)))
+        let normalizedTarget = Tensor(shape: target.shape) { o in for i in 0..<target.count { o[i] = (pt[i] - Float(mean)) * scale } }
+        return maskedMSE(prediction: (prediction - Float(mean)) * scale, target: normalizedTarget, mask: mask)
+    }
+
+    /// Mean and standard deviation of `target` over entries with mask ≠ 0 (Float64 sums).
+    public static func maskedMoments(_ target: Tensor, mask: Tensor) -> (mean: Double, std: Double) {
         var s: Double = 0, s2: Double = 0, m: Double = 0
         let pt = target.readPointer, pm = mask.readPointer
         for i in 0..<target.count where pm[i] != 0 { s += Double(pt[i]); s2 += Double(pt[i]) * Double(pt[i]); m += 1 }
         let mean = s / Swift.max(m, 1)
-        let std = (Swift.max(s2 / Swift.max(m, 1) - mean * mean, 0)).squareRoot()
-        let scale = Float(1 / (std + Double(epsilon)))
-        let normalizedTarget = Tensor(shape: target.shape) { o in for i in 0..<target.count { o[i] = (pt[i] - Float(mean)) * scale } }
-        return maskedMSE(prediction: (prediction - Float(mean)) * scale, target: normalizedTarget, mask: mask)
+        return (mean, (Swift.max(s2 / Swift.max(m, 1) - mean * mean, 0)).squareRoot())
     }
 }

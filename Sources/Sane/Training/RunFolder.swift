@@ -32,6 +32,9 @@ public struct RunFolder: Sendable {
         public var zoos: [ZooSelection]
         public var tokenizer: TokenizerConfig
         public var createdBy = "sane \(saneVersion)"
+        /// Number of data-parallel ranks of the latest invocation (absent: one process, or a run
+        /// written before it was recorded). A run may resume with another number of ranks.
+        public var worldSize: Int?
 
         public init(config: SANEConfig, zoos: [ZooSelection], tokenizer: TokenizerConfig) {
             self.config = config; self.zoos = zoos; self.tokenizer = tokenizer
@@ -66,6 +69,8 @@ public struct RunFolder: Sendable {
             var existing = try loadManifest()
             let epochs = existing.config.epochs
             existing.config.epochs = manifest.config.epochs
+            let worldSize = existing.worldSize
+            existing.worldSize = manifest.worldSize
             // Zoo paths compare after resolving (a run made with a relative path resumes from anywhere it resolves).
             let canonical = { (zoos: [ZooSelection]) in zoos.map { var z = $0; z.path = z.canonicalPath; return z } }
             guard existing.config == manifest.config, canonical(existing.zoos) == canonical(manifest.zoos) else {
@@ -84,7 +89,7 @@ public struct RunFolder: Sendable {
                 try writePreprocessing(preprocessing[k], zoo: k)
                 try writeJSON(current, to: file)   // last: a kill before it leaves the run refusing to resume unrefitted
             }
-            if epochs != manifest.config.epochs { try writeJSON(existing, to: manifestURL) }
+            if epochs != manifest.config.epochs || worldSize != manifest.worldSize { try writeJSON(existing, to: manifestURL) }
             return
         }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)

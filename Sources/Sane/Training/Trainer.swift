@@ -30,6 +30,11 @@ struct TrainerState: Codable {
 /// (1−γ)·masked reconstruction, AdamW with a one-cycle schedule stepped per batch. Each epoch it
 /// logs train/validation losses and writes a checkpoint (model, optimizer, generator, log)
 /// atomically, so a killed run resumes exactly where the last epoch ended.
+///
+/// With a communicator of several ranks (`mpirun -n N sane pretrain`) training is data-parallel
+/// (DataParallel.swift): each rank computes its rows of every global batch, the gradients are
+/// summed in one allreduce, every rank takes the same AdamW step and rank 0 alone writes files.
+/// The state does not depend on the number of ranks, so a run resumes with any number of them.
 public final class SANETrainer {
     public let run: RunFolder
     public let config: SANEConfig
@@ -37,6 +42,9 @@ public final class SANETrainer {
     public let data: WeightSpaceData
     let optimizer: AdamW
     let schedule: OneCycleSchedule
+    public let communicator: Communicator
+    /// All gradients in one buffer for the allreduce (data-parallel runs only).
+    let gradients: GradientBuffer?
     var state: TrainerState
     public var log: [EpochLog] { state.log }
     /// Called after every batch: (epoch, batch, batches, loss) — for progress bars.
@@ -48,17 +56,19 @@ public final class SANETrainer {
     }
 
     /// Creates a trainer; resumes from `run` when it holds a checkpoint of the same configuration.
-    public init(run: RunFolder, config: SANEConfig, data: WeightSpaceData) throws {
+    public init(run: RunFolder, config: SANEConfig, data: WeightSpaceData, communicator: Communicator = SingleProcess()) throws {
         guard !data.train.isEmpty else { throw SaneError("no training checkpoints", hint: "check the zoo path and --epochs") }
         try config.validate()
         try config.validatePositions(of: (data.train + data.validation + data.test).map(\.sequence))
         self.run = run
         self.config = config
         self.data = data
+        self.communicator = communicator
         var g = SeededGenerator(seed: config.seed)
         model = SANEModel(config: config, using: &g)
         optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(config.learningRate),
                           weightDecay: Double(config.weightDecay))
+        gradients = communicator.size > 1 ? GradientBuffer(parameters: model.namedParameters()) : nil
         let perEpoch = (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
         schedule = OneCycleSchedule(maxLearningRate: Double(config.learningRate), totalSteps: max(1, perEpoch * config.epochs))
         state = TrainerState(completedEpochs: 0, step: 0, generator: g.fork().stateWords, log: [])
@@ -80,7 +90,7 @@ public final class SANETrainer {
 
     /// Trains until `config.epochs` epochs (or `until`, if smaller) are complete.
     public func train(until: Int? = nil) throws {
-        try run.tidy(state: state, keepEvery: keepEvery)   // completes a commit a killed process left unfinished
+        if communicator.isRoot { try run.tidy(state: state, keepEvery: keepEvery) }   // completes a commit a killed process left unfinished
         while state.completedEpochs < min(config.epochs, until ?? config.epochs) {
             let log = try trainEpoch()
             let (weights, moments) = (model.stateDict(), optimizer.stateDict())
@@ -88,6 +98,8 @@ public final class SANETrainer {
             divergence.finished(epochLoss: log.trainLoss)
             state.log.append(log)
             state.completedEpochs += 1
+            try checkReplicasAgree()
+            guard communicator.isRoot else { continue }
             try run.saveTrainingState(model: weights, optimizer: moments, state: state, keepEvery: keepEvery)
             onEpoch?(log)
         }
@@ -105,16 +117,17 @@ public final class SANETrainer {
             let batch = makeBatch(items, using: &g)
             let (rate, beta1) = schedule(min(state.step, schedule.totalSteps - 1))
             optimizer.learningRate = rate; optimizer.beta1 = beta1; lr = rate
-            let losses = model.losses(batch)
+            let losses = gradients == nil ? model.losses(batch) : model.dataParallelLosses(batch, over: communicator)
             model.zeroGradients()
-            losses.total.backward()
+            if losses.total.requiresGrad { losses.total.backward() }
+            gradients?.allreduceSum(over: communicator)
             optimizer.step()
             state.step += 1
-            let total = Double(losses.total.value.scalar)
+            let total = Double(losses.value)
             try divergence.check(loss: total, epoch: state.completedEpochs + 1, batch: b + 1)
             sums.total += total; sums.recon += Double(losses.reconstruction); sums.contrast += Double(losses.contrastive)
             batches += 1
-            onBatch?(state.completedEpochs + 1, b + 1, count, losses.total.value.scalar)
+            onBatch?(state.completedEpochs + 1, b + 1, count, losses.value)
         }
         state.generator = g.stateWords
         let seconds = Date().timeIntervalSince(start)
@@ -130,6 +143,20 @@ public final class SANETrainer {
                         testSequenceMSE: testSeq.mse, testSequenceR2: testSeq.r2,
                         learningRate: lr, seconds: seconds,
                         tokensPerSecond: Double(batches * config.batchSize * 2 * config.windowSize) / max(seconds, 1e-9))
+    }
+
+    /// Every rank must hold the same weights after the same steps (same summed gradients, same
+    /// AdamW); a checksum compared once per epoch catches a diverged replica.
+    func checkReplicasAgree() throws {
+        guard communicator.size > 1 else { return }
+        let mine = model.parameterChecksum()
+        var high = mine, low = mine
+        communicator.allreduce(&high, .max)
+        communicator.allreduce(&low, .min)
+        guard high == low else {
+            throw SaneError("data-parallel replicas disagree after epoch \(state.completedEpochs) (parameter sums \(low[0]) … \(high[0]))",
+                            hint: "the ranks must run the same sane build on identical data")
+        }
     }
 
     /// Losses on validation windows; the same windows and noise every epoch (fixed seed).
