@@ -65,6 +65,12 @@ struct PretrainCommand: ParsableCommand {
         diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each")
         let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
         if longest > cfg.maxTokens { cfg.maxTokens = longest }
+        // The row and layer position tables grow to the zoo's largest layer and layer count.
+        for sample in data.train + data.validation + data.test {
+            let (layers, rows) = sample.sequence.positionExtent
+            if layers > cfg.maxLayers { cfg.maxLayers = layers }
+            if rows > cfg.maxRows { cfg.maxRows = rows }
+        }
 
         let run = RunFolder(path: out)
         try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)
