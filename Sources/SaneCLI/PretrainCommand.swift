@@ -63,14 +63,9 @@ struct PretrainCommand: ParsableCommand {
         loading.finish()
         if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
         diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each")
-        let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
-        if longest > cfg.maxTokens { cfg.maxTokens = longest }
-        // The row and layer position tables grow to the zoo's largest layer and layer count.
-        for sample in data.train + data.validation + data.test {
-            let (layers, rows) = sample.sequence.positionExtent
-            if layers > cfg.maxLayers { cfg.maxLayers = layers }
-            if rows > cfg.maxRows { cfg.maxRows = rows }
-        }
+        // The position tables grow to the zoo's longest sequence, layer count and largest layer.
+        let grown = cfg.growPositionTables(toFit: (data.train + data.validation + data.test).map(\.sequence))
+        if grown.contains(where: { !$0.hasPrefix("maxTokens") }) { diagnostic("position tables sized to the zoo: \(grown.joined(separator: ", "))") }
 
         let run = RunFolder(path: out)
         try run.prepare(manifest: .init(config: cfg, zoos: selections, tokenizer: tokenizer), preprocessing: data.preprocessing)

@@ -135,3 +135,28 @@ final class ResNetZooTests: XCTestCase {
         XCTAssertNotNil(CheckpointFilter().rejection(sd))
     }
 }
+
+/// Position tables sized from the zoo: a layer of 300 rows (more than the presets' 256) and 40
+/// layers (more than 32) grow `maxRows`/`maxLayers`, and SANE then encodes and decodes the whole
+/// sequence; a zoo that fits leaves the preset unchanged.
+final class PositionTableTests: XCTestCase {
+    func testTablesGrowToTheZoo() throws {
+        var items: [(String, Tensor)] = [("wide.weight", Tensor(zeros: [300, 3])), ("wide.bias", Tensor(zeros: [300]))]
+        for i in 0..<39 { items.append(("l\(i).weight", Tensor(zeros: [2, 2]))) }
+        let sequence = try Tokenizer(TokenizerConfig(tokenSize: 8)).tokenize(StateDict(items))
+        XCTAssertEqual(sequence.positionExtent.rows, 300)
+        XCTAssertEqual(sequence.positionExtent.layers, 40)
+        var config = SANEConfig()
+        config.tokenSize = 8; config.modelDimensions = 16; config.heads = 2; config.encoderBlocks = 1; config.decoderBlocks = 1
+        config.latentDimensions = 4; config.windowSize = 16
+        let unchanged = config
+        XCTAssertEqual(config.growPositionTables(toFit: [sequence.window(start: 0, length: 16)]), [])
+        XCTAssertEqual(config, unchanged)
+        XCTAssertEqual(config.growPositionTables(toFit: [sequence]), ["maxTokens 256 → \(sequence.count)", "maxLayers 32 → 40", "maxRows 256 → 300"])
+        var g = SeededGenerator(seed: 1)
+        let model = SANEModel(config: config, using: &g)
+        let tail = sequence.window(start: sequence.count - 16, length: 16)
+        let z = model.encode(Variable(tail.tokens.reshaped([1, 16, 8])), positions: tail.positions)
+        XCTAssertEqual(model.decode(z, positions: tail.positions).shape, [1, 16, 8])
+    }
+}
