@@ -145,20 +145,23 @@ public enum ZooSplit: String, CaseIterable, Sendable {
 }
 
 /// Rejects checkpoints whose weights are unusable: NaN, ±Inf, or any |w| > `threshold` in an
-/// entry that `checks` selects — by default the entries SANE tokenizes (`*weight`, `*bias`), not
-/// BatchNorm running statistics or counters such as `num_batches_tracked`, which SANE never sees.
+/// entry that `checks` selects — by default every entry but BatchNorm running statistics and
+/// `num_batches_tracked`, which SANE does not tokenize by default; pretraining passes the
+/// tokenizer's own rule (`Tokenizer.tokenizes`).
 public struct CheckpointFilter: Sendable {
     public var threshold: Float
     /// Whether an entry (by state-dict key) is checked.
     public var checks: @Sendable (String) -> Bool
 
-    public init(threshold: Float = 100, checks: @escaping @Sendable (String) -> Bool = CheckpointFilter.weightsAndBiases) {
+    public init(threshold: Float = 100, checks: @escaping @Sendable (String) -> Bool = CheckpointFilter.learnedEntries) {
         self.threshold = threshold
         self.checks = checks
     }
 
-    /// `*weight` and `*bias` entries: what the tokenizer reads with its default settings.
-    public static let weightsAndBiases: @Sendable (String) -> Bool = { $0.hasSuffix("weight") || $0.hasSuffix("bias") }
+    /// Every entry except `*running_mean`, `*running_var` and `*num_batches_tracked`.
+    public static let learnedEntries: @Sendable (String) -> Bool = {
+        !($0.hasSuffix("running_mean") || $0.hasSuffix("running_var") || $0.hasSuffix("num_batches_tracked"))
+    }
 
     /// Why `stateDict` is rejected, or nil if it is usable.
     public func rejection(_ stateDict: StateDict) -> String? {
