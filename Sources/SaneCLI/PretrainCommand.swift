@@ -91,8 +91,9 @@ struct PretrainCommand: ParsableCommand {
         if root { data.zoos.forEach { reportSkipped($0) } }
         if root && !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
         if root { diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each") }
-        let longest = (data.train + data.validation + data.test).map(\.sequence.count).max() ?? 0
-        if longest > cfg.maxTokens { cfg.maxTokens = longest }
+        // The position tables grow to the zoo's longest sequence, layer count and largest layer.
+        let grown = cfg.growPositionTables(toFit: (data.train + data.validation + data.test).map(\.sequence))
+        if root && grown.contains(where: { !$0.hasPrefix("maxTokens") }) { diagnostic("position tables sized to the zoo: \(grown.joined(separator: ", "))") }
 
         var manifest = RunFolder.Manifest(config: cfg, zoos: selections, tokenizer: tokenizer)
         manifest.worldSize = world.size

@@ -27,6 +27,8 @@ public struct ZooParams: Sendable {
     public var channelsIn: Int? { values["model::channels_in"]?.intValue }
     public var outputDim: Int? { values["model::o_dim"]?.intValue }
     public var dropout: Double? { values["model::dropout"]?.doubleValue }
+    /// Base channels of a width-scaled architecture (ResNets; 64 = the real models).
+    public var width: Int? { values["model::width"]?.intValue }
     public var optimizer: String? { values["optim::optimizer"]?.stringValue }
     public var learningRate: Double? { values["optim::lr"]?.doubleValue }
     public var weightDecay: Double? { values["optim::wd"]?.doubleValue }
@@ -158,15 +160,28 @@ public enum ZooSplit: String, CaseIterable, Sendable {
     case train, validation, test
 }
 
-/// Rejects checkpoints whose weights are unusable: NaN, ±Inf, or any |w| > `threshold`.
+/// Rejects checkpoints whose weights are unusable: NaN, ±Inf, or any |w| > `threshold` in an
+/// entry that `checks` selects — by default every entry but BatchNorm running statistics and
+/// `num_batches_tracked`, which SANE does not tokenize by default; pretraining passes the
+/// tokenizer's own rule (`Tokenizer.tokenizes`).
 public struct CheckpointFilter: Sendable {
     public var threshold: Float
+    /// Whether an entry (by state-dict key) is checked.
+    public var checks: @Sendable (String) -> Bool
 
-    public init(threshold: Float = 100) { self.threshold = threshold }
+    public init(threshold: Float = 100, checks: @escaping @Sendable (String) -> Bool = CheckpointFilter.learnedEntries) {
+        self.threshold = threshold
+        self.checks = checks
+    }
+
+    /// Every entry except `*running_mean`, `*running_var` and `*num_batches_tracked`.
+    public static let learnedEntries: @Sendable (String) -> Bool = {
+        !($0.hasSuffix("running_mean") || $0.hasSuffix("running_var") || $0.hasSuffix("num_batches_tracked"))
+    }
 
     /// Why `stateDict` is rejected, or nil if it is usable.
     public func rejection(_ stateDict: StateDict) -> String? {
-        for (name, t) in stateDict.items {
+        for (name, t) in stateDict.items where checks(name) {
             if t.hasNonFinite { return "\(name) has NaN or Inf" }
             let m = t.maxAbs
             if m > threshold { return "\(name) has |w| = \(m) > \(threshold)" }

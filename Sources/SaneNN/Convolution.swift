@@ -75,10 +75,17 @@ public final class BatchNorm2d: Module, Layer {
         register("num_batches_tracked", buffer: batchesTracked)
     }
 
+    /// In evaluation the running statistics are only read (through copies), so several threads
+    /// may evaluate one network at once.
     public func callAsFunction(_ x: Variable) -> Variable {
-        if isTraining { batchesTracked.value = Tensor(batchesTracked.value.scalar + 1) }
+        guard isTraining else {
+            var mean = runningMean.value, variance = runningVariance.value
+            return Variable.batchNorm2d(x, weight: weight, bias: bias, runningMean: &mean, runningVariance: &variance,
+                                        training: false, momentum: momentum, epsilon: epsilon)
+        }
+        batchesTracked.value = Tensor(batchesTracked.value.scalar + 1)
         return Variable.batchNorm2d(x, weight: weight, bias: bias, runningMean: &runningMean.value, runningVariance: &runningVariance.value,
-                                    training: isTraining, momentum: momentum, epsilon: epsilon)
+                                    training: true, momentum: momentum, epsilon: epsilon)
     }
 }
 

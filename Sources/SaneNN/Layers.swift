@@ -97,3 +97,17 @@ public final class Sequential: Module, Layer {
 
     public func callAsFunction(_ x: Variable) -> Variable { layers.reduce(x) { $1($0) } }
 }
+
+/// One layer registered under a name (e.g. `module_list`), so its state-dict keys carry that
+/// prefix; calls pass through.
+public final class NamedLayer: Module, Layer {
+    public let layer: any Layer
+
+    public init(_ name: String, _ layer: any Layer) {
+        self.layer = layer
+        super.init()
+        register(name, module: layer)
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable { layer(x) }
+}

@@ -81,6 +81,32 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
+    /// The ResNet pieces: 3×3 stride-2 padded conv and 1×1 stride-2 downsample conv without
+    /// bias, the residual add of two [B, C, H, W] tensors, global average pooling, and a whole
+    /// BasicBlock-shaped composition (conv → BN(train) → act → conv → BN + downsample → act; tanh
+    /// for the activation, whose smoothness keeps finite differences exact — relu is checked alone).
+    func testResNetPieces() {
+        assertGradients("conv 3x3 stride 2 pad 1 no bias", [param([2, 3, 6, 6]), param([4, 3, 3, 3], scale: 0.3)]) {
+            Variable.conv2d($0[0], weight: $0[1], stride: 2, padding: 1)
+        }
+        assertGradients("conv 1x1 stride 2 no bias", [param([2, 3, 5, 5]), param([4, 3, 1, 1], scale: 0.3)]) {
+            Variable.conv2d($0[0], weight: $0[1], stride: 2)
+        }
+        assertGradients("residual add", [param([2, 3, 4, 4]), param([2, 3, 4, 4])]) { $0[0] + $0[1] }
+        assertGradients("global average pool", [param([2, 3, 4, 5])]) { $0[0].globalAveragePool2d() }
+        XCTAssertEqual(Variable(Tensor(shape: [1, 2, 2, 2], scalars: [1, 2, 3, 4, 5, 6, 7, 9])).globalAveragePool2d().value.scalars, [2.5, 6.75])
+        var s1 = (Tensor(zeros: [4]), Tensor(shape: [4], repeating: 1)), s2 = s1, s3 = s1
+        assertGradients("basic block", [param([3, 2, 6, 6]), param([4, 2, 3, 3], scale: 0.4), param([4, 4, 3, 3], scale: 0.3),
+                                        param([4, 2, 1, 1], scale: 0.5), param([4], scale: 0.2, offset: 1), param([4])], step: 3e-3) { v in
+            func bn(_ x: Variable, _ s: inout (Tensor, Tensor)) -> Variable {
+                Variable.batchNorm2d(x, weight: v[4], bias: v[5], runningMean: &s.0, runningVariance: &s.1, training: true)
+            }
+            let h = bn(Variable.conv2d(v[0], weight: v[1], stride: 2, padding: 1), &s1).tanh()
+            let y = bn(Variable.conv2d(h, weight: v[2], padding: 1), &s2)
+            return (y + bn(Variable.conv2d(v[0], weight: v[3], stride: 2), &s3)).tanh().globalAveragePool2d()
+        }
+    }
+
     func testDropoutWithFixedMask() {
         var gen = SeededGenerator(seed: 5)
         let mask = Tensor.dropoutMask([4, 6], probability: 0.3, using: &gen)

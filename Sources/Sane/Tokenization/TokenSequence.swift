@@ -24,6 +24,13 @@ public struct TokenSequence: Sendable {
     /// d_t: values per token.
     public var tokenSize: Int { tokens.shape[1] }
 
+    /// Sizes the layer and row position tables need for this sequence: max l + 1, max k + 1.
+    public var positionExtent: (layers: Int, rows: Int) {
+        var l: Int32 = -1, k: Int32 = -1
+        for i in 0..<count { l = max(l, positions[3 * i + 1]); k = max(k, positions[3 * i + 2]) }
+        return (Int(l) + 1, Int(k) + 1)
+    }
+
     /// The `length` tokens starting at `start`, with their masks and positions. Rows past the
     /// end of the sequence are padding: zero tokens, zero mask, position `[0, 0, 0]`.
     public func window(start: Int, length: Int) -> TokenSequence {

@@ -39,6 +39,13 @@ public struct Tokenizer: Sendable {
         self.configuration = configuration
     }
 
+    /// Whether the entry `key` is read into tokens (as a weight, a bias, or a BatchNorm running
+    /// statistic when those are included); `num_batches_tracked` and the like never are.
+    public func tokenizes(_ key: String) -> Bool {
+        key.hasSuffix("weight") || key.hasSuffix("bias")
+            || configuration.includeBatchNormStatistics && (key.hasSuffix("running_mean") || key.hasSuffix("running_var"))
+    }
+
     /// The layout of the layers of `stateDict` (names and shapes only; values are not read).
     /// Throws when a weight is a scalar or empty, or when a bias does not have one value per row.
     public func layout(for stateDict: StateDict) throws -> TokenLayout {

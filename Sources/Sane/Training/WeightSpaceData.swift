@@ -93,14 +93,15 @@ public struct WeightSpaceData: Sendable {
                 throw SaneError("zoo \(zoo.directory.path) has no train-split model with checkpoints at the selected epochs")
             }
             let reference = try referenceModel.loadCheckpoint(epoch: lastEpoch)
-            var prep = ZooPreprocessing(tokenizer: tokenizer, spec: try PermutationSpec(sequentialChain: reference),
+            var prep = ZooPreprocessing(tokenizer: tokenizer, spec: try PermutationSpec(zooModel: referenceModel.params, reference: reference),
                                         reference: reference, standardization: nil, align: align)
             // Load raw trajectories per split.
             var raw: [[(ZooModel, [ZooCheckpoint])]] = []
             for models in splits {
                 var list: [(ZooModel, [ZooCheckpoint])] = []
                 for model in models {
-                    let (kept, skipped) = try zoo.loadCheckpoints(of: [model], epochs: selection.epochs)
+                    let (kept, skipped) = try zoo.loadCheckpoints(of: [model], epochs: selection.epochs,
+                                                                  filter: CheckpointFilter(checks: { [tokenizer] in tokenizer.tokenizes($0) }))
                     self.skipped += skipped
                     if !kept.isEmpty { list.append((model, kept)) }
                 }

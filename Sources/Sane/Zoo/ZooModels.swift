@@ -1,21 +1,7 @@
 import Foundation
 
-// The networks of the model zoos (SANE-SPEC §1), built layer by layer as the reference
-// `CNN`/`CNN3` classes do, so state-dict keys are `module_list.<PyTorch index>.{weight,bias}`.
-//
-//   CNN  (28×28): Conv(c,8,5) MaxPool2 act [Drop] Conv(8,6,5) MaxPool2 act [Drop] Conv(6,4,2) act
-//                 Flatten Linear(36,20) act [Drop] Linear(20,o)     [Drop] only when dropout > 0
-//   CNN3 (32×32): Conv(c,16,3) MaxPool2 act Drop Conv(16,32,3) MaxPool2 act Drop Conv(32,15,3)
-//                 MaxPool2 act Drop Flatten Linear(60,20) act Drop Linear(20,o)   (Drop always)
-
-/// Zoo architectures by their `model::type` name.
-public enum ZooArchitecture: String, CaseIterable, Codable, Sendable {
-    case cnn = "CNN"
-    case cnn3 = "CNN3"
-
-    /// Side of the square input images.
-    public var inputSize: Int { self == .cnn ? 28 : 32 }
-}
+// The networks of the model zoos: a configuration (the `model::*` keys of params.json) built by
+// the architecture registry (ZooArchitecture.swift, one file per architecture in Architectures/).
 
 /// Weight initializations by their `model::init_type` name. Biases are always 0.01.
 /// `kaiming_uniform` is PyTorch's default layer init (U(±1/√fan_in)), as the shared zoos were
@@ -57,11 +43,14 @@ public struct ZooNetworkConfiguration: Codable, Equatable, Sendable {
     /// (pixels in [0, 1], as the shared zoos are trained).
     public var inputMean: [Float]?
     public var inputStd: [Float]?
+    /// Base channels (`model::width`) of architectures with a width multiplier; nil = the
+    /// architecture's default.
+    public var width: Int?
 
     public init(architecture: ZooArchitecture, channelsIn: Int = 1, outputs: Int = 10, activation: Activation = .tanh,
-                dropout: Float = 0, initialization: ZooInitialization = .kaimingUniform, seed: UInt64 = 0) {
+                dropout: Float = 0, initialization: ZooInitialization = .kaimingUniform, seed: UInt64 = 0, width: Int? = nil) {
         self.architecture = architecture; self.channelsIn = channelsIn; self.outputs = outputs; self.activation = activation
-        self.dropout = dropout; self.initialization = initialization; self.seed = seed
+        self.dropout = dropout; self.initialization = initialization; self.seed = seed; self.width = width
     }
 
     /// The same network with another seed (a fresh initialization of the architecture).
@@ -72,44 +61,21 @@ public struct ZooNetworkConfiguration: Codable, Equatable, Sendable {
     }
 }
 
-/// A zoo network: one child `module_list` holding the layers under PyTorch's indices.
+/// A zoo network: the module its architecture builds, with that module's parameters, buffers
+/// and children as its own, so state-dict keys are the checkpoint's (`module_list.0.weight`,
+/// `layer2.0.downsample.1.running_var`, …).
 public final class ZooNetwork: Module, Layer {
     public let configuration: ZooNetworkConfiguration
-    public let moduleList: Sequential
+    let body: any Layer
 
     public init(_ configuration: ZooNetworkConfiguration) {
         self.configuration = configuration
         var g = SeededGenerator(seed: configuration.seed)
-        let act = configuration.activation, c = configuration.channelsIn, p = configuration.dropout
-        var layers: [any Layer] = []
-        func conv(_ i: Int, _ o: Int, _ k: Int) { layers.append(Conv2d(i, o, kernelSize: k, using: &g)) }
-        func linear(_ i: Int, _ o: Int) { layers.append(Linear(i, o, using: &g)) }
-        func activation() { layers.append(ActivationLayer(act)) }
-        func dropout(always: Bool) { if always || p > 0 { layers.append(Dropout(p, seed: g.next())) } }
-        switch configuration.architecture {
-        case .cnn:
-            conv(c, 8, 5); layers.append(MaxPool2d(2)); activation(); dropout(always: false)
-            conv(8, 6, 5); layers.append(MaxPool2d(2)); activation(); dropout(always: false)
-            conv(6, 4, 2); activation()
-            layers.append(Flatten()); linear(36, 20); activation(); dropout(always: false)
-            linear(20, configuration.outputs)
-        case .cnn3:
-            conv(c, 16, 3); layers.append(MaxPool2d(2)); activation(); dropout(always: true)
-            conv(16, 32, 3); layers.append(MaxPool2d(2)); activation(); dropout(always: true)
-            conv(32, 15, 3); layers.append(MaxPool2d(2)); activation(); dropout(always: true)
-            layers.append(Flatten()); linear(60, 20); activation(); dropout(always: true)
-            linear(20, configuration.outputs)
-        }
-        moduleList = Sequential(layers)
+        body = configuration.architecture.definition.build(configuration, using: &g)
         super.init()
-        register("module_list", module: moduleList)
-        // Re-initialize weights as the reference does, biases to 0.01.
-        for layer in layers {
-            let (w, b): (Variable, Variable?)
-            if let l = layer as? Conv2d { (w, b) = (l.weight, l.bias) } else if let l = layer as? Linear { (w, b) = (l.weight, l.bias) } else { continue }
-            if let t = configuration.initialization.weight(w.shape, using: &g) { w.value = t }
-            b?.value = Tensor(shape: b!.shape, repeating: 0.01)
-        }
+        for (name, p) in body.ownParameters { register(name, parameter: p) }
+        for (name, b) in body.ownBuffers { register(name, buffer: b) }
+        for (name, m) in body.children { register(name, module: m) }
     }
 
     /// x [B, c_in, S, S] → logits [B, outputs]. With an input normalization the images are
@@ -117,8 +83,8 @@ public final class ZooNetwork: Module, Layer {
     /// count goes to the first layer as is, which reports the mismatch.
     public func callAsFunction(_ x: Variable) -> Variable {
         guard let mean = configuration.inputMean, let std = configuration.inputStd, x.shape.count == 4,
-              x.shape[1] == mean.count, std.count == mean.count else { return moduleList(x) }
-        return moduleList(Variable(ImageTransforms.normalize(x.value, mean: mean, std: std)))
+              x.shape[1] == mean.count, std.count == mean.count else { return body(x) }
+        return body(Variable(ImageTransforms.normalize(x.value, mean: mean, std: std)))
     }
 }
 
@@ -127,10 +93,8 @@ public enum ZooModelFactory {
     /// The network configuration in `params` (missing keys take the shared zoos' defaults:
     /// 1 input channel, 10 outputs, no dropout, kaiming_uniform, seed 0).
     public static func configuration(params: ZooParams) throws -> ZooNetworkConfiguration {
-        let type = params.modelType ?? "CNN"
-        guard let arch = ZooArchitecture(rawValue: type) else {
-            throw SaneError("unknown model::type \"\(type)\"", hint: "known: \(ZooArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let arch = try ZooArchitecture(named: params.modelType ?? "CNN")
+        let width = try checkedWidth(params.width, for: arch)
         let nlin = params.nonlinearity ?? "tanh"
         guard let act = Activation(rawValue: nlin) else {
             throw SaneError("unknown model::nlin \"\(nlin)\"", hint: "known: \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -141,7 +105,7 @@ public enum ZooModelFactory {
         }
         var c = ZooNetworkConfiguration(architecture: arch, channelsIn: params.channelsIn ?? 1, outputs: params.outputDim ?? 10,
                                         activation: act, dropout: Float(params.dropout ?? 0), initialization: initType,
-                                        seed: UInt64(truncatingIfNeeded: params.seed ?? 0))
+                                        seed: UInt64(truncatingIfNeeded: params.seed ?? 0), width: width)
         (c.inputMean, c.inputStd) = try inputNormalization(params.values["dataset::mean"], params.values["dataset::std"], channels: c.channelsIn)
         return c
     }
@@ -159,16 +123,48 @@ public enum ZooModelFactory {
         return (m, s)
     }
 
+    /// `width` (`model::width`) checked against the architecture: nil or 1…4096 where it has a width
+    /// multiplier, nil otherwise.
+    public static func checkedWidth(_ width: Int?, for architecture: ZooArchitecture) throws -> Int? {
+        guard let width else { return nil }
+        guard architecture.definition.defaultWidth != nil else {
+            throw SaneError("model::width \(width) given for \(architecture), which has no width multiplier",
+                            hint: "model::width applies to: \(ZooArchitecture.allCases.filter { $0.definition.defaultWidth != nil }.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1...4096).contains(width) else {
+            throw SaneError("model::width \(width) for \(architecture) is out of range", hint: "base channels from 1 to 4096 (64 is the real \(architecture))")
+        }
+        return width
+    }
+
     /// A freshly initialized network for `params`.
     public static func make(params: ZooParams) throws -> ZooNetwork {
         ZooNetwork(try configuration(params: params))
     }
 
-    /// The network of `params` with the weights of `stateDict` (a checkpoint of that model).
+    /// The network of `params` with the weights of `stateDict` (a checkpoint of that model, its
+    /// keys possibly under a wrapper prefix such as `model.`).
     public static func make(params: ZooParams, stateDict: StateDict) throws -> ZooNetwork {
         let net = try make(params: params)
-        try net.load(stateDict)
+        try net.load(unwrapped(stateDict, for: net))
         return net
+    }
+
+    /// `stateDict` with a wrapper prefix (`model.`, `module.`, …) removed from every key when that
+    /// makes its keys `network`'s; otherwise unchanged.
+    public static func unwrapped(_ stateDict: StateDict, for network: Module) -> StateDict {
+        let mine = Set(network.namedState().map(\.0))
+        guard let first = stateDict.keys.first, !mine.contains(first) else { return stateDict }
+        var prefix = ""
+        for part in first.split(separator: ".").dropLast() {
+            prefix += part + "."
+            let keys = stateDict.keys
+            guard keys.allSatisfy({ $0.hasPrefix(prefix) }) else { break }
+            if Set(keys.map { String($0.dropFirst(prefix.count)) }) == mine {
+                return StateDict(stateDict.items.map { (String($0.0.dropFirst(prefix.count)), $0.1) }, metadata: stateDict.metadata)
+            }
+        }
+        return stateDict
     }
 }
 

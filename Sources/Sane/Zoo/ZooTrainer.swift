@@ -27,7 +27,7 @@ import Foundation
 /// `sampling` "grid": one model per combination of all choices (seed varies fastest), "random":
 /// `models` models with seeds first_seed, first_seed+1, … (first_seed = seeds[0]) and each
 /// choice drawn from SeededGenerator(seed: 1000 + seed). Optional: `data_dir` (datasets root),
-/// `train_size`/`test_size` (use the first N of a fixed seed-0 permutation / the first N test
+/// `width` (base channels of a ResNet; see `ZooArchitecture`), `train_size`/`test_size` (use the first N of a fixed seed-0 permutation / the first N test
 /// images), `validation_size` (held out from training, reported as val_loss/val_acc),
 /// `train_eval_size` [10000], `momentum` [0.9, for sgd], `channels_in` [from the data],
 /// `outputs` [10], `augment` [false: true trains on random crops of the 4-pixel zero-padded
@@ -66,6 +66,8 @@ public struct ZooTrainingConfiguration: Sendable {
     /// Per-channel input normalization (see `ZooModelFactory.inputNormalization`).
     public var inputMean: [Float]?
     public var inputStd: [Float]?
+    /// `model::width` of width-scaled architectures (ResNets); nil = the architecture's default.
+    public var width: Int?
 
     public init(dataset: String, architecture: ZooArchitecture = .cnn, epochs: Int) {
         self.dataset = dataset; self.architecture = architecture; self.epochs = epochs
@@ -86,11 +88,13 @@ public struct ZooTrainingConfiguration: Sendable {
         guard let ds = json["dataset"]?.stringValue else { throw SaneError("config needs \"dataset\" (e.g. \"mnist\")") }
         guard let epochs = json["epochs"]?.intValue, epochs >= 0 else { throw SaneError("config needs \"epochs\" (a whole number)") }
         let archName = json["architecture"]?.stringValue ?? "CNN"
-        guard let arch = ZooArchitecture(rawValue: archName) else { throw SaneError("unknown architecture \"\(archName)\"", hint: "CNN or CNN3") }
+        guard let arch = ZooArchitecture(rawValue: archName) else {
+            throw SaneError("unknown architecture \"\(archName)\"", hint: "known: \(ZooArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         self.init(dataset: ds, architecture: arch, epochs: epochs)
         let known: Set<String> = ["dataset", "data_dir", "architecture", "epochs", "sampling", "models", "seeds", "activation", "init",
                                   "optimizer", "lr", "weight_decay", "dropout", "batch_size", "momentum", "prefix", "train_size",
-                                  "test_size", "validation_size", "train_eval_size", "channels_in", "outputs", "augment", "normalize"]
+                                  "test_size", "validation_size", "train_eval_size", "channels_in", "outputs", "augment", "normalize", "width"]
         if let unknown = json.objectMembers?.first(where: { !known.contains($0.key) }) {
             throw SaneError("unknown config key \"\(unknown.key)\"", hint: "known keys: \(known.sorted().joined(separator: ", "))")
         }
@@ -120,6 +124,10 @@ public struct ZooTrainingConfiguration: Sendable {
         trainEvaluationSize = json["train_eval_size"]?.intValue ?? trainEvaluationSize
         channelsIn = json["channels_in"]?.intValue
         outputs = json["outputs"]?.intValue ?? outputs
+        if let w = json["width"] {
+            guard let n = w.intValue else { throw SaneError("config key \"width\" has an invalid value \(w.jsonText)", hint: "a whole number of base channels, e.g. 16") }
+            width = try ZooModelFactory.checkedWidth(n, for: arch)
+        }
         if let a = json["augment"] {
             guard let b = a.boolValue else { throw SaneError("config key \"augment\" must be true or false, got \(a.jsonText)") }
             augment = b
@@ -316,8 +324,8 @@ public enum ZooTrainer {
 
     /// The params.json of a trial, with the shared zoos' keys and order.
     static func params(_ t: ZooTrial, _ c: ZooTrainingConfiguration, channelsIn: Int) -> JSONValue {
-        .object([
-            JSONMember("model::type", .string(c.architecture.rawValue)),
+        .object([JSONMember("model::type", .string(c.architecture.rawValue))]
+            + (c.width.map { [JSONMember("model::width", .number(Double($0)))] } ?? []) + [
             JSONMember("model::channels_in", .number(Double(channelsIn))),
             JSONMember("model::o_dim", .number(Double(c.outputs))),
             JSONMember("model::nlin", .string(t.activation.rawValue)),
@@ -355,7 +363,7 @@ public enum ZooTrainer {
         var g = SeededGenerator(seed: UInt64(truncatingIfNeeded: trial.seed))
         var networkConfiguration = ZooNetworkConfiguration(architecture: c.architecture, channelsIn: channels, outputs: c.outputs,
                                                            activation: trial.activation, dropout: Float(trial.dropout),
-                                                           initialization: trial.initialization, seed: g.next())
+                                                           initialization: trial.initialization, seed: g.next(), width: c.width)
         (networkConfiguration.inputMean, networkConfiguration.inputStd) = (c.inputMean, c.inputStd)
         let net = ZooNetwork(networkConfiguration)
         let named = net.namedParameters()

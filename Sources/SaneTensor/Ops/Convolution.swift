@@ -111,6 +111,22 @@ extension Variable {
         }
     }
 
+    /// Global average pooling (PyTorch `F.adaptive_avg_pool2d(x, 1).flatten(1)`):
+    /// y[b, c] = (1/(H·W)) Σ_{i,j} x[b, c, i, j]. x [B, C, H, W] → y [B, C]; dx += dy/(H·W).
+    public func globalAveragePool2d() -> Variable {
+        precondition(shape.count == 4, "globalAveragePool2d needs [B, C, H, W], got \(shape)")
+        let x = self, planes = shape[0] * shape[1], s = shape[2] * shape[3]
+        let scale = 1 / Float(Swift.max(s, 1))
+        let y = Tensor(shape: [shape[0], shape[1]]) { out in
+            let px = x.value.readPointer
+            for p in 0..<planes { let row = px + p * s; var t: Float = 0; for k in 0..<s { t += row[k] }; out[p] = t * scale }
+        }
+        return Variable(y, parents: [x]) { g in
+            let dx = x.gradientPointer(), pg = g.readPointer
+            for p in 0..<planes { let row = dx + p * s, v = pg[p] * scale; for k in 0..<s { row[k] += v } }
+        }
+    }
+
     /// Batch normalization over the channel axis of x [B, C, ...] (PyTorch `F.batch_norm`):
     ///
     ///     y = γ · (x − μ) / √(σ² + ε) + β

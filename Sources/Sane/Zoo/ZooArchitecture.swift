@@ -1,0 +1,90 @@
+// The registry of zoo architectures (SANE-SPEC §1 and §9). Each architecture is one file in
+// Zoo/Architectures/ holding a `ZooArchitectureDefinition`; `ZooArchitecture.registry` lists them.
+// Everything else (params.json parsing, zoo training, evaluation, sampling) asks the registry,
+// so adding an architecture is that file plus one line in `registry`
+// (Documentation/AddingAnArchitecture.md).
+
+/// What an architecture provides: its `model::type` name, input shape, how to build it, and its
+/// permutation symmetry.
+public protocol ZooArchitectureDefinition: Sendable {
+    /// The `model::type` of params.json (e.g. "CNN", "Resnet18").
+    var name: String { get }
+    /// Side of the square input images the architecture is built for.
+    var inputSize: Int { get }
+    /// Base channel count when params.json has no `model::width`; nil when the architecture has
+    /// no width multiplier (then `model::width` is an error).
+    var defaultWidth: Int? { get }
+    /// A freshly initialized network for `configuration`, drawing every random number from `g`.
+    /// The returned module's `namedState()` keys are the PyTorch checkpoint's keys.
+    func build(_ configuration: ZooNetworkConfiguration, using g: inout SeededGenerator) -> any Layer
+    /// The permutation groups of a network of this architecture (`stateDict` is one of its
+    /// checkpoints, used for names and shapes only).
+    func permutationSpec(for stateDict: StateDict) throws -> PermutationSpec
+}
+
+/// A registered architecture, by its `model::type` name. Encodes as that name (so samples.json
+/// stays `"architecture": "CNN"`); decoding an unregistered name fails.
+public struct ZooArchitecture: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// Every architecture the zoo side knows, one line each.
+    public static let registry: [any ZooArchitectureDefinition] = [
+        SmallCNN.cnn, SmallCNN.cnn3,
+        ResNetArchitecture.resnet18, ResNetArchitecture.resnet34,
+    ]
+
+    /// The architecture called `rawValue`, or nil when none is registered under that name.
+    public init?(rawValue: String) {
+        guard Self.registry.contains(where: { $0.name == rawValue }) else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// The architecture called `name`, or an error that lists the known ones.
+    public init(named name: String) throws {
+        guard let a = ZooArchitecture(rawValue: name) else {
+            throw SaneError("unknown model::type \"\(name)\"", hint: "known: \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = a
+    }
+
+    public static var allCases: [ZooArchitecture] { registry.map { ZooArchitecture(rawValue: $0.name)! } }
+
+    public static let cnn = ZooArchitecture(rawValue: "CNN")!
+    public static let cnn3 = ZooArchitecture(rawValue: "CNN3")!
+    public static let resnet18 = ZooArchitecture(rawValue: "Resnet18")!
+    public static let resnet34 = ZooArchitecture(rawValue: "Resnet34")!
+
+    /// The registered definition (exists by construction).
+    public var definition: any ZooArchitectureDefinition { Self.registry.first { $0.name == rawValue }! }
+
+    /// Side of the square input images.
+    public var inputSize: Int { definition.inputSize }
+
+    public var description: String { rawValue }
+
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let a = ZooArchitecture(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown architecture \"\(name)\" (known: \(Self.allCases.map(\.rawValue).joined(separator: ", ")))"))
+        }
+        self = a
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}
+
+extension PermutationSpec {
+    /// The permutation symmetry of a zoo model: its registered architecture's (`model::type` of
+    /// `params`), or the sequential-chain inference for models of unregistered types.
+    public init(zooModel params: ZooParams, reference: StateDict) throws {
+        if let type = params.modelType, let architecture = ZooArchitecture(rawValue: type) {
+            self = try architecture.definition.permutationSpec(for: reference)
+        } else {
+            try self.init(sequentialChain: reference)
+        }
+    }
+}
