@@ -20,6 +20,12 @@ struct AnalyzeCommand: ParsableCommand {
         analysis_accuracy.svg (test accuracy vs the z-scored aggregates) into --out \
         (default: RUN/analysis-<zoo>).
 
+        Controls (always): the same analysis with the UNTRAINED SANE (the run's autoencoder as \
+        initialized before training, same preprocessing) and with the y quantity SHUFFLED over \
+        checkpoints (seeded). A correlation says something about what SANE learned only where \
+        the trained |r| beats both controls' |r| by 0.1 or more (table "controls", \
+        controls.json). Use --split validation to decide on validation checkpoints only.
+
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane analyze --model runs/hyper --zoo ../shared/zoos/mnist-cnn-hyper --epochs 1-10 --split test
@@ -49,11 +55,18 @@ struct AnalyzeCommand: ParsableCommand {
             bar.update(done, detail: "models")
         }
         bar.finish()
+        let untrained = try EmbeddingAnalysis(encoder: encoder.untrainedControl(), zoo: zoo, splits: try splits(split),
+                                              epochs: try selection.epochList())
+        let controls = AnalysisControls(trained: analysis, untrained: untrained)
 
         let folder = URL(fileURLWithPath: out ?? model + "/analysis-\(zooName(selection.zoo))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let jsonData = try analysis.jsonData()
         try jsonData.write(to: folder.appendingPathComponent("analysis.json"))
+        let controlEncoder = JSONEncoder()
+        controlEncoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        controlEncoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try controlEncoder.encode(controls).write(to: folder.appendingPathComponent("controls.json"))
         let title = "Embedding spread vs spectral metrics: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(analysis.checkpoints.count) checkpoints"
         try Data("""
             # \(title)
@@ -64,6 +77,9 @@ struct AnalyzeCommand: ParsableCommand {
             ## Model level vs test accuracy
 
             \(analysis.accuracyTable.markdown)
+            ## Controls: trained vs untrained SANE vs shuffled y (Pearson r)
+
+            \(controls.table.markdown)
             """.utf8).write(to: folder.appendingPathComponent("analysis.md"))
         let accuracy = analysis.checkpoints.map(\.label.testAccuracy)
         let series = [("mean ẑ", analysis.checkpoints.map(\.spread)),
@@ -81,8 +97,10 @@ struct AnalyzeCommand: ParsableCommand {
         } else {
             print(title)
             print(analysis.layerTable.plainText)
-            print(analysis.accuracyTable.plainText, terminator: "")
-            print("wrote analysis.json, analysis.md, analysis_accuracy.svg to \(folder.path)")
+            print(analysis.accuracyTable.plainText)
+            print("controls (a correlation stands where trained |r| ≥ both controls' |r| + \(AnalysisControls.margin)):")
+            print(controls.table.plainText, terminator: "")
+            print("wrote analysis.json, controls.json, analysis.md, analysis_accuracy.svg to \(folder.path)")
         }
     }
 }

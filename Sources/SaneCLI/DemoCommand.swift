@@ -64,7 +64,7 @@ struct DemoCommand: ParsableCommand {
         step(4, "generate \(p.samples) CNNs around 5 prompt models (epoch \(p.promptEpoch)), keep the best \(p.keep) by validation accuracy")
         try SampleCommand.parse(["--model", run, "--prompts", zoo, "--prompt-epoch", String(p.promptEpoch), "--prompt-count", "5",
                                  "--data", dataRoot, "--dataset", dataset, "--validation-size", String(p.validationSize),
-                                 "--samples", String(p.samples), "--keep", String(p.keep), "--bandwidth", String(p.bandwidth),
+                                 "--samples", String(p.samples), "--keep", String(p.keep), "--bandwidth", String(p.bandwidth), "--bandwidth-unit", "absolute",
                                  "--seed", String(seed), "--out", run + "/samples"]).run()
 
         // 5. Fine-tune

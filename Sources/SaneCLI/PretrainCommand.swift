@@ -121,15 +121,21 @@ struct PretrainCommand: ParsableCommand {
             do { _ = try RunReport.write(run: run) } catch { diagnostic("warning: epoch \(log.epoch): report not refreshed: \(error)") }
             if json { printJSONLine(log) } else {
                 bar.finish()
-                print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  R² train %.3f val %.3f test %.3f  %.0f tok/s  %.1fs",
+                print(String(format: "epoch %3d  train %.4f (recon %.4f, contrast %.3f)  val %.4f (recon %.4f)  R² train %.3f val %.3f  %.0f tok/s  %.1fs",
                              log.epoch, log.trainLoss, log.trainReconstruction, log.trainContrastive, log.validationLoss,
-                             log.validationReconstruction, log.trainSequenceR2 ?? .nan, log.validationSequenceR2, log.testSequenceR2,
+                             log.validationReconstruction, log.trainSequenceR2 ?? .nan, log.validationSequenceR2,
                              log.tokensPerSecond, log.seconds))
             }
         }
         try injectedFailure()
         try trainer.train(until: stopAfter)
         guard root else { return }
+        // Test numbers: once, after the last epoch (the epoch logs hold train and validation only).
+        if trainer.log.count == cfg.epochs, !data.test.isEmpty {
+            let test = trainer.testReconstruction()
+            try run.writeFinalTest(.init(epoch: cfg.epochs, testSequenceMSE: test.mse, testSequenceR2: test.r2))
+            if !json { print(String(format: "final test reconstruction (computed once, after training): MSE %.4f, R² %.3f", test.mse, test.r2)) }
+        }
         let report = try RunReport.write(run: run)
         if !json { print("run saved in \(out); report: \(report.path)") }
     }

@@ -19,7 +19,18 @@ struct ProbeCommand: ParsableCommand {
         SANE = the token latents of --model pooled per --pooling: `mean` (the paper's mean \
         token embedding, d_z values), `layers` (the mean of each layer's tokens, concatenated: \
         L·d_z values), `tokens` (all token latents: N·d_z values); one column each. Left out \
-        when no run is given.
+        when no run is given. `--pooling auto` (the default) probes all three and adds a column \
+        with the pooling chosen per target by validation R².
+
+        Controls (always, with a run): the same probes on an UNTRAINED SANE (the run's \
+        autoencoder as initialized before training: same shape, same seed, same preprocessing) \
+        and a SHUFFLED-LABEL probe (train targets permuted with a seeded generator). A claim \
+        about SANE stands only where the trained SANE's validation R² beats both controls by \
+        0.05 or more; the table "controls" says yes or NO per target and pooling.
+
+        Checkpoint: the run's latest, --run-epoch E, or --select-run-epoch (every checkpoint \
+        kept with `sane pretrain --keep-every`, chosen by mean validation R²; recorded in \
+        probe.json). Test R² is computed once, for the chosen configuration.
 
         Writes probe.json (every score, λ and test prediction), probe.md (tables) and \
         probe_accuracy.svg (predicted vs true test accuracy) into --out \
@@ -29,6 +40,7 @@ struct ProbeCommand: ParsableCommand {
           sane probe --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane probe --model runs/half --zoo ZOO --epochs 0-5 --json
           sane probe --model runs/seed --zoo ZOO --pooling mean,layers,tokens
+          sane probe --model runs/keep --zoo ZOO --epochs 0-5 --select-run-epoch
           sane probe --zoo ../shared/zoos/mnist-cnn-hyper --epochs 0-10   # W, s(W)
         """
     )
@@ -37,30 +49,55 @@ struct ProbeCommand: ParsableCommand {
     @OptionGroup var selection: ZooEpochOptions
     @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Largest parameter count for the W baseline.") var weightLimit = 10_000
-    @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens.") var pooling = "mean,layers"
+    @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens; or auto (all three, chosen per target on validation).") var pooling = "auto"
+    @Flag(help: "Choose the run's checkpoint among those kept with --keep-every by mean validation R².") var selectRunEpoch = false
+    @Option(help: "Seed of the label permutation of the shuffled-label control.") var shuffleSeed: UInt64 = 0
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
 
     func validate() throws {
         guard weightLimit >= 0 else { throw ValidationError("--weight-limit must be 0 or more") }
-        do { _ = try EmbeddingPooling.list(pooling) } catch let error as SaneError { throw ValidationError("--pooling: \(error)") }
+        do { _ = try poolings() } catch let error as SaneError { throw ValidationError("--pooling: \(error)") }
+        guard !(selectRunEpoch && encoderOptions.runEpoch != nil) else { throw ValidationError("--select-run-epoch chooses the checkpoint; leave out --run-epoch") }
+        guard !selectRunEpoch || model != nil else { throw ValidationError("--select-run-epoch needs --model") }
+    }
+
+    func poolings() throws -> [EmbeddingPooling] {
+        pooling == "auto" ? EmbeddingPooling.allCases : try EmbeddingPooling.list(pooling)
     }
 
     func run() throws {
-        let encoder = try model.map { try loadEncoder($0, options: encoderOptions) }
         let zoo = try Zoo(path: selection.zoo)
         reportSkipped(zoo)
         let epochs = try selection.epochList()
+        var checkpointSelection: CheckpointSelection?
+        var options = encoderOptions
+        if selectRunEpoch, let model {
+            guard FileManager.default.fileExists(atPath: model) else { throw CommandError("run folder \(model) does not exist (hint: pass the --out folder of `sane pretrain`)") }
+            let run = RunFolder(path: model)
+            let selectBar = ProgressBar("choose checkpoint", total: 1)
+            selectBar.quiet = json
+            let chosen = try CheckpointSelection(run: run, epochs: run.checkpointEpochs(), zoo: zoo, zooEpochs: epochs, poolings: try poolings()) {
+                selectBar.total = $1; selectBar.update($0, detail: "checkpoints")
+            }
+            selectBar.finish()
+            checkpointSelection = chosen
+            options.runEpoch = chosen.chosenEpoch
+            if !json { print("checkpoint: run epoch \(chosen.chosenEpoch) (\(CheckpointSelection.rule))") }
+        }
+        let encoder = try model.map { try loadEncoder($0, options: options) }
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json
-        let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: epochs, weightLimit: weightLimit,
-                                    poolings: try EmbeddingPooling.list(pooling)) { done, total in
+        let data = try ProbeDataset(zoo: zoo, encoder: encoder, control: encoder?.untrainedControl(), epochs: epochs, weightLimit: weightLimit,
+                                    poolings: try poolings()) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
         bar.finish()
         if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints, e.g. \(data.skipped[0])") }
-        let report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs)
+        var report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs, shuffleSeed: shuffleSeed)
+        report.checkpointSelection = checkpointSelection
+        report.runEpoch = options.runEpoch
 
         let folder = URL(fileURLWithPath: out ?? (model.map { $0 + "/" } ?? "") + "probe-\(zooName(selection.zoo))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -74,6 +111,11 @@ struct ProbeCommand: ParsableCommand {
             \(counts)\(model.map { ", SANE run `\($0)`" } ?? "").
 
             \(report.table.markdown)
+            ## Controls: trained SANE vs untrained SANE vs shuffled labels (R²)
+
+            A claim stands where the trained SANE's validation R² beats both controls by ≥ \(PropertyProbe.controlMargin).
+
+            \(report.controlTable.markdown)
             ## Every probe
 
             \(report.detailTable.markdown)
@@ -92,6 +134,10 @@ struct ProbeCommand: ParsableCommand {
         } else {
             print("\(title) (\(counts))")
             print(report.table.plainText, terminator: "")
+            if !report.verdicts.isEmpty {
+                print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
+                print(report.controlTable.plainText, terminator: "")
+            }
             print("wrote probe.json, probe.md, probe_accuracy.svg to \(folder.path)")
         }
     }

@@ -13,9 +13,22 @@ struct SampleCommand: ParsableCommand {
         sequence, or one per token with --mode token), decoded to weights, scored by accuracy \
         on a validation split carved from the target's TRAINING data (never the test set), and \
         the best --keep are written. --rounds R bootstraps: R more rounds sample around the kept \
-        latents. --prior-std σ starts from z ~ N(0, σ²I) instead of the prompts. The paper's \
-        bandwidth 0.2 assumes its model's latent scale; --relative-bandwidth reads --bandwidth in \
-        units of the prompt latents' RMS (printed after sampling), which carries over between runs.
+        latents. --prior-std σ starts from z ~ N(0, σ²I) instead of the prompts.
+
+        Bandwidth: in units of --bandwidth-unit: `spread` (default; per latent dimension the \
+        standard deviation of the prompts' latents at the same token, averaged over tokens), \
+        `rms` (the prompt latents' RMS) or `absolute` (the paper's 0.2 assumes its model's latent \
+        scale). --bandwidth auto (default) samples with each of 0.05, 0.1, 0.2, 0.5, 1 and keeps \
+        the LARGEST whose kept samples' mean validation accuracy is within 2 points of the best \
+        (smaller bandwidths only approach the decoded prompts); the choice and every candidate \
+        are recorded in samples.json.
+
+        Audit (default; --no-audit skips it): each kept sample's distance to the nearest prompt \
+        and to the nearest training checkpoint (aligned, standardized weights), next to two \
+        baselines with the same k-draw / keep-m selection at the samples' distance: prompts + \
+        Gaussian noise and averages of two aligned prompts. Verdicts are decided on validation \
+        accuracy; test accuracy of every group is computed once, after every choice \
+        (--audit-finetune-epochs N adds fine-tuned test accuracy). Written to audit.json.
 
         --prompts takes a zoo (--prompt-count models of its --prompt-split, seeded, at \
         --prompt-epoch; default: the run's own zoo at the last epoch it was trained on) or a \
@@ -28,7 +41,8 @@ struct SampleCommand: ParsableCommand {
         Examples:
           sane sample --model runs/seed --out samples/seed
           sane sample --model runs/seed --prompt-epoch 5 --rounds 2 --out samples/boot
-          sane sample --model runs/seed --bandwidth 0.3 --relative-bandwidth --out samples/rel
+          sane sample --model runs/seed --bandwidth 0.3 --bandwidth-unit rms --out samples/rel
+          sane sample --model runs/seed --audit-finetune-epochs 1 --out samples/audit
           sane sample --model RUN --prompts FMNIST_ZOO --dataset fashion-mnist --out S
           sane sample --model runs/seed --prior-std 10 --out samples/prior
         """
@@ -41,8 +55,11 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "k: samples drawn and scored per round.") var samples = 50
     @Option(help: "m: best samples kept (and written).") var keep = 10
     @Option(help: "Bootstrapping rounds after the first (each samples around the kept latents).") var rounds = 0
-    @Option(help: "KDE bandwidth h in z = z_prompt + h·N(0, I).") var bandwidth: Float = 0.2
-    @Flag(help: "--bandwidth is a multiple of the prompt latents' RMS (h = bandwidth · rms), not absolute.") var relativeBandwidth = false
+    @Option(help: "KDE bandwidth h in z = z_prompt + h·N(0, I), in --bandwidth-unit; or auto (chosen on validation).") var bandwidth = "auto"
+    @Option(help: "Unit of --bandwidth: spread (of the prompt latents, per dimension), rms (of the prompt latents) or absolute.") var bandwidthUnit = "spread"
+    @Flag(help: "Same as --bandwidth-unit rms (kept for old scripts).") var relativeBandwidth = false
+    @Flag(inversion: .prefixedNo, help: "Audit the samples against prompts + noise and prompt averages (test accuracy computed once, after).") var audit = true
+    @Option(help: "Audit: also fine-tune every audited model this many epochs (0 = zero-shot only).") var auditFinetuneEpochs = 0
     @Option(help: "sequence (one prompt per sample) or token (one prompt per token).") var mode = "sequence"
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
@@ -50,6 +67,13 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Output folder for the samples.") var out: String
 
     func validate() throws {
+        guard bandwidth == "auto" || (Float(bandwidth).map { $0 >= 0 && $0.isFinite } ?? false) else {
+            throw ValidationError("--bandwidth must be auto or a finite number ≥ 0, got '\(bandwidth)'")
+        }
+        guard SamplingSettings.BandwidthUnit(rawValue: bandwidthUnit) != nil else {
+            throw ValidationError("--bandwidth-unit must be spread, rms or absolute, got '\(bandwidthUnit)'")
+        }
+        try check("--audit-finetune-epochs", auditFinetuneEpochs, in: 0...100_000)
         guard SamplingSettings.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be sequence or token, got '\(mode)'") }
         try validating { try makeSettings().validate() }
         try check("--validation-size", validationSize, in: 1...Int.max)
@@ -59,8 +83,9 @@ struct SampleCommand: ParsableCommand {
     /// The sampling settings of the command line.
     func makeSettings() -> SamplingSettings {
         var settings = SamplingSettings()
-        settings.samples = samples; settings.keep = keep; settings.rounds = rounds; settings.bandwidth = bandwidth
-        settings.relativeBandwidth = relativeBandwidth
+        settings.samples = samples; settings.keep = keep; settings.rounds = rounds
+        settings.bandwidth = Float(bandwidth) ?? BandwidthSelection.grid[0]
+        settings.bandwidthUnit = relativeBandwidth ? .rms : SamplingSettings.BandwidthUnit(rawValue: bandwidthUnit) ?? .spread
         settings.mode = SamplingSettings.Mode(rawValue: mode) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
         return settings
     }
@@ -91,13 +116,17 @@ struct SampleCommand: ParsableCommand {
         }
         let data = SamplingData(training: training, validationCount: validationSize, seed: seed)
 
-        let settings = makeSettings()
-        let sampler = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings)
-        diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue), \(sampler.positions.count / 3) tokens) → \(samples) draws × \(rounds + 1) round(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
-        let bar = ProgressBar("sampling", total: samples * (rounds + 1))
-        sampler.onProgress = { round, done, k in bar.update(round * k + done, detail: "round \(round)") }
-        let result = try sampler.run(prompts: chosen.map(\.stateDict), data: data)
+        var settings = makeSettings()
+        let grid = bandwidth == "auto" ? BandwidthSelection.grid : [settings.bandwidth]
+        diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue)) → \(samples) draws × \(rounds + 1) round(s) × \(grid.count) bandwidth(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
+        let bar = ProgressBar("sampling", total: samples * (rounds + 1) * grid.count)
+        let (bandwidthChoice, result, sampler) = try BandwidthSelection.run(
+            encoder: encoder, zoo: runZoo, target: target, settings: settings, grid: grid, prompts: chosen.map(\.stateDict), data: data
+        ) { sampler, index in
+            sampler.onProgress = { round, done, k in bar.update((index * (rounds + 1) + round) * k + done, detail: "bandwidth \(grid[index]), round \(round)") }
+        }
         bar.finish()
+        settings = sampler.settings
 
         var records: [SampleManifest.Sample] = []
         for (i, s) in result.kept.enumerated() {
@@ -109,6 +138,8 @@ struct SampleCommand: ParsableCommand {
             run: runFolder.url.standardizedFileURL.path, runZoo: runZoo, network: target, dataset: datasetName,
             dataDirectory: task.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, validationSize: validationSize,
             settings: settings, promptLatentRMS: result.promptLatentRMS.isFinite ? result.promptLatentRMS : nil,
+            promptLatentSpread: result.promptLatentSpread.isFinite ? result.promptLatentSpread : nil,
+            bandwidthSelection: bandwidth == "auto" ? bandwidthChoice : nil,
             prompts: chosen.indices.map { i in
                 .init(name: chosen[i].name, path: chosen[i].path, validationAccuracy: result.promptAccuracies[i],
                       decodedValidationAccuracy: result.decodedPromptAccuracies[i])
@@ -123,15 +154,47 @@ struct SampleCommand: ParsableCommand {
         print("validation accuracy % (mean ± std), \(datasetName), \(validationSize) images carved from the training set:")
         line("prompts", result.promptAccuracies)
         line("prompts decoded", result.decodedPromptAccuracies, "   (own latents, bandwidth 0)")
+        if bandwidth == "auto" {
+            print("bandwidth chosen on validation (\(BandwidthSelection.rule)):")
+            for c in bandwidthChoice.candidates {
+                print(String(format: "  %@ %-5g × %@: kept %.1f %%, all draws %.1f %%", c.bandwidth == bandwidthChoice.chosen ? "→" : " ",
+                             c.bandwidth, settings.unit.rawValue, 100 * c.meanKeptValidationAccuracy, 100 * c.meanValidationAccuracy))
+            }
+        }
         if !chosen.isEmpty {
-            let h = relativeBandwidth ? Double(bandwidth) * result.promptLatentRMS : Double(bandwidth)
-            print(String(format: "  (prompt latents: rms %.3f; bandwidth %.3g = %.2f × rms)", result.promptLatentRMS, h, h / result.promptLatentRMS))
+            print(String(format: "  (prompt latents: rms %.4f, spread %.4f; bandwidth %g × %@ = mean noise std %.4g)", result.promptLatentRMS,
+                         result.promptLatentSpread, settings.bandwidth, settings.unit.rawValue, result.effectiveBandwidth))
         }
         for r in result.rounds {
             line("round \(r.round), all \(samples)", r.validationAccuracies)
             line("round \(r.round), kept \(keep)", r.kept.map { r.validationAccuracies[$0] })
         }
         print("\(result.kept.count) samples written to \(out); next: sane finetune --models \(out)")
+        guard audit, !chosen.isEmpty else { return }
+
+        // The audit: baselines, then test accuracy once.
+        let zoo = try Zoo(path: selection.path)
+        let trainModels = zoo.models(in: .train, seed: selection.splitSeed)
+        let trainingCheckpoints = try trainModels.map { try zoo.loadCheckpoints(of: [$0], epochs: selection.epochs).checkpoints.map(\.stateDict) }
+        let test = try task.load(datasetName, split: .test, side: target.architecture.inputSize)
+        var fineTuning: GenerationAudit.FineTuningRequest?
+        if auditFinetuneEpochs > 0 {
+            var s = FineTuningSettings()
+            s.epochs = auditFinetuneEpochs; s.seed = seed
+            fineTuning = .init(training: training, settings: s)
+        }
+        let auditBar = ProgressBar("audit", total: 2 * samples)
+        let report = try GenerationAudit.run(sampler: sampler, prompts: chosen.map(\.stateDict), kept: result.kept, training: trainingCheckpoints,
+                                             data: data, test: test, fineTuning: fineTuning, seed: seed) { done, _ in auditBar.update(done, detail: "baseline draws") }
+        auditBar.finish()
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try e.encode(report).write(to: outURL.appendingPathComponent("audit.json"), options: .atomic)
+        print("audit (\(samples) draws → best \(keep) by validation for every generator; distances: \(GenerationAudit.distanceUnit); test accuracy computed once, after every choice):")
+        print(report.table.plainText, terminator: "")
+        for line in report.verdictLines { print(line) }
+        print("wrote audit.json to \(out)")
     }
 }
 
@@ -161,6 +224,9 @@ struct SampleManifest: Codable {
     var validationSize: Int
     var settings: SamplingSettings
     var promptLatentRMS: Double?
+    var promptLatentSpread: Double?
+    /// How `--bandwidth auto` chose (nil when a bandwidth was given).
+    var bandwidthSelection: BandwidthSelection?
     var prompts: [Prompt]
     var rounds: [SamplingRound]
     var samples: [Sample]

@@ -171,7 +171,7 @@ final class ProbeTests: XCTestCase {
         let report = try PropertyProbe.run(probeData, zoo: "tiny", epochs: [0, 1, 2])
         XCTAssertEqual(report.scores.count, 12)
         XCTAssertEqual(report.methods, [.weights, .statistics, .sane(.mean), .sane(.layers)])
-        XCTAssertEqual(report.table.header, ["target", "W", "s(W)", "SANE", "SANE layers"])
+        XCTAssertEqual(report.table.header, ["target", "W", "s(W)", "SANE", "SANE layers", "SANE auto (val choice)"])
         XCTAssertTrue(report.scores.allSatisfy { $0.testR2.isFinite }, "\(report.scores.map(\.testR2))")
         XCTAssertEqual(report.testPredictions.count, 6)
         XCTAssertEqual(report.testPredictions[0].predicted["test_acc"]?.count, 4)

@@ -63,6 +63,22 @@ public final class SANEEncoder {
         halo = HaloWindows.defaults(windowSize: manifest.config.windowSize)
     }
 
+    init(model: SANEModel, preprocessing: [ZooPreprocessing], manifest: RunFolder.Manifest, halo: HaloWindows) {
+        self.model = model; self.preprocessing = preprocessing; self.manifest = manifest; self.halo = halo
+    }
+
+    /// The control of every claim about this run: the same run with its autoencoder as it was
+    /// before training — the weights `Trainer` starts from (`SeededGenerator(seed: config.seed)`),
+    /// same shape, same preprocessing (alignment reference, standardization) and halo. A property
+    /// that this encoder exposes as well is a property of the preprocessing and architecture, not
+    /// of what SANE learned.
+    public func untrainedControl() -> SANEEncoder {
+        var g = SeededGenerator(seed: manifest.config.seed)
+        let fresh = SANEModel(config: manifest.config, using: &g)
+        fresh.train(false)
+        return SANEEncoder(model: fresh, preprocessing: preprocessing, manifest: manifest, halo: halo)
+    }
+
     /// Preprocesses a model's checkpoints exactly as training did (alignment computed on the last
     /// one given, standardization with the train statistics of zoo `zoo`) and tokenizes them.
     public func tokenize(trajectory: [StateDict], zoo: Int = 0, seed: UInt64 = 0) throws -> [TokenSequence] {

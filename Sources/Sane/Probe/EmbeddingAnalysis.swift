@@ -159,4 +159,55 @@ public struct EmbeddingAnalysis: Codable, Sendable {
     }
 }
 
+/// The analysis of a trained SANE next to its controls: the same analysis with the untrained
+/// SANE (`SANEEncoder.untrainedControl`) and with the y quantity shuffled over checkpoints (a
+/// seeded permutation). A correlation is a claim about SANE only where |r| of the trained SANE
+/// exceeds both controls' |r| by at least `margin`.
+public struct AnalysisControls: Codable, Sendable {
+    public struct Row: Codable, Sendable {
+        public var x: String
+        public var y: String
+        public var trainedPearson: Double
+        public var untrainedPearson: Double
+        public var shuffledPearson: Double
+        public var beatsControls: Bool
+    }
+
+    public static let margin = 0.1
+    public var margin = AnalysisControls.margin
+    public var shuffleSeed: UInt64
+    public var rows: [Row]
+
+    /// Compares every correlation of `trained` with the same one of `untrained` (same
+    /// checkpoints) and with `trained`'s correlation after shuffling y.
+    public init(trained: EmbeddingAnalysis, untrained: EmbeddingAnalysis, shuffleSeed: UInt64 = 0) {
+        self.shuffleSeed = shuffleSeed
+        var g = SeededGenerator(seed: shuffleSeed)
+        let permutation = g.permutation(trained.checkpoints.count)
+        let layerCount = trained.checkpoints.first?.layers.count ?? 0
+        /// (x name, y name, x of a checkpoint analysis, y of a checkpoint analysis) for every correlation.
+        var pairs: [(String, String, (CheckpointAnalysis) -> Double, (CheckpointAnalysis) -> Double)] = []
+        for l in 0..<layerCount {
+            pairs.append(("ẑ_\(l)", "log spectral norm", { $0.layers[l].spread }, { $0.layers[l].logSpectralNorm }))
+            pairs.append(("ẑ_\(l)", "α", { $0.layers[l].spread }, { $0.layers[l].alpha }))
+        }
+        pairs.append(("mean ẑ", "test_acc", { $0.spread }, { $0.label.testAccuracy }))
+        let margin = AnalysisControls.margin
+        rows = pairs.map { name, yName, x, y in
+            let r = CorrelationEntry(x: name, y: yName, trained.checkpoints.map(x), trained.checkpoints.map(y)).pearson
+            let u = CorrelationEntry(x: name, y: yName, untrained.checkpoints.map(x), untrained.checkpoints.map(y)).pearson
+            let ys = trained.checkpoints.map(y)
+            let sh = CorrelationEntry(x: name, y: yName, trained.checkpoints.map(x), permutation.map { ys[$0] }).pearson
+            let beats = r.isFinite && abs(r) >= abs(u.isFinite ? u : 0) + margin && abs(r) >= abs(sh.isFinite ? sh : 0) + margin
+            return Row(x: name, y: yName, trainedPearson: r, untrainedPearson: u, shuffledPearson: sh, beatsControls: beats)
+        }
+    }
+
+    public var table: Table {
+        Table(header: ["x", "vs", "trained r", "untrained r", "shuffled r", "beats controls (|r| margin)"],
+              rows: rows.map { [$0.x, $0.y, format($0.trainedPearson), format($0.untrainedPearson), format($0.shuffledPearson),
+                                ($0.beatsControls ? "yes" : "NO") + String(format: " (%.2f)", margin)] })
+    }
+}
+
 private func format(_ value: Double) -> String { value.isFinite ? String(format: "%.3f", value) : "—" }

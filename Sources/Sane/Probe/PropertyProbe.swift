@@ -24,19 +24,33 @@ public enum ProbeMethod: Hashable, Codable, Sendable, CustomStringConvertible {
     case statistics
     /// SANE embeddings under a pooling of the token latents.
     case sane(EmbeddingPooling)
+    /// The control of `sane`: the same run's autoencoder before training
+    /// (`SANEEncoder.untrainedControl`), same pooling.
+    case untrained(EmbeddingPooling)
 
-    /// The column name: "W", "s(W)", "SANE" (mean pooling, the paper's), "SANE layers", "SANE tokens".
+    /// The column name: "W", "s(W)", "SANE" (mean pooling, the paper's), "SANE layers", "SANE tokens",
+    /// "untrained SANE", "untrained SANE layers", ….
     public var description: String {
         switch self {
         case .weights: "W"
         case .statistics: "s(W)"
         case .sane(.mean): "SANE"
         case .sane(let pooling): "SANE \(pooling.rawValue)"
+        case .untrained(let pooling): "untrained " + ProbeMethod.sane(pooling).description
         }
     }
 
-    /// Every method: the two baselines, then SANE under each pooling.
+    /// The pooling of a SANE method (trained or untrained), nil for the baselines.
+    public var pooling: EmbeddingPooling? {
+        switch self {
+        case .sane(let p), .untrained(let p): p
+        default: nil
+        }
+    }
+
+    /// Every method: the two baselines, SANE under each pooling, then its untrained control.
     public static let all: [ProbeMethod] = [.weights, .statistics] + EmbeddingPooling.allCases.map { .sane($0) }
+        + EmbeddingPooling.allCases.map { .untrained($0) }
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
@@ -82,12 +96,14 @@ public struct ProbeDataset: Sendable {
     /// Loads every checkpoint of `zoo` at `epochs` (nil = all) and computes the features.
     /// - Parameters:
     ///   - encoder: a trained run for the SANE features; nil computes the baselines only.
+    ///   - control: the untrained control of `encoder` (`encoder.untrainedControl()`), embedded
+    ///     with the same poolings into the `.untrained` methods; nil leaves them out.
     ///   - splitSeed: seed of the model-level split; nil = the run's seed for this zoo, else 42.
     ///   - weightLimit: largest parameter count for which the W baseline is computed.
     ///   - poolings: the SANE feature sets, one per pooling of the token latents (all from one
     ///     encoding of each checkpoint).
     ///   - progress: called with (models done, models total).
-    public init(zoo: Zoo, encoder: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
+    public init(zoo: Zoo, encoder: SANEEncoder? = nil, control: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
                 weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers], progress: ((Int, Int) -> Void)? = nil) throws {
         let seed = splitSeed ?? encoder?.splitSeed(for: zoo) ?? 42
         let tokenizer = Tokenizer(encoder?.manifest.tokenizer ?? TokenizerConfig())
@@ -120,6 +136,9 @@ public struct ProbeDataset: Sendable {
                 for embeddings in try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, poolings: poolings) {
                     for (pooling, e) in zip(poolings, embeddings) { rows[.sane(pooling), default: []].append(e.map(Double.init)) }
                 }
+                for embeddings in try control?.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, poolings: poolings) ?? [] {
+                    for (pooling, e) in zip(poolings, embeddings) { rows[.untrained(pooling), default: []].append(e.map(Double.init)) }
+                }
             }
             labels += checkpoints.map { CheckpointLabel($0, split: split) }
         }
@@ -129,6 +148,11 @@ public struct ProbeDataset: Sendable {
             throw SaneError("no usable checkpoints in zoo \(zoo.directory.path) at the selected epochs",
                             hint: "check --epochs against the epochs the zoo has (sane zoo info ZOO)")
         }
+    }
+
+    /// A data set from given labels and features (rows in the order of `labels`).
+    public init(labels: [CheckpointLabel], features: [ProbeMethod: [[Double]]], skipped: [String] = []) {
+        self.labels = labels; self.features = features; self.skipped = skipped
     }
 
     /// The raw values of each tokenized layer of `stateDict`: the weight's values, then the bias.
@@ -156,6 +180,39 @@ public struct PropertyProbeReport: Codable, Sendable {
         public var trainR2: Double
         public var validationR2: Double
         public var testR2: Double
+        /// The shuffled-label control: the same probe (λ on validation) fitted to the train
+        /// split's targets permuted by a seeded generator; what the probe finds without a
+        /// relation between features and target.
+        public var shuffledValidationR2: Double
+        public var shuffledTestR2: Double
+    }
+
+    /// The pooling of the SANE latents chosen for one target by validation R² (`--pooling auto`):
+    /// for the trained run, for its untrained control and for the shuffled-label probe of the
+    /// trained run, each by its own validation R² among the poolings probed.
+    public struct PoolingChoice: Codable, Sendable {
+        public var target: ProbeTarget
+        public var trained: EmbeddingPooling
+        public var untrained: EmbeddingPooling?
+        public var shuffled: EmbeddingPooling
+    }
+
+    /// Whether the trained SANE beats its controls on one target, decided on validation R²:
+    /// it does when its validation R² exceeds both the untrained control's and the
+    /// shuffled-label probe's by at least `margin` (`PropertyProbe.controlMargin`).
+    public struct ControlVerdict: Codable, Sendable {
+        public var target: ProbeTarget
+        /// "mean", "layers", "tokens", or "auto" (each side's pooling chosen on validation).
+        public var pooling: String
+        public var trainedValidationR2: Double
+        public var untrainedValidationR2: Double?
+        public var shuffledValidationR2: Double
+        public var trainedTestR2: Double
+        public var untrainedTestR2: Double?
+        public var shuffledTestR2: Double
+        public var margin: Double
+        /// Decided on validation only; false where the untrained control was not computed.
+        public var beatsControls: Bool
     }
 
     /// One test checkpoint: true targets and every method's prediction.
@@ -174,6 +231,15 @@ public struct PropertyProbeReport: Codable, Sendable {
     /// Checkpoints per split, e.g. ["train": 363, "validation": 77, "test": 88].
     public var samples: [String: Int]
     public var scores: [Score]
+    /// Per target, the pooling chosen by validation R² (empty without SANE features).
+    public var poolingChoices: [PoolingChoice]
+    /// Trained SANE vs its untrained control and the shuffled-label probe (empty without SANE features).
+    public var verdicts: [ControlVerdict]
+    /// Seed of the generator that permutes the train targets for the shuffled-label probe.
+    public var shuffleSeed: UInt64
+    /// The run checkpoint probed (nil: the latest) and, when it was chosen on validation, how.
+    public var runEpoch: Int?
+    public var checkpointSelection: CheckpointSelection?
     public var testPredictions: [Prediction]
     public var skipped: [String]
 
@@ -186,22 +252,42 @@ public struct PropertyProbeReport: Codable, Sendable {
 
     /// Test R², rows = targets, columns = W, s(W), SANE (each pooling probed; "—" where a
     /// method was not computed): the layout of the paper's Table 1.
+    /// With SANE features, a last column "SANE auto": the test R² of the pooling chosen on
+    /// validation, and which one.
     public var table: Table {
-        Table(header: ["target"] + methods.map(\.description),
-              rows: ProbeTarget.allCases.map { target in
-                  [target.rawValue] + methods.map { method in
-                      score(target, method).map { String(format: "%.3f", $0.testR2) } ?? "—"
-                  }
+        let auto = !poolingChoices.isEmpty
+        return Table(header: ["target"] + methods.map(\.description) + (auto ? ["SANE auto (val choice)"] : []),
+                     rows: ProbeTarget.allCases.map { target in
+                         let chosen = poolingChoices.first { $0.target == target }.flatMap { c in
+                             score(target, .sane(c.trained)).map { String(format: "%.3f (%@)", $0.testR2, c.trained.rawValue) }
+                         }
+                         return [target.rawValue] + methods.map { method in
+                             score(target, method).map { String(format: "%.3f", $0.testR2) } ?? "—"
+                         } + (auto ? [chosen ?? "—"] : [])
+                     })
+    }
+
+    /// Every fitted probe with its feature count, λ, train / validation / test R² and the
+    /// shuffled-label control's validation / test R².
+    public var detailTable: Table {
+        Table(header: ["target", "method", "features", "λ", "train R²", "val R²", "test R²", "shuffled val R²", "shuffled test R²"],
+              rows: scores.map { s in
+                  [s.target.rawValue, s.method.description, String(s.features), String(format: "%g", s.lambda),
+                   String(format: "%.3f", s.trainR2), String(format: "%.3f", s.validationR2), String(format: "%.3f", s.testR2),
+                   String(format: "%.3f", s.shuffledValidationR2), String(format: "%.3f", s.shuffledTestR2)]
               })
     }
 
-    /// Every fitted probe with its feature count, λ and train / validation / test R².
-    public var detailTable: Table {
-        Table(header: ["target", "method", "features", "λ", "train R²", "val R²", "test R²"],
-              rows: scores.map { s in
-                  [s.target.rawValue, s.method.description, String(s.features), String(format: "%g", s.lambda),
-                   String(format: "%.3f", s.trainR2), String(format: "%.3f", s.validationR2), String(format: "%.3f", s.testR2)]
-              })
+    /// Trained SANE vs untrained SANE vs shuffled labels, validation and test R², and the verdict.
+    public var controlTable: Table {
+        func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
+        return Table(header: ["target", "pooling", "trained val", "untrained val", "shuffled val",
+                              "trained test", "untrained test", "shuffled test", "beats controls (val, margin)"],
+                     rows: verdicts.map { v in
+                         [v.target.rawValue, v.pooling, f(v.trainedValidationR2), f(v.untrainedValidationR2), f(v.shuffledValidationR2),
+                          f(v.trainedTestR2), f(v.untrainedTestR2), f(v.shuffledTestR2),
+                          (v.beatsControls ? "yes" : "NO") + String(format: " (%.2f)", v.margin)]
+                     })
     }
 
     /// Key-sorted, pretty JSON; non-finite numbers as "nan", "inf", "-inf".
@@ -223,7 +309,14 @@ public enum PropertyProbe {
     /// penalizes the intercept with the weights (a column of ones in the ridge system). With the
     /// same features the two agree on mnist-cnn-seed 0–10 and differ where the chosen λ is large
     /// (Tests/SaneTests/ProbeTests.swift reproduces the README with the penalized form).
-    public static func run(_ data: ProbeDataset, zoo: String, epochs: [Int]?) throws -> PropertyProbeReport {
+    /// How much higher the trained SANE's validation R² must be than each control's for a
+    /// claim about it to stand.
+    public static let controlMargin = 0.05
+
+    /// Also fits every probe to shuffled train targets (a seeded permutation per target, the
+    /// same for every method) and, for the SANE methods, chooses the pooling per target by
+    /// validation R² and compares trained SANE with its controls (`ControlVerdict`).
+    public static func run(_ data: ProbeDataset, zoo: String, epochs: [Int]?, shuffleSeed: UInt64 = 0) throws -> PropertyProbeReport {
         let indices = Dictionary(grouping: data.labels.indices) { data.labels[$0].split }
         let train = indices["train"] ?? [], validation = indices["validation"] ?? [], test = indices["test"] ?? []
         guard !train.isEmpty, !validation.isEmpty, !test.isEmpty else {
@@ -236,21 +329,99 @@ public enum PropertyProbe {
                                            truth: Dictionary(uniqueKeysWithValues: ProbeTarget.allCases.map { ($0.rawValue, $0.value(of: data.labels[i])) }),
                                            predicted: [:])
         }
-        for target in ProbeTarget.allCases {
+        for (t, target) in ProbeTarget.allCases.enumerated() {
             let y = data.labels.map(target.value)
+            var g = SeededGenerator(seed: shuffleSeed &+ UInt64(t))
+            let permutation = g.permutation(train.count)
+            let shuffledTrain = permutation.map { train[$0] }
             for method in ProbeMethod.all {
                 guard let x = data.features[method] else { continue }
-                func split(_ rows: [Int]) -> ProbeSplit { ProbeSplit(features: rows.map { x[$0] }, targets: rows.map { y[$0] }) }
+                func split(_ rows: [Int], targets: [Int]? = nil) -> ProbeSplit {
+                    ProbeSplit(features: rows.map { x[$0] }, targets: (targets ?? rows).map { y[$0] })
+                }
                 let result = try RidgeProbe.fit(train: split(train), validation: split(validation), test: split(test))
+                let shuffled = try RidgeProbe.fit(train: split(train, targets: shuffledTrain), validation: split(validation), test: split(test))
                 scores.append(.init(target: target, method: method, features: x[0].count, lambda: result.lambda,
-                                    trainR2: result.trainR2, validationR2: result.validationR2, testR2: result.testR2))
+                                    trainR2: result.trainR2, validationR2: result.validationR2, testR2: result.testR2,
+                                    shuffledValidationR2: shuffled.validationR2, shuffledTestR2: shuffled.testR2))
                 for (k, value) in result.testPredictions.enumerated() {
                     predictions[k].predicted[target.rawValue, default: [:]][method.description] = value
                 }
             }
         }
+        let (choices, verdicts) = controls(scores)
         return PropertyProbeReport(zoo: zoo, epochs: epochs,
                                    samples: ["train": train.count, "validation": validation.count, "test": test.count],
-                                   scores: scores, testPredictions: predictions, skipped: data.skipped)
+                                   scores: scores, poolingChoices: choices, verdicts: verdicts, shuffleSeed: shuffleSeed,
+                                   testPredictions: predictions, skipped: data.skipped)
+    }
+
+    /// Pooling choices by validation R² and the verdicts against the controls, per target: one
+    /// verdict per pooling probed, then one for the pooling chosen on validation ("auto").
+    static func controls(_ scores: [PropertyProbeReport.Score]) -> ([PropertyProbeReport.PoolingChoice], [PropertyProbeReport.ControlVerdict]) {
+        var choices: [PropertyProbeReport.PoolingChoice] = []
+        var verdicts: [PropertyProbeReport.ControlVerdict] = []
+        for target in ProbeTarget.allCases {
+            let rows = scores.filter { $0.target == target }
+            let trained = rows.filter { if case .sane = $0.method { true } else { false } }
+            let untrained = rows.filter { if case .untrained = $0.method { true } else { false } }
+            guard let bestTrained = trained.max(by: { $0.validationR2 < $1.validationR2 }),
+                  let bestShuffled = trained.max(by: { $0.shuffledValidationR2 < $1.shuffledValidationR2 }) else { continue }
+            let bestUntrained = untrained.max { $0.validationR2 < $1.validationR2 }
+            choices.append(.init(target: target, trained: bestTrained.method.pooling!, untrained: bestUntrained?.method.pooling,
+                                 shuffled: bestShuffled.method.pooling!))
+            func verdict(_ pooling: String, _ t: PropertyProbeReport.Score, _ u: PropertyProbeReport.Score?, shuffledVal: Double, shuffledTest: Double) -> PropertyProbeReport.ControlVerdict {
+                let beats = u.map { t.validationR2 >= $0.validationR2 + controlMargin && t.validationR2 >= shuffledVal + controlMargin } ?? false
+                return .init(target: target, pooling: pooling, trainedValidationR2: t.validationR2, untrainedValidationR2: u?.validationR2,
+                             shuffledValidationR2: shuffledVal, trainedTestR2: t.testR2, untrainedTestR2: u?.testR2,
+                             shuffledTestR2: shuffledTest, margin: controlMargin, beatsControls: beats)
+            }
+            for t in trained {
+                let u = untrained.first { $0.method.pooling == t.method.pooling }
+                verdicts.append(verdict(t.method.pooling!.rawValue, t, u, shuffledVal: t.shuffledValidationR2, shuffledTest: t.shuffledTestR2))
+            }
+            verdicts.append(verdict("auto (\(bestTrained.method.pooling!.rawValue))", bestTrained, bestUntrained,
+                                    shuffledVal: bestShuffled.shuffledValidationR2, shuffledTest: bestShuffled.shuffledTestR2))
+        }
+        return (choices, verdicts)
+    }
+}
+
+/// Choosing the checkpoint of a SANE run on validation data: every kept checkpoint is probed
+/// (SANE features only, every target) and the one with the highest mean validation R² over the
+/// targets, each with its pooling chosen on validation, wins (ties: the later epoch). Test
+/// numbers play no part.
+public struct CheckpointSelection: Codable, Sendable {
+    /// The rule, in words, for the report.
+    public static let rule = "highest mean validation R² over test_acc, epoch and ggap (pooling chosen per target on validation)"
+    /// (run epoch, mean validation R²) for every kept checkpoint, ascending.
+    public var candidates: [Candidate]
+    public var chosenEpoch: Int
+    public var rule = CheckpointSelection.rule
+
+    public struct Candidate: Codable, Sendable {
+        public var epoch: Int
+        public var meanValidationR2: Double
+    }
+
+    /// - Parameters:
+    ///   - epochs: the checkpoints of `run` to compare (`RunFolder.checkpointEpochs()`).
+    ///   - zooEpochs: the zoo checkpoints probed (nil = all).
+    public init(run: RunFolder, epochs: [Int], zoo: Zoo, zooEpochs: [Int]?, poolings: [EmbeddingPooling],
+                progress: ((Int, Int) -> Void)? = nil) throws {
+        guard !epochs.isEmpty else {
+            throw SaneError("run \(run.url.path) keeps no per-epoch checkpoints to choose from",
+                            hint: "train with `sane pretrain --keep-every N`, or pass --run-epoch")
+        }
+        candidates = []
+        for (i, epoch) in epochs.enumerated() {
+            let encoder = try SANEEncoder(run: run, epoch: epoch)
+            let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: zooEpochs, weightLimit: 0, poolings: poolings)
+            let report = try PropertyProbe.run(data, zoo: zoo.directory.path, epochs: zooEpochs)
+            let best = report.poolingChoices.compactMap { c in report.score(c.target, .sane(c.trained))?.validationR2 }
+            candidates.append(.init(epoch: epoch, meanValidationR2: best.reduce(0, +) / Double(max(best.count, 1))))
+            progress?(i + 1, epochs.count)
+        }
+        chosenEpoch = candidates.max { ($0.meanValidationR2, $0.epoch) < ($1.meanValidationR2, $1.epoch) }!.epoch
     }
 }

@@ -30,17 +30,21 @@ public enum RunReport {
             ], title: "SANE losses", xLabel: "epoch", yLabel: "loss", logarithmicY: true)
             try SVGPlot.write(losses, toPath: run.url.appendingPathComponent("loss_curves.svg").path)
             let r2 = SVGPlot.lines(series: [
+                PlotSeries(name: "train", x: epochs, y: log.map { $0.trainSequenceR2 ?? .nan }),
                 PlotSeries(name: "validation", x: epochs, y: log.map(\.validationSequenceR2)),
-                PlotSeries(name: "test", x: epochs, y: log.map(\.testSequenceR2)),
             ], title: "Reconstruction R² of clean sequences", xLabel: "epoch", yLabel: "R²")
             try SVGPlot.write(r2, toPath: run.url.appendingPathComponent("reconstruction_r2.svg").path)
             md += "## Training\n\n![losses](loss_curves.svg)\n\n![reconstruction R²](reconstruction_r2.svg)\n\n"
             let rows = log.map { l in
                 [String(l.epoch), f(l.trainReconstruction), f(l.trainContrastive), f(l.trainSequenceR2 ?? .nan), f(l.validationReconstruction),
-                 f(l.validationSequenceR2), f(l.testSequenceMSE), f(l.testSequenceR2), String(format: "%.0f", l.tokensPerSecond), String(format: "%.1f", l.seconds)]
+                 f(l.validationSequenceR2), String(format: "%.0f", l.tokensPerSecond), String(format: "%.1f", l.seconds)]
             }
-            md += Table(header: ["epoch", "train recon", "train contrast", "train R²", "val recon", "val R²", "test MSE", "test R²", "tokens/s", "s"],
+            md += Table(header: ["epoch", "train recon", "train contrast", "train R²", "val recon", "val R²", "tokens/s", "s"],
                         rows: rows).markdown + "\n\n"
+            if let test = try run.loadFinalTest() {
+                md += String(format: "Test reconstruction of the final model (epoch %d; computed once, after training): MSE %.4f, R² %.3f.\n\n",
+                             test.epoch, test.testSequenceMSE, test.testSequenceR2)
+            }
             md += "Reconstruction losses are masked MSE of standardized weights on noised windows; R² and MSE of clean full sequences (1 − SSE/SST over real entries).\n\n"
         }
         // Sections written by other commands into sub-folders of the run.

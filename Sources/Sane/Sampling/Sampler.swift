@@ -27,14 +27,27 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
     public var keep = 10
     /// r: bootstrapping rounds after the first; each uses the previous round's kept latents as prompts.
     public var rounds = 0
-    /// h: KDE bandwidth in `z_n = z^e_n + h·ε_n` (with `relativeBandwidth`, in units of the
-    /// prompt latents' RMS).
+    /// The unit of `bandwidth`.
+    public enum BandwidthUnit: String, Codable, CaseIterable, Sendable {
+        /// h as given (the paper's 0.2 assumes its model's latent scale).
+        case absolute
+        /// h = bandwidth · √(mean z²) of the prompt latents.
+        case rms
+        /// Per latent dimension j: h_j = bandwidth · s_j, s_j = √(mean over tokens n of the
+        /// variance over prompts of z^e_{n,j}) — the spread of the data the KDE is fitted to,
+        /// as in Scott's and Silverman's rules. Needs ≥ 2 prompts.
+        case spread
+    }
+
+    /// h: KDE bandwidth in `z_n = z^e_n + h·ε_n`, in units of `unit`.
     public var bandwidth: Float = 0.2
-    /// Whether `bandwidth` is relative: h = bandwidth · √(mean z²) of the prompt latents. The
-    /// paper's absolute 0.2 assumes its model's latent scale; a relative bandwidth carries over
-    /// between models (the cnn-cpu run's latents have RMS 0.065, where 0.3 × RMS works best).
-    /// Optional so that samples.json files written before it existed still load (nil = false).
+    /// Legacy form of `bandwidthUnit == .rms`; read only when `bandwidthUnit` is nil (files
+    /// written before it existed).
     public var relativeBandwidth: Bool?
+    /// nil: `.rms` if `relativeBandwidth`, else `.absolute`.
+    public var bandwidthUnit: BandwidthUnit?
+    /// The unit in effect.
+    public var unit: BandwidthUnit { bandwidthUnit ?? (relativeBandwidth == true ? .rms : .absolute) }
     public var mode = Mode.sequence
     /// σ of the Gaussian prior z ~ N(0, σ²I) that replaces the prompts in the first round; nil = prompts.
     public var priorStandardDeviation: Float?
@@ -76,20 +89,23 @@ public enum LatentKDE {
     /// drawn once per sequence (`.sequence`) or once per token (`.token`).
     /// - Parameter anchors: E prompt latents, each [N, d_z].
     /// - Returns: k latents, each [N, d_z].
-    public static func draw(anchors: [Tensor], count k: Int, bandwidth h: Float, mode: SamplingSettings.Mode,
+    /// - Parameter scale: per latent dimension, a factor on h ([d_z]; nil = 1).
+    public static func draw(anchors: [Tensor], count k: Int, bandwidth h: Float, scale: [Float]? = nil, mode: SamplingSettings.Mode,
                             using g: inout SeededGenerator) -> [Tensor] {
         precondition(!anchors.isEmpty, "the KDE needs at least one prompt")
         let shape = anchors[0].shape
         precondition(shape.count == 2 && anchors.allSatisfy { $0.shape == shape },
                      "prompt latents must share one shape [N, d_z], got \(anchors.map(\.shape))")
         let (n, d) = (shape[0], shape[1])
+        let hs = (scale ?? [Float](repeating: 1, count: d)).map { $0 * h }
+        precondition(hs.count == d, "one bandwidth scale per latent dimension")
         return (0..<k).map { _ in
             var e = g.int(below: anchors.count)
             return Tensor(shape: shape) { z in                                         // [N, d_z]
                 for token in 0..<n {
                     if mode == .token { e = g.int(below: anchors.count) }
                     let a = anchors[e].readPointer + token * d
-                    for j in 0..<d { z[token * d + j] = a[j] + h * g.normal() }
+                    for j in 0..<d { z[token * d + j] = a[j] + hs[j] * g.normal() }
                 }
             }
         }
@@ -99,6 +115,22 @@ public enum LatentKDE {
     public static func prior(count k: Int, tokens n: Int, dimensions d: Int, standardDeviation sigma: Float,
                              using g: inout SeededGenerator) -> [Tensor] {
         (0..<k).map { _ in Tensor.normal([n, d], std: sigma, using: &g) }
+    }
+
+    /// s_j = √(mean_n var_e z^e_{n,j}): per latent dimension, the spread of the prompts at the
+    /// same token position (population variance over the E prompts, averaged over tokens), [d_z].
+    public static func promptSpread(_ anchors: [Tensor]) -> [Float] {
+        guard let first = anchors.first else { return [] }
+        let (n, d) = (first.shape[0], first.shape[1]), e = Double(anchors.count)
+        var variance = [Double](repeating: 0, count: d)
+        for t in 0..<n {
+            for j in 0..<d {
+                var sum = 0.0, squares = 0.0
+                for a in anchors { let v = Double(a.readPointer[t * d + j]); sum += v; squares += v * v }
+                variance[j] += max(0, squares / e - (sum / e) * (sum / e))
+            }
+        }
+        return variance.map { Float(($0 / Double(n)).squareRoot()) }
     }
 }
 
@@ -164,6 +196,11 @@ public struct SamplingResult: Sendable {
     /// √(mean z²) over the prompts' latents: the scale the bandwidth h is compared with (the KDE
     /// noise is absolute, so a latent space of small scale needs a smaller h). NaN without prompts.
     public var promptLatentRMS: Double
+    /// Mean over latent dimensions of the prompts' spread s_j (`LatentKDE.promptSpread`); NaN
+    /// with fewer than 2 prompts.
+    public var promptLatentSpread: Double
+    /// The mean noise standard deviation h_j the KDE used (absolute units).
+    public var effectiveBandwidth: Double
 }
 
 /// Samples new models of a target network from a trained SANE (§7).
@@ -257,7 +294,20 @@ public final class ModelSampler {
         try data.validation.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the validation data")
         let values = promptLatents.flatMap(\.scalars)
         let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(Swift.max(values.count, 1))).squareRoot()
-        let bandwidth = settings.relativeBandwidth == true ? settings.bandwidth * Float(rms) : settings.bandwidth
+        let spread = LatentKDE.promptSpread(promptLatents)
+        let meanSpread = promptLatents.count >= 2 ? Double(spread.reduce(0, +)) / Double(spread.count) : .nan
+        let bandwidth: Float, scale: [Float]?
+        switch settings.unit {
+        case .absolute: (bandwidth, scale) = (settings.bandwidth, nil)
+        case .rms: (bandwidth, scale) = (settings.bandwidth * Float(rms), nil)
+        case .spread:
+            guard promptLatents.count >= 2 || settings.priorStandardDeviation != nil else {
+                throw SaneError("a bandwidth in units of the prompts' spread needs at least 2 prompts, got \(promptLatents.count)",
+                                hint: "pass more prompts (--prompt-count), or --bandwidth-unit rms")
+            }
+            (bandwidth, scale) = (settings.bandwidth, spread)
+        }
+        let effective = Double(bandwidth) * (scale.map { Double($0.reduce(0, +)) / Double(max($0.count, 1)) } ?? 1)
         let promptAccuracies = try prompts.map(score)
         let decodedPromptAccuracies = try promptLatents.enumerated().map { try score(try decoded($1, "prompt \($0 + 1)")) }
 
@@ -271,7 +321,7 @@ public final class ModelSampler {
                                           dimensions: encoder.model.config.latentDimensions, standardDeviation: sigma, using: &g)
             } else {
                 guard !anchors.isEmpty else { throw SaneError("no prompts to sample around", hint: "pass prompts or a prior σ") }
-                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: bandwidth,
+                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: bandwidth, scale: scale,
                                          mode: settings.mode, using: &g)
             }
             var candidates: [SampledModel] = []
@@ -286,6 +336,7 @@ public final class ModelSampler {
             anchors = kept.map(\.latents)
         }
         return SamplingResult(kept: kept, rounds: rounds, promptAccuracies: promptAccuracies,
-                              decodedPromptAccuracies: decodedPromptAccuracies, promptLatentRMS: rms)
+                              decodedPromptAccuracies: decodedPromptAccuracies, promptLatentRMS: rms,
+                              promptLatentSpread: meanSpread, effectiveBandwidth: effective)
     }
 }

@@ -12,7 +12,10 @@ public struct EpochLog: Codable, Sendable {
     /// values are absent in logs written before they were added.
     public var trainSequenceMSE: Double?, trainSequenceR2: Double?
     public var validationSequenceMSE: Double, validationSequenceR2: Double
-    public var testSequenceMSE: Double, testSequenceR2: Double
+    /// Test-split values: only in logs written before the epoch logs were restricted to train and
+    /// validation data (choices are made on validation; the test reconstruction is computed once,
+    /// after training, by `SANETrainer.testReconstruction()`).
+    public var testSequenceMSE: Double?, testSequenceR2: Double?
     public var learningRate: Double
     public var seconds: Double
     public var tokensPerSecond: Double
@@ -134,13 +137,12 @@ public final class SANETrainer {
         let val = validationLosses()
         let trainSeq = SequenceReconstruction.evaluate(model: model, samples: data.train)
         let valSeq = SequenceReconstruction.evaluate(model: model, samples: data.validation)
-        let testSeq = SequenceReconstruction.evaluate(model: model, samples: data.test)
         let n = Double(max(batches, 1))
         return EpochLog(epoch: state.completedEpochs + 1,
                         trainLoss: sums.total / n, trainReconstruction: sums.recon / n, trainContrastive: sums.contrast / n,
                         validationLoss: val.total, validationReconstruction: val.recon, validationContrastive: val.contrast,
                         trainSequenceMSE: trainSeq.mse, trainSequenceR2: trainSeq.r2, validationSequenceMSE: valSeq.mse, validationSequenceR2: valSeq.r2,
-                        testSequenceMSE: testSeq.mse, testSequenceR2: testSeq.r2,
+                        testSequenceMSE: nil, testSequenceR2: nil,
                         learningRate: lr, seconds: seconds,
                         tokensPerSecond: Double(batches * config.batchSize * 2 * config.windowSize) / max(seconds, 1e-9))
     }
@@ -157,6 +159,12 @@ public final class SANETrainer {
             throw SaneError("data-parallel replicas disagree after epoch \(state.completedEpochs) (parameter sums \(low[0]) … \(high[0]))",
                             hint: "the ranks must run the same sane build on identical data")
         }
+    }
+
+    /// Reconstruction of the clean test sequences by the current model: for the final report,
+    /// once, after training (the epoch logs hold train and validation data only).
+    public func testReconstruction() -> (mse: Double, r2: Double) {
+        SequenceReconstruction.evaluate(model: model, samples: data.test)
     }
 
     /// Losses on validation windows; the same windows and noise every epoch (fixed seed).

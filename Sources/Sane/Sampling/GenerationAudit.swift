@@ -1,0 +1,218 @@
+import Foundation
+import SaneAnalysis
+import SaneData
+import SaneTensor
+
+// The generation audit of `sane sample`: are SANE's samples more than their prompts with noise
+// on them, or averages of them?
+//
+// Distances are measured where the weights are comparable: every model aligned to the run's
+// reference and standardized per layer with the run's train statistics, tokenized (T, M) — the
+// space SANE reconstructs in. d(a, b) = √(Σ M·(T_a − T_b)² / Σ M), the RMS over real entries
+// (1.0 = one standard deviation of a layer's weights in the zoo).
+//
+// Two baselines get the same budget and selection as SANE (k draws scored on the validation
+// split, best m kept) and are placed at the samples' distance from the prompts:
+//   noise     T_e + σ·ε ⊙ M, e a uniform prompt; σ starts at D = the kept samples' mean
+//             distance to the nearest prompt (E‖σε‖²/real entries = σ²) and is rescaled three times
+//             by D / measured (re-alignment of a noisy model can move it farther than σ);
+//   average   (1 − t)·T_a + t·T_b of two distinct prompts, t = min(½, D / d(a, b)) with D that same
+//             mean distance (the midpoint where the prompts are closer than 2D).
+// The verdict is decided on validation accuracy; test accuracy is computed once, after.
+//
+// Shape legend: N tokens, d_t token size, E prompts, k draws, m kept.
+
+/// One group of audited models (SANE samples, a baseline, or the prompts).
+public struct AuditGroup: Codable, Sendable {
+    public var name: String
+    /// Validation accuracy of the m kept models (best first), on the split carved from training images.
+    public var validationAccuracy: [Double]
+    /// Test accuracy of the same models (nil when no test data was given).
+    public var testAccuracy: [Double]?
+    /// Test accuracy after fine-tuning (nil when not asked for).
+    public var fineTunedTestAccuracy: [Double]?
+    public var fineTuningEpochs: Int?
+    /// Per model: distance to the nearest prompt and to the nearest training checkpoint of the run's zoo.
+    public var distanceToPrompt: [Double]
+    public var distanceToTraining: [Double]
+}
+
+/// Whether SANE's kept samples beat one baseline.
+public struct AuditVerdict: Codable, Sendable {
+    public var baseline: String
+    public var saneValidationAccuracy: Double
+    public var baselineValidationAccuracy: Double
+    public var saneTestAccuracy: Double?
+    public var baselineTestAccuracy: Double?
+    /// Decided on mean validation accuracy: SANE ≥ baseline + `GenerationAudit.margin`.
+    public var saneBeatsBaseline: Bool
+}
+
+public struct GenerationAudit: Codable, Sendable {
+    /// Accuracy (fraction) by which SANE's mean validation accuracy must exceed a baseline's.
+    public static let margin = 0.005
+    public static let distanceUnit = "RMS over real token entries of aligned, per-layer standardized weights"
+    public var margin = GenerationAudit.margin
+    public var distanceUnit = GenerationAudit.distanceUnit
+    /// D: the SANE samples' mean distance to the nearest prompt, where both baselines are placed.
+    public var targetDistance: Double
+    /// σ of the noise baseline: D, rescaled three times by D / (measured mean distance of noisy prompts).
+    public var noiseStandardDeviation: Double
+    /// "SANE samples", "prompts + noise", "prompt averages", "prompts".
+    public var groups: [AuditGroup]
+    public var verdicts: [AuditVerdict]
+
+    /// Fine-tuning of every audited group (same recipe as `sane finetune`).
+    public struct FineTuningRequest {
+        public var training: ImageDataset
+        public var settings: FineTuningSettings
+        public init(training: ImageDataset, settings: FineTuningSettings) { self.training = training; self.settings = settings }
+    }
+
+    /// Audits the kept samples of `sampler`'s run.
+    /// - Parameters:
+    ///   - training: the zoo checkpoints SANE was trained on, per model (a trajectory each).
+    ///   - test: test images; accuracy on them is computed once, after every choice.
+    ///   - progress: called with (models scored, total) while the baselines are scored.
+    public static func run(sampler: ModelSampler, prompts: [StateDict], kept: [SampledModel], training: [[StateDict]],
+                           data: SamplingData, test: ImageDataset?, fineTuning: FineTuningRequest? = nil, seed: UInt64 = 0,
+                           progress: ((Int, Int) -> Void)? = nil) throws -> GenerationAudit {
+        let encoder = sampler.encoder, zoo = sampler.zoo
+        func tokens(_ state: StateDict) throws -> TokenSequence {
+            guard let sequence = try encoder.tokenize(trajectory: [state], zoo: zoo, seed: seed).first else {
+                throw SaneError("a model could not be tokenized for the audit")
+            }
+            return sequence
+        }
+        let promptTokens = try prompts.map(tokens)                                      // E × (N, d_t)
+        let trainingTokens = try training.flatMap { try encoder.tokenize(trajectory: $0, zoo: zoo, seed: seed) }
+        func distances(_ state: StateDict) throws -> (prompt: Double, training: Double) {
+            let t = try tokens(state)
+            return (promptTokens.map { distance(t, $0) }.min() ?? .nan, trainingTokens.map { distance(t, $0) }.min() ?? .nan)
+        }
+
+        var g = SeededGenerator(seed: seed ^ 0xA0D1_7000)
+        var conditioning = g.fork()
+        let k = sampler.settings.samples, m = sampler.settings.keep
+        var scored = 0
+        let total = 2 * k
+        /// Scores k weight sets on validation, keeps the best m, returns the group.
+        func group(_ name: String, _ candidates: [StateDict]) throws -> (AuditGroup, [StateDict]) {
+            let accuracies = try candidates.map { state -> Double in
+                defer { scored += 1; progress?(scored, total) }
+                return sampler.scorer(try sampler.network(state, data: data, using: &conditioning), data.validation)
+            }
+            let best = ModelSampler.best(accuracies, keep: m)
+            let states = best.map { candidates[$0] }
+            let d = try states.map(distances)
+            return (AuditGroup(name: name, validationAccuracy: best.map { accuracies[$0] }, distanceToPrompt: d.map(\.prompt),
+                               distanceToTraining: d.map(\.training)), states)
+        }
+
+        let saneStates = kept.map(\.stateDict)
+        let saneDistances = try saneStates.map(distances)
+        var groups = [AuditGroup(name: "SANE samples", validationAccuracy: kept.map(\.validationAccuracy),
+                                 distanceToPrompt: saneDistances.map(\.prompt), distanceToTraining: saneDistances.map(\.training))]
+        var states = [saneStates]
+        let sigma = saneDistances.map(\.prompt).reduce(0, +) / Double(max(saneDistances.count, 1))
+
+        /// k noisy prompts at noise level σ, as weights.
+        func noisy(_ sigma: Double) throws -> [StateDict] {
+            try (0..<k).map { _ in
+                let p = promptTokens[g.int(below: promptTokens.count)]
+                let x = Tensor(shape: p.tokens.shape) { x in
+                    let t = p.tokens.readPointer, mask = p.mask.readPointer
+                    for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * g.normal() }
+                }
+                return try encoder.weights(fromTokens: x, like: sampler.reference, zoo: zoo)
+            }
+        }
+        // Re-aligning a noisy model can pick another permutation than its prompt's, which moves it
+        // farther than σ; three calibration rounds rescale σ ← σ · D / (measured mean distance).
+        var noiseSigma = sigma
+        for _ in 0..<3 where sigma > 0 {
+            let measured = try noisy(noiseSigma).map { try distances($0).prompt }.reduce(0, +) / Double(k)
+            if measured > 0 { noiseSigma *= sigma / measured }
+        }
+        let (noiseGroup, noiseStates) = try group("prompts + noise", try noisy(noiseSigma))
+        groups.append(noiseGroup); states.append(noiseStates)
+
+        if promptTokens.count >= 2 {
+            let averages = (0..<k).map { _ -> Tensor in
+                let a = g.int(below: promptTokens.count)
+                var b = g.int(below: promptTokens.count - 1)
+                if b >= a { b += 1 }
+                let (pa, pb) = (promptTokens[a], promptTokens[b])
+                let gap = distance(pa, pb)
+                let t = Float(gap > 0 ? min(0.5, sigma / gap) : 0.5)
+                return Tensor(shape: pa.tokens.shape) { x in
+                    let ta = pa.tokens.readPointer, tb = pb.tokens.readPointer
+                    for i in 0..<pa.tokens.count { x[i] = (1 - t) * ta[i] + t * tb[i] }
+                }
+            }
+            let (averageGroup, averageStates) = try group("prompt averages", try averages.map { try encoder.weights(fromTokens: $0, like: sampler.reference, zoo: zoo) })
+            groups.append(averageGroup); states.append(averageStates)
+        }
+        let promptScores = try prompts.map { sampler.scorer(try sampler.network($0, data: data, using: &conditioning), data.validation) }
+        groups.append(AuditGroup(name: "prompts", validationAccuracy: promptScores, distanceToPrompt: prompts.map { _ in 0 },
+                                 distanceToTraining: try prompts.map { try distances($0).training }))
+        states.append(prompts)
+
+        // Test numbers: once, after every choice above.
+        if let test {
+            for i in groups.indices {
+                groups[i].testAccuracy = try states[i].map { ZooEvaluation.evaluate(try sampler.network($0, data: data, using: &conditioning), on: test).accuracy }
+            }
+            if let fineTuning {
+                for i in groups.indices {
+                    let tuned = try FineTuning.run(group: groups[i].name, initial: states[i].enumerated().map { ("\(groups[i].name)-\($0.offset)", $0.element) },
+                                                   target: sampler.target, training: fineTuning.training, test: test, settings: fineTuning.settings)
+                    groups[i].fineTunedTestAccuracy = tuned.curves.map { $0.testAccuracy[fineTuning.settings.epochs] }
+                    groups[i].fineTuningEpochs = fineTuning.settings.epochs
+                }
+            }
+        }
+
+        func mean(_ v: [Double]?) -> Double? { v.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) } }
+        let sane = groups[0]
+        let verdicts = groups.dropFirst().filter { $0.name != "prompts" }.map { b in
+            AuditVerdict(baseline: b.name, saneValidationAccuracy: mean(sane.validationAccuracy)!, baselineValidationAccuracy: mean(b.validationAccuracy)!,
+                         saneTestAccuracy: mean(sane.testAccuracy), baselineTestAccuracy: mean(b.testAccuracy),
+                         saneBeatsBaseline: mean(sane.validationAccuracy)! >= mean(b.validationAccuracy)! + margin)
+        }
+        return GenerationAudit(targetDistance: sigma, noiseStandardDeviation: noiseSigma, groups: groups, verdicts: verdicts)
+    }
+
+    /// √(Σ M·(a − b)² / Σ M) over the entries real in both sequences.
+    public static func distance(_ a: TokenSequence, _ b: TokenSequence) -> Double {
+        precondition(a.tokens.shape == b.tokens.shape, "sequences of different shapes \(a.tokens.shape), \(b.tokens.shape)")
+        let x = a.tokens.readPointer, y = b.tokens.readPointer, ma = a.mask.readPointer, mb = b.mask.readPointer
+        var sum = 0.0, count = 0.0
+        for i in 0..<a.tokens.count where ma[i] > 0 && mb[i] > 0 {
+            let d = Double(x[i] - y[i]); sum += d * d; count += 1
+        }
+        return count > 0 ? (sum / count).squareRoot() : .nan
+    }
+
+    /// One line per group (mean ± std): validation, test, fine-tuned accuracy %, distances.
+    public var table: Table {
+        func cell(_ v: [Double]?, _ scale: Double, _ decimals: Int) -> String {
+            guard let v, !v.isEmpty else { return "—" }
+            return Table.meanPlusMinusStd(v.map { $0 * scale }, decimals: decimals)
+        }
+        let tuned = groups.first?.fineTuningEpochs.map { "test % after \($0) ep. fine-tuning" } ?? "fine-tuned"
+        return Table(header: ["group", "models", "val acc %", "test acc %", tuned, "dist. to nearest prompt", "dist. to nearest training ckpt"],
+                     rows: groups.map { g in
+                         [g.name, String(g.validationAccuracy.count), cell(g.validationAccuracy, 100, 1), cell(g.testAccuracy, 100, 1),
+                          cell(g.fineTunedTestAccuracy, 100, 1), cell(g.distanceToPrompt, 1, 3), cell(g.distanceToTraining, 1, 3)]
+                     })
+    }
+
+    /// "SANE samples beat prompts + noise: yes/NO (val 91.2 % vs 90.1 %, margin 0.5 points)" per baseline.
+    public var verdictLines: [String] {
+        verdicts.map { v in
+            String(format: "SANE samples beat %@: %@ (validation %.1f %% vs %.1f %%, rule: ≥ +%.1f points)",
+                   v.baseline, v.saneBeatsBaseline ? "yes" : "NO", 100 * v.saneValidationAccuracy, 100 * v.baselineValidationAccuracy, 100 * margin)
+        }
+    }
+}

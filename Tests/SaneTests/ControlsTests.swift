@@ -1,0 +1,142 @@
+import Foundation
+import XCTest
+@testable import Sane
+
+/// Controls and validation-only selection: the untrained SANE control, the shuffled-label
+/// probe, pooling / bandwidth choice rules, and the generation audit's baselines.
+final class ControlsTests: XCTestCase {
+    let cnn = ZooNetworkConfiguration(architecture: .cnn)
+
+    func prompts(_ count: Int) -> [StateDict] {
+        (0..<count).map { ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, seed: UInt64(100 + $0))).stateDict() }
+    }
+
+    /// The untrained control has the run's shape and preprocessing, the trainer's initial
+    /// weights (seeded by config.seed), and encodes differently from the trained model.
+    func testUntrainedControlIsTheRunBeforeTraining() throws {
+        let encoder = try SamplingTests.encoder.get()
+        let control = encoder.untrainedControl()
+        var g = SeededGenerator(seed: encoder.manifest.config.seed)
+        let initial = SANEModel(config: encoder.manifest.config, using: &g).stateDict()
+        let weights = control.model.stateDict()
+        XCTAssertEqual(weights.keys, encoder.model.stateDict().keys)
+        for key in weights.keys { XCTAssertEqual(weights[key]!.scalars, initial[key]!.scalars, key) }
+        XCTAssertEqual(control.halo, encoder.halo)
+        let sequence = try encoder.tokenize(trajectory: [prompts(1)[0]])[0]
+        XCTAssertEqual(try control.tokenize(trajectory: [prompts(1)[0]])[0].tokens.scalars, sequence.tokens.scalars, "same preprocessing")
+        XCTAssertNotEqual(control.encode(sequence).scalars, encoder.encode(sequence).scalars, "one epoch of training changed the encoder")
+    }
+
+    /// On features that determine the target, the probe scores near 1 and its shuffled-label
+    /// control near or below 0; the shuffled fit is seeded (same seed, same numbers).
+    func testShuffledLabelProbeFindsNothing() throws {
+        var g = SeededGenerator(seed: 1)
+        let splits = ["train", "validation", "test"], sizes = [120, 40, 40]
+        var labels: [CheckpointLabel] = [], features: [[Double]] = []
+        for (split, n) in zip(splits, sizes) {
+            for i in 0..<n {
+                let x = (0..<4).map { _ in Double(g.normal()) }
+                var label = try JSONDecoder().decode(CheckpointLabel.self, from: Data(#"{"model":"m\#(i)","epoch":0,"split":"\#(split)","testAccuracy":0,"trainAccuracy":0,"ggap":0}"#.utf8))
+                label.testAccuracy = 0.5 + 0.1 * x[0] - 0.05 * x[1]
+                label.epoch = i % 7
+                label.ggap = 0.01 * x[2]
+                labels.append(label); features.append(x)
+            }
+        }
+        let data = ProbeDataset(labels: labels, features: [.sane(.mean): features, .untrained(.mean): features.map { $0.map { _ in Double(g.normal()) } }])
+        let report = try PropertyProbe.run(data, zoo: "synthetic", epochs: nil, shuffleSeed: 3)
+        let acc = try XCTUnwrap(report.score(.testAccuracy, .sane(.mean)))
+        XCTAssertGreaterThan(acc.testR2, 0.99)
+        XCTAssertLessThan(acc.shuffledTestR2, 0.2, "shuffled labels must not be predictable")
+        XCTAssertEqual(report.poolingChoices.map(\.trained), [.mean, .mean, .mean])
+        let verdict = try XCTUnwrap(report.verdicts.first { $0.target == .testAccuracy && $0.pooling == "mean" })
+        XCTAssertTrue(verdict.beatsControls, "\(verdict)")
+        XCTAssertLessThan(try XCTUnwrap(verdict.untrainedValidationR2), 0.3, "noise features are the untrained stand-in here")
+        let epochVerdict = try XCTUnwrap(report.verdicts.first { $0.target == .epoch && $0.pooling == "mean" })
+        XCTAssertFalse(epochVerdict.beatsControls, "epoch is not in the features: \(epochVerdict)")
+        let again = try PropertyProbe.run(data, zoo: "synthetic", epochs: nil, shuffleSeed: 3)
+        XCTAssertEqual(again.scores.map(\.shuffledTestR2), report.scores.map(\.shuffledTestR2))
+    }
+
+    /// Auto pooling picks by validation R², never by test R²; a verdict needs the margin over both controls.
+    func testPoolingChoiceAndVerdictUseValidationOnly() {
+        func score(_ method: ProbeMethod, val: Double, test: Double, shuffledVal: Double = 0) -> PropertyProbeReport.Score {
+            .init(target: .epoch, method: method, features: 1, lambda: 1, trainR2: 1, validationR2: val, testR2: test,
+                  shuffledValidationR2: shuffledVal, shuffledTestR2: 0)
+        }
+        let scores = [score(.sane(.mean), val: 0.80, test: 0.95), score(.sane(.layers), val: 0.90, test: 0.70),
+                      score(.untrained(.mean), val: 0.70, test: 0.9), score(.untrained(.layers), val: 0.87, test: 0.9)]
+        let (choices, verdicts) = PropertyProbe.controls(scores)
+        XCTAssertEqual(choices.first?.trained, .layers, "validation 0.90 beats 0.80 although test says otherwise")
+        XCTAssertEqual(choices.first?.untrained, .layers)
+        XCTAssertEqual(verdicts.map(\.pooling), ["mean", "layers", "auto (layers)"])
+        XCTAssertEqual(verdicts.map(\.beatsControls), [true, false, false], "layers beats its control by 0.03 < 0.05")
+    }
+
+    /// The largest bandwidth within the tolerance of the best wins.
+    func testBandwidthRulePrefersTheLargestWithinTolerance() {
+        func c(_ h: Float, _ acc: Double) -> BandwidthSelection.Candidate { .init(bandwidth: h, meanKeptValidationAccuracy: acc, meanValidationAccuracy: acc) }
+        XCTAssertEqual(BandwidthSelection.choose([c(0.05, 0.93), c(0.1, 0.925), c(0.2, 0.915), c(0.5, 0.80), c(1, 0.1)]), 2)
+        XCTAssertEqual(BandwidthSelection.choose([c(0.05, 0.5), c(0.1, 0.9), c(0.2, 0.7)]), 1)
+    }
+
+    /// promptSpread is the per-dimension std over prompts at equal tokens; with unit `.spread`
+    /// the KDE noise of dimension j is bandwidth · s_j (a dimension where the prompts agree gets none).
+    func testSpreadBandwidthScalesPerDimension() {
+        let a = Tensor(shape: [2, 2], scalars: [0, 1, 0, 1]), b = Tensor(shape: [2, 2], scalars: [2, 1, 2, 1])
+        XCTAssertEqual(LatentKDE.promptSpread([a, b]), [1, 0])
+        var g = SeededGenerator(seed: 2)
+        let draws = LatentKDE.draw(anchors: [a, b], count: 200, bandwidth: 0.5, scale: [1, 0], mode: .sequence, using: &g)
+        let second = draws.flatMap { [$0.scalars[1], $0.scalars[3]] }
+        XCTAssertEqual(Set(second), [1], "no noise where the prompts agree")
+        let first = draws.flatMap { [$0.scalars[0], $0.scalars[2]] }
+        let residual = first.map { Double($0 < 1 ? $0 : $0 - 2) }
+        let std = (residual.map { $0 * $0 }.reduce(0, +) / Double(residual.count)).squareRoot()
+        XCTAssertEqual(std, 0.5, accuracy: 0.05)
+    }
+
+    func testDistanceIsRMSOverRealEntries() {
+        let mask = Tensor(shape: [1, 4], scalars: [1, 1, 1, 0])
+        let a = TokenSequence(tokens: Tensor(shape: [1, 4], scalars: [0, 0, 0, 9]), mask: mask, positions: [0, 0, 0])
+        let b = TokenSequence(tokens: Tensor(shape: [1, 4], scalars: [1, 1, 1, -9]), mask: mask, positions: [0, 0, 0])
+        XCTAssertEqual(GenerationAudit.distance(a, b), 1, accuracy: 1e-12)
+    }
+
+    /// The audit scores k draws per baseline on validation only, keeps m, places the noise at the
+    /// samples' distance, and finds the prompts among the training checkpoints (distance 0).
+    func testAuditBaselinesAtMatchedDistance() throws {
+        let encoder = try SamplingTests.encoder.get()
+        let data = SamplingData(training: SamplingTests.identifiedImages(ids: 0..<200), validationCount: 40, seed: 2)
+        let validationIDs = SamplingTests.ids(data.validation)
+        var settings = SamplingSettings()
+        settings.samples = 6; settings.keep = 2; settings.seed = 3
+        settings.bandwidth = 0.5; settings.bandwidthUnit = .spread
+        let sampler = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
+        var scored = 0
+        sampler.scorer = { net, d in
+            XCTAssertEqual(SamplingTests.ids(d), validationIDs, "only validation images are scored")
+            scored += 1
+            return Double(net.stateDict()["module_list.11.bias"]!.scalars[0])
+        }
+        let prompts = prompts(3)
+        let result = try sampler.run(prompts: prompts, data: data)
+        scored = 0
+        let audit = try GenerationAudit.run(sampler: sampler, prompts: prompts, kept: result.kept, training: prompts.map { [$0] },
+                                            data: data, test: SamplingTests.identifiedImages(ids: 500..<540), seed: 1)
+        XCTAssertEqual(scored, 6 + 6 + 3, "k draws per baseline, then the prompts")
+        XCTAssertEqual(audit.groups.map(\.name), ["SANE samples", "prompts + noise", "prompt averages", "prompts"])
+        XCTAssertEqual(audit.groups.map(\.validationAccuracy.count), [2, 2, 2, 3])
+        XCTAssertTrue(audit.groups.allSatisfy { $0.testAccuracy?.count == $0.validationAccuracy.count })
+        XCTAssertEqual(audit.groups[3].distanceToTraining, [0, 0, 0], "the prompts are training checkpoints here")
+        let sane = audit.groups[0]
+        XCTAssertEqual(audit.targetDistance, sane.distanceToPrompt.reduce(0, +) / 2, accuracy: 1e-9)
+        XCTAssertGreaterThan(audit.noiseStandardDeviation, 0)
+        for d in audit.groups[1].distanceToPrompt {
+            XCTAssertEqual(d, audit.targetDistance, accuracy: 0.35 * audit.targetDistance, "noise at the samples' distance")
+        }
+        XCTAssertEqual(audit.verdicts.map(\.baseline), ["prompts + noise", "prompt averages"])
+        for v in audit.verdicts {
+            XCTAssertEqual(v.saneBeatsBaseline, v.saneValidationAccuracy >= v.baselineValidationAccuracy + GenerationAudit.margin)
+        }
+    }
+}
