@@ -21,7 +21,7 @@ extension RunFolder {
 
     /// Writes `final_test.json` (temp file + rename).
     public func writeFinalTest(_ value: FinalTestReconstruction) throws {
-        try atomicWrite(try JSONEncoder.sorted.encode(value), to: finalTestURL)
+        try writeJSON(value, to: finalTestURL)
     }
 
     /// The final test reconstruction, nil before the run has finished.
