@@ -60,15 +60,17 @@ struct AnalyzeCommand: ParsableCommand {
         let controls = AnalysisControls(trained: analysis, untrained: untrained)
 
         let folder = URL(fileURLWithPath: out ?? model + "/analysis-\(zooName(selection.zoo))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let lock = try lockOutputFolder(folder.path, inputs: [("zoo", selection.zoo, false), ("run folder (--model)", model, true)],
+                                        purpose: "sane analyze")
+        defer { lock.release() }
         let jsonData = try analysis.jsonData()
-        try jsonData.write(to: folder.appendingPathComponent("analysis.json"))
+        try AtomicFile.write(jsonData, to: folder.appendingPathComponent("analysis.json"))
         let controlEncoder = JSONEncoder()
         controlEncoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         controlEncoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try controlEncoder.encode(controls).write(to: folder.appendingPathComponent("controls.json"))
+        try AtomicFile.write(controlEncoder.encode(controls), to: folder.appendingPathComponent("controls.json"))
         let title = "Embedding spread vs spectral metrics: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(analysis.checkpoints.count) checkpoints"
-        try Data("""
+        try AtomicFile.write(Data("""
             # \(title)
 
             ## Per layer
@@ -80,7 +82,7 @@ struct AnalyzeCommand: ParsableCommand {
             ## Controls: trained vs untrained SANE vs shuffled y (Pearson r)
 
             \(controls.table.markdown)
-            """.utf8).write(to: folder.appendingPathComponent("analysis.md"))
+            """.utf8), to: folder.appendingPathComponent("analysis.md"))
         let accuracy = analysis.checkpoints.map(\.label.testAccuracy)
         let series = [("mean ẑ", analysis.checkpoints.map(\.spread)),
                       ("mean log λ_max", analysis.checkpoints.map(\.logSpectralNorm)),

@@ -100,12 +100,14 @@ struct ProbeCommand: ParsableCommand {
         report.runEpoch = options.runEpoch
 
         let folder = URL(fileURLWithPath: out ?? (model.map { $0 + "/" } ?? "") + "probe-\(zooName(selection.zoo))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let lock = try lockOutputFolder(folder.path, inputs: [("zoo", selection.zoo, false)] + (model.map { [("run folder (--model)", $0, true)] } ?? []),
+                                        purpose: "sane probe")
+        defer { lock.release() }
         let jsonData = try report.jsonData()
-        try jsonData.write(to: folder.appendingPathComponent("probe.json"))
+        try AtomicFile.write(jsonData, to: folder.appendingPathComponent("probe.json"))
         let title = "Test R² of linear probes on \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all")"
         let counts = "\(report.samples["train"]!) train / \(report.samples["validation"]!) validation / \(report.samples["test"]!) test checkpoints"
-        try Data("""
+        try AtomicFile.write(Data("""
             # \(title)
 
             \(counts)\(model.map { ", SANE run `\($0)`" } ?? "").
@@ -119,7 +121,7 @@ struct ProbeCommand: ParsableCommand {
             ## Every probe
 
             \(report.detailTable.markdown)
-            """.utf8).write(to: folder.appendingPathComponent("probe.md"))
+            """.utf8), to: folder.appendingPathComponent("probe.md"))
         let truth = report.testPredictions.map { $0.truth[ProbeTarget.testAccuracy.rawValue]! }
         let series = report.methods.filter { $0 != .weights }.map { method in
             PlotSeries(name: method.description, x: truth,
