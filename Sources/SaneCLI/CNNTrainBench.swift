@@ -15,7 +15,8 @@ struct CNNTrainBench: ParsableCommand {
     @Option(help: "Batches per timed epoch.") var steps = 100
     @Option(help: "Timed epochs (best is reported).") var repeats = 3
     @Option(help: "Activation (tanh, relu, sigmoid, gelu, silu, leakyrelu).") var activation = "tanh"
-    @Option(help: "Datasets root; MNIST (CNN) or CIFAR-10 (CNN3) is used when found there (or in the default places), else random images.")
+    @Option(name: [.customLong("data"), .customLong("data-dir")],
+            help: "Datasets root; MNIST (CNN) or CIFAR-10 (CNN3) is used when found there (or in the default places), else random images.")
     var dataDir: String?
     @Flag(help: "Use random images of the dataset's shape even when the dataset is available.") var synthetic = false
     @Flag(help: "Print one JSON object instead of text.") var json = false

@@ -19,13 +19,14 @@ struct DemoCommand: ParsableCommand {
         CNNs around 5 prompt models; (5) `sane finetune` compares them with training from scratch. \
         Everything lands in --out with a report.md.
 
-        --data-dir DIR switches to MNIST from DIR (e.g. ../shared/data) with a larger zoo; \
+        --data DIR switches to MNIST from DIR (e.g. ../shared/data) with a larger zoo; \
         --quick is the seconds-long version the tests run.
         """
     )
 
     @Option(help: "Output folder (zoo, run, results, report).") var out = "sane-demo"
-    @Option(help: "Use MNIST from this data root instead of the embedded digits.") var dataDir: String?
+    @Option(name: [.customLong("data"), .customLong("data-dir")], help: "Use MNIST from this data root instead of the embedded digits (--data-dir is the old name).")
+    var dataDir: String?
     @Flag(help: "A seconds-long version (tiny zoo and model; numbers are not meaningful).") var quick = false
     @Option(help: "Random seed.") var seed: UInt64 = 0
 

@@ -322,7 +322,10 @@ struct TaskDataOptions: ParsableArguments {
         } else {
             d = try ImageDataset.load(name, split: split, dataDirectory: data)
         }
-        if d.height != side || d.width != side { d = d.resized(to: side) }
+        if d.height != side || d.width != side {
+            diagnostic("note: \(name) images are \(d.height)×\(d.width); resized to the network's \(side)×\(side) input")
+            d = d.resized(to: side)
+        }
         return d
     }
 }

@@ -42,7 +42,10 @@ struct ZooEvalCommand: ParsableCommand {
             var test = try testSet(model.params.datasetName ?? "mnist")
             let network = try ZooModelFactory.configuration(params: model.params)
             let side = network.architecture.inputSize
-            if test.height != side { test = test.resized(to: side); tests[model.params.datasetName ?? "mnist"] = test }
+            if test.height != side || test.width != side {
+                diagnostic("note: \(model.params.datasetName ?? "mnist") images are \(test.height)×\(test.width); resized to \(model.name)'s \(side)×\(side) input")
+                test = test.resized(to: side); tests[model.params.datasetName ?? "mnist"] = test
+            }
             try test.checkFits(classes: network.outputs, channels: network.channelsIn, what: "the \(model.params.datasetName ?? "mnist") test set for \(model.name)")
             for e in wanted ?? model.epochs where model.checkpoints[e] != nil {
                 let net = try ZooModelFactory.make(params: model.params, stateDict: model.loadCheckpoint(epoch: e))
