@@ -76,24 +76,26 @@ struct ProbeCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: model) else { throw CommandError("run folder \(model) does not exist (hint: pass the --out folder of `sane pretrain`)") }
             let run = RunFolder(path: model)
             let selectBar = ProgressBar("choose checkpoint", total: 1)
-            selectBar.quiet = json
+            selectBar.quiet = json || !world.isRoot
             let chosen = try CheckpointSelection(run: run, epochs: run.checkpointEpochs(), zoo: zoo, zooEpochs: epochs, poolings: try poolings()) {
                 selectBar.total = $1; selectBar.update($0, detail: "checkpoints")
             }
             selectBar.finish()
             checkpointSelection = chosen
             options.runEpoch = chosen.chosenEpoch
-            if !json { print("checkpoint: run epoch \(chosen.chosenEpoch) (\(CheckpointSelection.rule))") }
+            if !json && world.isRoot { print("checkpoint: run epoch \(chosen.chosenEpoch) (\(CheckpointSelection.rule))") }
         }
         let encoder = try model.map { try loadEncoder($0, options: options) }
         let bar = ProgressBar("probe", total: 1)
-        bar.quiet = json
+        bar.quiet = json || !world.isRoot
         let data = try ProbeDataset(zoo: zoo, encoder: encoder, control: encoder?.untrainedControl(), epochs: epochs, weightLimit: weightLimit,
-                                    poolings: try poolings()) { done, total in
+                                    poolings: try poolings(), communicator: world) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
         bar.finish()
+        // Under mpirun the ranks computed the features of blocks of the models; rank 0 alone probes and writes.
+        guard world.isRoot else { return }
         if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints, e.g. \(data.skipped[0])") }
         var report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs, shuffleSeed: shuffleSeed)
         report.checkpointSelection = checkpointSelection

@@ -19,6 +19,7 @@ nonisolated(unsafe) let world: Communicator = {
 protocol UsesRanks {}
 extension PretrainCommand: UsesRanks {}
 extension EmbedCommand: UsesRanks {}
+extension ProbeCommand: UsesRanks {}
 extension ZooTrainCommand: UsesRanks {}
 extension SANEStepBench: UsesRanks {}
 extension AllreduceBench: UsesRanks {}

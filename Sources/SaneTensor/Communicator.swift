@@ -34,6 +34,20 @@ public enum ReductionOperation: Sendable { case sum, max, min }
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
+    /// Every rank's `part`, in rank order, on every rank (JSON through `gather` + `broadcast`;
+    /// non-finite floats survive as strings). For results collected once per command, not per step.
+    public func allGathered<T: Codable>(_ part: T) throws -> [T] {
+        guard size > 1 else { return [part] }
+        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let mine = [UInt8](try encoder.encode(part))
+        let all = try gather(mine, root: 0).map { parts in
+            [UInt8](try encoder.encode(try parts.map { try decoder.decode(T.self, from: Data($0)) }))
+        } ?? []
+        return try decoder.decode([T].self, from: Data(broadcast(all, root: 0)))
+    }
+
     /// Rows `lo..<hi` of `total` rows that this rank takes: the contiguous block
     /// [⌊r·total/size⌋, ⌊(r+1)·total/size⌋) — sizes differ by at most one, rank order is row order.
     public func share(of total: Int) -> Range<Int> { Self.share(of: total, rank: rank, size: size) }

@@ -167,6 +167,26 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(one, three, "embeddings over 3 ranks differ from one process's")
     }
 
+    /// `probe` over 3 ranks (features of blocks of the models, gathered on rank 0) writes the
+    /// same probe.json as one process.
+    func testProbeOverRanksIsIdentical() throws {
+        _ = try sane; _ = try mpirun
+        let dir = SyntheticZoo.temporaryDirectory("mpi-probe")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zoo = dir.appendingPathComponent("zoo")
+        try SyntheticZoo.write(to: zoo, models: 7)
+        let run = dir.appendingPathComponent("run")
+        try pretrain(1, zoo: zoo, out: run, epochs: 1)
+        for n in [1, 3] {
+            let r = try mpi(n, ["probe", "--model", run.path, "--zoo", zoo.path, "--out", dir.appendingPathComponent("p\(n)").path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let one = try Data(contentsOf: dir.appendingPathComponent("p1/probe.json"))
+        let three = try Data(contentsOf: dir.appendingPathComponent("p3/probe.json"))
+        XCTAssertGreaterThan(one.count, 0)
+        XCTAssertEqual(one, three, "probe.json over 3 ranks differs from one process's")
+    }
+
     /// `zoo train` over 2 ranks trains the same models, file for file, as one process.
     func testZooTrainOverRanksIsIdentical() throws {
         _ = try sane; _ = try mpirun

@@ -146,12 +146,7 @@ public struct ModelEmbeddings: Sendable {
     static func allGathered(_ part: ([[Float]], [CheckpointLabel], [String]), over communicator: Communicator) throws
         -> ([[Float]], [CheckpointLabel], [String]) {
         struct Part: Codable { var rows: [[Float]]; var labels: [CheckpointLabel]; var skipped: [String] }
-        let encoder = JSONEncoder(), decoder = JSONDecoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let mine = [UInt8](try encoder.encode(Part(rows: part.0, labels: part.1, skipped: part.2)))
-        let all = try communicator.gather(mine, root: 0).map { parts in [UInt8](try encoder.encode(try parts.map { try decoder.decode(Part.self, from: Data($0)) })) } ?? []
-        let parts = try decoder.decode([Part].self, from: Data(communicator.broadcast(all, root: 0)))
+        let parts = try communicator.allGathered(Part(rows: part.0, labels: part.1, skipped: part.2))
         return (parts.flatMap(\.rows), parts.flatMap(\.labels), parts.flatMap(\.skipped))
     }
 

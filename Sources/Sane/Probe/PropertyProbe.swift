@@ -102,9 +102,13 @@ public struct ProbeDataset: Sendable {
     ///   - weightLimit: largest parameter count for which the W baseline is computed.
     ///   - poolings: the SANE feature sets, one per pooling of the token latents (all from one
     ///     encoding of each checkpoint).
-    ///   - progress: called with (models done, models total).
+    ///   - communicator: with several ranks each computes the features of a contiguous block of
+    ///     the models and every rank receives all of them in the same order (each model is
+    ///     encoded on its own, so the result equals a single process's).
+    ///   - progress: called with (models done, models total) of this rank.
     public init(zoo: Zoo, encoder: SANEEncoder? = nil, control: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
-                weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers], progress: ((Int, Int) -> Void)? = nil) throws {
+                weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers],
+                communicator: Communicator = SingleProcess(), progress: ((Int, Int) -> Void)? = nil) throws {
         let seed = splitSeed ?? encoder?.splitSeed(for: zoo) ?? 42
         let tokenizer = Tokenizer(encoder?.manifest.tokenizer ?? TokenizerConfig())
         labels = []
@@ -113,8 +117,9 @@ public struct ProbeDataset: Sendable {
         var layout: TokenLayout?
         var zooIndex: Int?
         let work = ZooSplit.allCases.flatMap { split in zoo.models(in: split, seed: seed).map { (split, $0) } }
-        for (done, (split, model)) in work.enumerated() {
-            defer { progress?(done + 1, work.count) }
+        let mine = Array(work[communicator.share(of: work.count)])
+        for (done, (split, model)) in mine.enumerated() {
+            defer { progress?(done + 1, mine.count) }
             let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs)
             skipped += loaded.skipped
             let checkpoints = loaded.checkpoints.filter { $0.result?.testAccuracy != nil && $0.result?.trainAccuracy != nil }
@@ -141,6 +146,14 @@ public struct ProbeDataset: Sendable {
                 }
             }
             labels += checkpoints.map { CheckpointLabel($0, split: split) }
+        }
+        if communicator.size > 1 {
+            struct Part: Codable { var labels: [CheckpointLabel]; var skipped: [String]; var rows: [ProbeMethod: [[Double]]] }
+            let parts = try communicator.allGathered(Part(labels: labels, skipped: skipped, rows: rows))
+            labels = parts.flatMap(\.labels)
+            skipped = parts.flatMap(\.skipped)
+            rows = [:]
+            for part in parts { for (method, r) in part.rows { rows[method, default: []] += r } }
         }
         let count = labels.count
         features = rows.filter { $0.value.count == count }
