@@ -56,11 +56,9 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         let outURL = URL(fileURLWithPath: out ?? models)
         // The samples folder itself is the default output; the prompts and the data are not.
-        try FolderPaths.checkOutput(outURL.path, inputs: (prompts.prompts.map { [("prompts", $0, false)] } ?? [])
-                                    + (task.data.map { [("data folder", $0, false)] } ?? []))
-        let outLock = try FolderLock(folder: outURL, purpose: "sane finetune")
+        let outLock = try lockOutputFolder(outURL.path, inputs: (prompts.prompts.map { [("prompts", $0, false)] } ?? [])
+                                                + (task.data.map { [("data folder", $0, false)] } ?? []), purpose: "sane finetune")
         defer { outLock.release() }
-        AtomicFile.removeStaleTemporaries(in: outURL)
         let manifest = try SampleManifest.read(folder: models)
         let folder = URL(fileURLWithPath: models)
         let samples = try manifest.samples.map { s in

@@ -97,12 +97,10 @@ struct SampleCommand: ParsableCommand {
             throw CommandError("--run-zoo \(runZoo): the run has \(encoder.manifest.zoos.count) zoo(s), numbered from 0")
         }
         let selection = encoder.manifest.zoos[runZoo]
-        try FolderPaths.checkOutput(out, inputs: [("run folder (--model)", model, true), ("prompts", prompts.prompts ?? selection.path, false)]
-                                    + (task.data.map { [("data folder", $0, false)] } ?? []))
         let outURL = URL(fileURLWithPath: out)
-        let outLock = try FolderLock(folder: outURL, purpose: "sane sample")
+        let outLock = try lockOutputFolder(out, inputs: [("run folder (--model)", model, true), ("prompts", prompts.prompts ?? selection.path, false)]
+                                                + (task.data.map { [("data folder", $0, false)] } ?? []), purpose: "sane sample")
         defer { outLock.release() }
-        AtomicFile.removeStaleTemporaries(in: outURL)
         let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
         guard let network = try chosen.first?.network ?? Zoo(path: selection.path).models.first.map({ try ZooModelFactory.configuration(params: $0.params) }) else {
