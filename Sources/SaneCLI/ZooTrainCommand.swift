@@ -13,8 +13,9 @@ struct ZooTrainCommand: ParsableCommand {
         and seeds, sampled as a grid or at random (see ZooTrainingConfiguration). Each model gets \
         params.json, result.json and checkpoint_NNNNNN/checkpoints.safetensors for epochs 0…E. \
         The same config gives a byte-identical zoo. Re-running skips finished models (marked \
-        'done') and retrains unfinished ones from scratch, so an interrupted run can simply be \
-        restarted.
+        'done') and continues unfinished ones after their last finished epoch (from the model's \
+        resume.safetensors: optimizer and random-generator states), so an interrupted run can \
+        simply be restarted and still gives the same bytes.
         """
     )
 

@@ -64,6 +64,11 @@ open class Module {
         }
     }
 
+    /// This module and its descendants that are a `T`, depth-first in registration order.
+    public func modules<T: Module>(of type: T.Type) -> [T] {
+        ((self as? T).map { [$0] } ?? []) + children.flatMap { $0.module.modules(of: type) }
+    }
+
     /// Number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 

@@ -26,8 +26,10 @@ final class CIFARZooTests: XCTestCase {
         XCTAssertEqual(m.params["dataset::mean"]?.jsonText, "[0.4914,0.4822,0.4465]")
         let net = try ZooModelFactory.make(params: m.params, stateDict: m.loadCheckpoint(epoch: 1))
         XCTAssertEqual(net.configuration.inputStd, [0.2470, 0.2435, 0.2616])
-        let test = try ImageDataset.load("cifar10", split: .test, dataDirectory: data.path).subset(Array(0..<500))
+        let test = ZooTrainer.testSubset(try ImageDataset.load("cifar10", split: .test, dataDirectory: data.path), count: 500)
         XCTAssertEqual(test.images.shape, [500, 3, 32, 32])
+        // The archive is stored by class; the test subset must not be (it was all airplanes once).
+        XCTAssertEqual(Set(test.labels).count, 10)
         XCTAssertEqual(ZooEvaluation.evaluate(net, on: test).accuracy, m.results[1]!.testAccuracy!, accuracy: 1e-12)
         // Control: the same weights without the normalization compute something else.
         var plain = net.configuration

@@ -57,15 +57,19 @@ final class ZooTrainerTests: XCTestCase {
         XCTAssertEqual(net.stateDict().keys.count, 10)
         XCTAssertGreaterThan(m.results[2]!.testAccuracy!, m.results[0]!.testAccuracy!, "training should help")
         // The recorded accuracy is reproducible from the written checkpoint.
-        let test = try ImageDataset.load("mnist", split: .test, dataDirectory: config.dataDirectory).subset(Array(0..<300))
+        let test = ZooTrainer.testSubset(try ImageDataset.load("mnist", split: .test, dataDirectory: config.dataDirectory), count: 300)
         XCTAssertEqual(ZooEvaluation.evaluate(net, on: test).accuracy, m.results[2]!.testAccuracy!, accuracy: 1e-12)
 
         // Interrupted after 3 epochs with one job (model 1 done, model 2 partial), then resumed
         // with two jobs and sharding: byte-identical to the uninterrupted run.
         XCTAssertEqual(try ZooTrainer.train(config, output: b, jobs: 1, epochLimit: 3), 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("tiny_00001_seed=3/done").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: b.appendingPathComponent("tiny_00001_seed=3/resume.safetensors").path))
+        // The partial model continues at its epoch 2 (its epoch 1 is not trained again).
+        let epochs = Epochs()
         try ZooTrainer.train(config, output: b, shard: (0, 2), jobs: 2)
-        try ZooTrainer.train(config, output: b, shard: (1, 2), jobs: 2)
+        try ZooTrainer.train(config, output: b, shard: (1, 2), jobs: 2) { p in epochs.add(p.model, p.epoch) }
+        XCTAssertEqual(epochs.of("tiny_00001_seed=3"), [2])
         let fa = try files(a), fb = try files(b)
         XCTAssertEqual(fa.keys.sorted(), fb.keys.sorted())
         for (k, v) in fa { XCTAssertEqual(v, fb[k], "\(k) differs between the uninterrupted and the resumed run") }
@@ -83,4 +87,12 @@ final class ZooTrainerTests: XCTestCase {
         XCTAssertEqual(r, ZooTrainer.trials(c))
         XCTAssertThrowsError(try ZooTrainingConfiguration(json: JSONValue.parse(#"{"dataset": "mnist", "epochs": 1, "lr_typo": 1}"#)))
     }
+}
+
+/// Epochs reported by a zoo-training progress callback, by model (thread-safe).
+private final class Epochs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [String: [Int]] = [:]
+    func add(_ model: String, _ epoch: Int) { lock.lock(); seen[model, default: []].append(epoch); lock.unlock() }
+    func of(_ model: String) -> [Int] { lock.lock(); defer { lock.unlock() }; return seen[model] ?? [] }
 }

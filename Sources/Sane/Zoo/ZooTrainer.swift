@@ -27,8 +27,8 @@ import Foundation
 /// `sampling` "grid": one model per combination of all choices (seed varies fastest), "random":
 /// `models` models with seeds first_seed, first_seed+1, … (first_seed = seeds[0]) and each
 /// choice drawn from SeededGenerator(seed: 1000 + seed). Optional: `data_dir` (datasets root),
-/// `width` (base channels of a ResNet; see `ZooArchitecture`), `train_size`/`test_size` (use the first N of a fixed seed-0 permutation / the first N test
-/// images), `validation_size` (held out from training, reported as val_loss/val_acc),
+/// `width` (base channels of a ResNet; see `ZooArchitecture`), `train_size`/`test_size` (use the first N of a fixed seed-0 permutation of the
+/// training images / N test images, see `testSubset`), `validation_size` (held out from training, reported as val_loss/val_acc),
 /// `train_eval_size` [10000], `momentum` [0.9, for sgd], `channels_in` [from the data],
 /// `outputs` [10], `augment` [false: true trains on random crops of the 4-pixel zero-padded
 /// images, mirrored with probability ½ — the usual CIFAR augmentation; recorded in params.json as
@@ -225,7 +225,7 @@ public enum ZooTrainer {
         var full = fit(try ImageDataset.load(c.dataset, split: .train, dataDirectory: c.dataDirectory))
         var test = fit(try ImageDataset.load(c.dataset, split: .test, dataDirectory: c.dataDirectory))
         try c.validate(train: full, test: test)
-        if let n = c.testSize, n < test.count { test = test.subset(Array(0..<n)) }
+        if let n = c.testSize { test = testSubset(test, count: n) }
         var g = SeededGenerator(seed: 0)
         var order = g.permutation(full.count)
         let nVal = min(c.validationSize, full.count - 1)
@@ -237,9 +237,18 @@ public enum ZooTrainer {
         return Data(train: full, trainEvaluation: evaluation, validation: validation, test: test)
     }
 
+    /// The `test_size` images a zoo is tested on: the first `count` of a fixed seed-1 permutation,
+    /// in dataset order. Not the first `count` images: a dataset stored by class (the CIFAR-10
+    /// archive) would be tested on one class.
+    public static func testSubset(_ test: ImageDataset, count: Int) -> ImageDataset {
+        guard count < test.count else { return test }
+        var g = SeededGenerator(seed: 1)
+        return test.subset(g.permutation(test.count)[..<count].sorted())
+    }
+
     /// Trains the models of `configuration` whose index i satisfies i % shard.count == shard.index
-    /// into `output`, `jobs` models at a time. Models already `done` are skipped; partial ones are
-    /// retrained from scratch. `epochLimit` stops the run after that many trained epochs in this
+    /// into `output`, `jobs` models at a time. Models already `done` are skipped; partial ones
+    /// continue after their last finished epoch (`ResumeState`), or restart when it is missing. `epochLimit` stops the run after that many trained epochs in this
     /// call (it simulates an interruption; the stopped model stays partial).
     /// Returns the number of models finished by this call.
     @discardableResult
@@ -352,13 +361,21 @@ public enum ZooTrainer {
         let fm = FileManager.default
         let name = trial.directoryName(prefix: c.prefix)
         let dir = output.appendingPathComponent(name)
-        if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }   // partial: restart from scratch
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let channels = c.channelsIn ?? data.train.channels
         if let m = c.inputMean, m.count != channels {
             throw SaneError("\"normalize\" gives \(m.count) channel means, the data has \(channels) channels", hint: "one mean and std per input channel")
         }
-        try AtomicFile.write(Foundation.Data((params(trial, c, channelsIn: channels).prettyText + "\n").utf8), to: dir.appendingPathComponent("params.json"))
+        let paramsText = params(trial, c, channelsIn: channels).prettyText + "\n"
+        // A partial model continues after its last finished epoch when its resume state is intact
+        // and was written for the same params.json; otherwise it restarts from scratch.
+        let resumed = ResumeState.read(dir, params: paramsText)
+        if resumed != nil {
+            AtomicFile.removeStaleTemporaries(in: dir)   // a killed writer's; the caller holds the model's lock
+        } else {
+            if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            try AtomicFile.write(Foundation.Data(paramsText.utf8), to: dir.appendingPathComponent("params.json"))
+        }
 
         var g = SeededGenerator(seed: UInt64(truncatingIfNeeded: trial.seed))
         var networkConfiguration = ZooNetworkConfiguration(architecture: c.architecture, channelsIn: channels, outputs: c.outputs,
@@ -375,9 +392,21 @@ public enum ZooTrainer {
         }
         var shuffle = g.fork()
         var augmentation = g.fork()
+        let dropouts = net.modules(of: Dropout.self)
         var lines: [String] = []
-        var divergence = DivergenceGuard(subject: "model \(name)", learningRate: trial.learningRate, floor: max(1, log(Double(c.outputs))))
-        for epoch in 0...c.epochs {
+        var epochLosses: [Double] = []
+        var firstEpoch = 0
+        if let r = resumed {
+            try net.load(try Safetensors.read(dir.appendingPathComponent(String(format: "checkpoint_%06d", r.epoch)).appendingPathComponent("checkpoints.safetensors")))
+            try optimizer.load(r.optimizer)
+            guard r.dropoutGenerators.count == dropouts.count else { throw SaneError("resume state of \(name) has \(r.dropoutGenerators.count) dropout generators, the model \(dropouts.count)", hint: "delete \(dir.path) to retrain it") }
+            shuffle = r.shuffle; augmentation = r.augmentation
+            for (layer, generator) in zip(dropouts, r.dropoutGenerators) { layer.generator = generator }
+            lines = r.lines; epochLosses = r.epochLosses; firstEpoch = r.epoch + 1
+        }
+        var divergence = DivergenceGuard(subject: "model \(name)", learningRate: trial.learningRate, floor: max(1, log(Double(c.outputs))),
+                                         epochLosses: epochLosses)
+        for epoch in firstEpoch...c.epochs {
             if epoch > 0 {
                 net.train(true)
                 var sum = 0.0, batches = 0
@@ -392,6 +421,7 @@ public enum ZooTrainer {
                     try divergence.check(loss: Double(loss.value.scalar), epoch: epoch, batch: batches)
                 }
                 divergence.finished(epochLoss: sum / Double(max(batches, 1)))
+                epochLosses.append(sum / Double(max(batches, 1)))
                 try divergence.checkFinite([("the weights", net.stateDict()), ("the optimizer state", optimizer.stateDict())], epoch: epoch)
             }
             // Evaluate, then write the checkpoint and the result line.
@@ -409,14 +439,71 @@ public enum ZooTrainer {
             try fm.createDirectory(at: checkpoint, withIntermediateDirectories: true)
             try Safetensors.write(net.stateDict(), to: checkpoint.appendingPathComponent("checkpoints.safetensors"))
             try AtomicFile.write(Foundation.Data((lines.joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("result.json"))
+            if epoch < c.epochs {
+                try ResumeState(epoch: epoch, params: paramsText, optimizer: optimizer.stateDict(), shuffle: shuffle, augmentation: augmentation,
+                                dropoutGenerators: dropouts.map(\.generator), lines: lines, epochLosses: epochLosses).write(dir)
+            }
             if epoch > 0 {
                 let (count, proceed) = state.epochDone()
                 progress?(ZooTrainingProgress(model: name, epoch: epoch, testAccuracy: test.accuracy, completedEpochs: count, totalEpochs: state.totalEpochs))
                 if !proceed && epoch < c.epochs { return false }
             }
         }
+        // Without its resume state a model killed here restarts, so no finished model keeps one.
+        try? fm.removeItem(at: dir.appendingPathComponent(ResumeState.fileName))
         try AtomicFile.write(Foundation.Data(), to: dir.appendingPathComponent("done"))
         return true
+    }
+
+    /// What a partial model needs to continue after its last finished epoch exactly as an
+    /// uninterrupted run would: the optimizer's state, the generators' states, the result lines
+    /// and the epoch losses (for `DivergenceGuard`). The weights are the epoch's checkpoint.
+    /// One file, `resume.safetensors` in the model's folder (the optimizer tensors, the rest in
+    /// the metadata), written atomically after the epoch's checkpoint and result line, so it never
+    /// names an epoch whose checkpoint is missing; removed just before the model is marked done.
+    struct ResumeState {
+        static let fileName = "resume.safetensors"
+        var epoch: Int
+        var params: String
+        var optimizer: StateDict
+        var shuffle: SeededGenerator, augmentation: SeededGenerator
+        var dropoutGenerators: [SeededGenerator]
+        var lines: [String]
+        var epochLosses: [Double]
+
+        func write(_ dir: URL) throws {
+            func words(_ g: SeededGenerator) -> JSONValue { .array(g.stateWords.map { .string(String($0)) }) }
+            let meta = JSONValue.object([
+                JSONMember("epoch", .number(Double(epoch))),
+                JSONMember("shuffle", words(shuffle)), JSONMember("augmentation", words(augmentation)),
+                JSONMember("dropout", .array(dropoutGenerators.map(words))),
+                JSONMember("epoch_losses", .array(epochLosses.map { .string(String($0)) })),
+            ])
+            var state = optimizer
+            state.metadata = ["resume": meta.jsonText, "params": params, "lines": lines.joined(separator: "\n")]
+            try Safetensors.write(state, to: dir.appendingPathComponent(ResumeState.fileName))
+        }
+
+        /// The resume state in `dir`, or nil (none, unreadable, or written for other params).
+        static func read(_ dir: URL, params: String) -> ResumeState? {
+            let url = dir.appendingPathComponent(fileName)
+            guard FileManager.default.fileExists(atPath: url.path), var state = try? Safetensors.read(url),
+                  state.metadata["params"] == params, let text = state.metadata["resume"], let linesText = state.metadata["lines"],
+                  let meta = try? JSONValue.parse(text), let epoch = meta["epoch"]?.intValue else { return nil }
+            func generator(_ v: JSONValue?) -> SeededGenerator? {
+                guard let w = v?.arrayValue?.compactMap({ $0.stringValue.flatMap { UInt64($0) } }), w.count == 4 else { return nil }
+                return SeededGenerator(stateWords: w)
+            }
+            guard let shuffle = generator(meta["shuffle"]), let augmentation = generator(meta["augmentation"]),
+                  let dropout = meta["dropout"]?.arrayValue, let losses = meta["epoch_losses"]?.arrayValue else { return nil }
+            let dropoutGenerators = dropout.compactMap(generator)
+            let epochLosses = losses.compactMap { $0.stringValue.flatMap(Double.init) }
+            let lines = linesText.split(separator: "\n").map(String.init)
+            guard dropoutGenerators.count == dropout.count, epochLosses.count == epoch, lines.count == epoch + 1 else { return nil }
+            state.metadata = [:]
+            return ResumeState(epoch: epoch, params: params, optimizer: state, shuffle: shuffle, augmentation: augmentation,
+                               dropoutGenerators: dropoutGenerators, lines: lines, epochLosses: epochLosses)
+        }
     }
 
 }
