@@ -21,6 +21,7 @@ struct ZooTrainCommand: ParsableCommand {
 
     @Option(help: "Training configuration (JSON).") var config: String
     @Option(help: "Output zoo directory.") var out: String
+    @Option(help: "Data root holding one folder per dataset (e.g. ../shared/data); overrides the config's data_dir.") var data: String?
     @Option(help: "Train only models with index % n == i (0-based), e.g. 0/2 and 1/2 on two machines.") var shard: String = "0/1"
     @Option(help: "Models trained at the same time (one per core).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -38,7 +39,8 @@ struct ZooTrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configuration = try ZooTrainingConfiguration(contentsOf: URL(fileURLWithPath: config))
+        var configuration = try ZooTrainingConfiguration(contentsOf: URL(fileURLWithPath: config))
+        if let data { configuration.dataDirectory = data }
         let trials = ZooTrainer.trials(configuration)
         // Under mpirun the ranks split the shard further: rank r of N takes the models with
         // index % (n·N) == i + n·r, so the N ranks together train exactly shard i/n. Each model is
