@@ -147,7 +147,18 @@ func loadConfig(_ nameOrPath: String) throws -> SANEConfig {
     guard let data = FileManager.default.contents(atPath: nameOrPath) else {
         throw CommandError("--config '\(nameOrPath)' is neither a preset (\(SANEConfig.presetNames.joined(separator: ", "))) nor a readable file")
     }
-    do { return try JSONDecoder().decode(SANEConfig.self, from: data) } catch {
+    do { return try JSONDecoder().decode(SANEConfig.self, from: data) } catch let error as DecodingError {
+        let (path, what): ([CodingKey], String)
+        switch error {
+        case .dataCorrupted(let c): (path, what) = (c.codingPath, c.debugDescription)
+        case .typeMismatch(let type, let c): (path, what) = (c.codingPath, "expected \(type)")
+        case .valueNotFound(let type, let c): (path, what) = (c.codingPath, "expected \(type), found null")
+        case .keyNotFound(let key, let c): (path, what) = (c.codingPath + [key], "missing")
+        @unknown default: (path, what) = ([], "\(error)")
+        }
+        let at = path.isEmpty ? "" : " at \"\(path.map(\.stringValue).joined(separator: "."))\""
+        throw CommandError("\(nameOrPath): not a SANE config\(at): \(what)")
+    } catch {
         throw CommandError("\(nameOrPath): not a SANE config: \(error)")
     }
 }

@@ -125,6 +125,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(c, expected)
         XCTAssertEqual(try JSONDecoder().decode(SANEConfig.self, from: JSONEncoder().encode(c)), c)
         XCTAssertThrowsError(try JSONDecoder().decode(SANEConfig.self, from: Data(#"{"preset": "huge"}"#.utf8)))
+        // A misspelt key is an error, not silently the preset's value.
+        XCTAssertThrowsError(try JSONDecoder().decode(SANEConfig.self, from: Data(#"{"preset": "tiny", "learning_rate": 1}"#.utf8))) { e in
+            XCTAssertTrue("\(e)".contains("unknown key \"learning_rate\""), "\(e)")
+        }
+        // Every stored property is in `SANEConfig.fields` (so it reaches checkpoints), and a
+        // configuration with every field changed round-trips.
+        let properties = Mirror(reflecting: SANEConfig()).children.compactMap(\.label)
+        XCTAssertEqual(properties.sorted(), SANEConfig.fields.map(\.key).sorted())
+        var changed = SANEConfig.preset("tiny")!
+        changed.version = 9; changed.tokenSize = 7; changed.modelDimensions = 12; changed.heads = 3; changed.encoderBlocks = 5
+        changed.decoderBlocks = 6; changed.latentDimensions = 11; changed.windowSize = 13; changed.maxTokens = 99; changed.maxLayers = 17
+        changed.maxRows = 19; changed.projectionDimensions = 23; changed.gamma = 0.5; changed.temperature = 0.7; changed.noiseStd = 0.3
+        changed.learningRate = 0.25; changed.weightDecay = 0.125; changed.batchSize = 29; changed.epochs = 31
+        changed.windowsPerCheckpoint = 37; changed.permutationsPerModel = 41; changed.normalization = .lossNormalization
+        changed.align = false; changed.seed = 43
+        let encoded = try JSONEncoder().encode(changed)
+        XCTAssertEqual(try JSONDecoder().decode(SANEConfig.self, from: encoded), changed)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: encoded) as? [String: Any])?.count, SANEConfig.fields.count)
     }
 
     /// A finished run can be extended: only `epochs` may change; the manifest records the new
