@@ -65,10 +65,7 @@ struct AnalyzeCommand: ParsableCommand {
         defer { lock.release() }
         let jsonData = try analysis.jsonData()
         try AtomicFile.write(jsonData, to: folder.appendingPathComponent("analysis.json"))
-        let controlEncoder = JSONEncoder()
-        controlEncoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        controlEncoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(controlEncoder.encode(controls), to: folder.appendingPathComponent("controls.json"))
+        try SaneJSON.write(controls, to: folder.appendingPathComponent("controls.json"))
         let title = "Embedding spread vs spectral metrics: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(analysis.checkpoints.count) checkpoints"
         try AtomicFile.write(Data("""
             # \(title)

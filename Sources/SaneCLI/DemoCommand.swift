@@ -52,8 +52,7 @@ struct DemoCommand: ParsableCommand {
         // 2. SANE
         step(2, "pretrain SANE (d_model \(p.sane.modelDimensions), \(p.sane.encoderBlocks)+\(p.sane.decoderBlocks) blocks) on the zoo's weights")
         let saneConfigURL = root.appendingPathComponent("sane.json")
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(p.sane).write(to: saneConfigURL)
+        try SaneJSON.write(p.sane, to: saneConfigURL)
         let run = root.appendingPathComponent("run").path
         try PretrainCommand.parse(["--zoo", zoo, "--config", saneConfigURL.path, "--out", run]).run()
 

@@ -112,10 +112,7 @@ struct FinetuneCommand: ParsableCommand {
         let report = FinetuneReport(samples: URL(fileURLWithPath: models).standardizedFileURL.path, dataset: datasetName,
                                     trainingExamples: training.count, testExamples: test.count, network: target,
                                     settings: settings, groups: results)
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(e.encode(report), to: outURL.appendingPathComponent("finetune.json"))
+        try SaneJSON.write(report, to: outURL.appendingPathComponent("finetune.json"))
         let markdown = report.markdown
         try AtomicFile.write(markdown, to: outURL.appendingPathComponent("finetune.md"))
         try SVGPlot.write(report.curvesSVG, toPath: outURL.appendingPathComponent("finetune_curves.svg").path)

@@ -147,7 +147,7 @@ func loadConfig(_ nameOrPath: String) throws -> SANEConfig {
     guard let data = FileManager.default.contents(atPath: nameOrPath) else {
         throw CommandError("--config '\(nameOrPath)' is neither a preset (\(SANEConfig.presetNames.joined(separator: ", "))) nor a readable file")
     }
-    do { return try JSONDecoder().decode(SANEConfig.self, from: data) } catch let error as DecodingError {
+    do { return try SaneJSON.decoder().decode(SANEConfig.self, from: data) } catch let error as DecodingError {
         let (path, what): ([CodingKey], String)
         switch error {
         case .dataCorrupted(let c): (path, what) = (c.codingPath, c.debugDescription)
@@ -164,8 +164,5 @@ func loadConfig(_ nameOrPath: String) throws -> SANEConfig {
 }
 
 func printJSONLine<T: Encodable>(_ value: T) {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys]
-    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    if let d = try? e.encode(value), let s = String(data: d, encoding: .utf8) { print(s) }
+    if let d = try? SaneJSON.encode(value, pretty: false), let s = String(data: d, encoding: .utf8) { print(s) }
 }

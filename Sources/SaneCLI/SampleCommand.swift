@@ -185,10 +185,7 @@ struct SampleCommand: ParsableCommand {
         let report = try GenerationAudit.run(sampler: sampler, prompts: chosen.map(\.stateDict), kept: result.kept, training: trainingCheckpoints,
                                              data: data, test: test, fineTuning: fineTuning, seed: seed) { done, _ in auditBar.update(done, detail: "baseline draws") }
         auditBar.finish()
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try e.encode(report).write(to: outURL.appendingPathComponent("audit.json"), options: .atomic)
+        try SaneJSON.write(report, to: outURL.appendingPathComponent("audit.json"))
         print("audit (\(samples) draws → best \(keep) by validation for every generator; distances: \(GenerationAudit.distanceUnit); test accuracy computed once, after every choice):")
         print(report.table.plainText, terminator: "")
         for line in report.verdictLines { print(line) }
@@ -230,10 +227,7 @@ struct SampleManifest: Codable {
     var samples: [Sample]
 
     func write(to url: URL) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(e.encode(self), to: url)
+        try SaneJSON.write(self, to: url)
     }
 
     static func read(folder: String) throws -> SampleManifest {
@@ -241,9 +235,7 @@ struct SampleManifest: Codable {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw CommandError("\(folder) has no samples.json (hint: pass a folder written by `sane sample --out`)")
         }
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try d.decode(SampleManifest.self, from: data) } catch {
+        do { return try SaneJSON.decoder().decode(SampleManifest.self, from: data) } catch {
             throw CommandError("\(url.path) is not a samples manifest: \(error)")
         }
     }

@@ -38,9 +38,7 @@ extension Communicator {
     /// non-finite floats survive as strings). For results collected once per command, not per step.
     public func allGathered<T: Codable>(_ part: T) throws -> [T] {
         guard size > 1 else { return [part] }
-        let encoder = JSONEncoder(), decoder = JSONDecoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let encoder = SaneJSON.encoder(pretty: false), decoder = SaneJSON.decoder()
         let mine = [UInt8](try encoder.encode(part))
         let all = try gather(mine, root: 0).map { parts in
             [UInt8](try encoder.encode(try parts.map { try decoder.decode(T.self, from: Data($0)) }))

@@ -27,7 +27,7 @@ extension RunFolder {
     /// The final test reconstruction, nil before the run has finished.
     public func loadFinalTest() throws -> FinalTestReconstruction? {
         guard let data = FileManager.default.contents(atPath: finalTestURL.path) else { return nil }
-        do { return try JSONDecoder().decode(FinalTestReconstruction.self, from: data) } catch {
+        do { return try SaneJSON.decoder().decode(FinalTestReconstruction.self, from: data) } catch {
             throw SaneError("\(finalTestURL.path) is not a final test record: \(error)", hint: "delete it and rerun `sane pretrain` with the same arguments")
         }
     }

@@ -116,7 +116,7 @@ public struct RunFolder: Sendable {
             throw SaneError("\(url.path) is not a SANE run folder (no run.json)", hint: "pass the --out folder of `sane pretrain`")
         }
         let m: Manifest
-        do { m = try JSONDecoder().decode(Manifest.self, from: data) } catch {
+        do { m = try SaneJSON.decoder().decode(Manifest.self, from: data) } catch {
             throw SaneError("\(manifestURL.path) is not a readable run manifest: \(error)")
         }
         guard m.format == RunFolder.format, m.version <= RunFolder.version else {
@@ -174,7 +174,7 @@ public struct RunFolder: Sendable {
     func tidy(state: TrainerState, keepEvery: Int?) throws {
         let fm = FileManager.default
         if !state.log.isEmpty {
-            let lines = try state.log.map { String(decoding: try JSONEncoder.sorted.encode($0), as: UTF8.self) }
+            let lines = try state.log.map { String(decoding: try SaneJSON.encode($0, pretty: false), as: UTF8.self) }
             let text = Data((lines.joined(separator: "\n") + "\n").utf8)
             let logURL = url.appendingPathComponent("train_log.jsonl")
             if fm.contents(atPath: logURL.path) != text { try AtomicFile.write(text, to: logURL) }
@@ -233,30 +233,14 @@ public struct RunFolder: Sendable {
     public func loadLog() throws -> [EpochLog] { try loadTrainingState()?.state.log ?? [] }
 }
 
-extension JSONEncoder {
-    /// Pretty, key-sorted JSON: stable files for diffs and byte-identical reruns.
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
-}
-
-func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
-    let e = JSONEncoder.sorted
-    e.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try AtomicFile.write(try e.encode(value), to: url)
-}
+func writeJSON<T: Encodable>(_ value: T, to url: URL) throws { try SaneJSON.write(value, to: url) }
 
 func readJSON<T: Decodable>(_ url: URL) throws -> T {
     guard let data = FileManager.default.contents(atPath: url.path) else {
         throw SaneError("missing file \(url.path)", hint: "is this a complete run folder?")
     }
     do {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try d.decode(T.self, from: data)
+        return try SaneJSON.decoder().decode(T.self, from: data)
     } catch {
         throw SaneError("\(url.path) could not be decoded: \(error)")
     }
