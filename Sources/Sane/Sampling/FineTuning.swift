@@ -69,14 +69,7 @@ public enum FineTuning {
                 let optimizer = Adam(parameters: net.namedParameters(), learningRate: settings.learningRate, weightDecay: settings.weightDecay)
                 var shuffle = SeededGenerator(seed: settings.seed &+ UInt64(i))
                 for epoch in 0...settings.epochs {
-                    if epoch > 0 {
-                        net.train(true)
-                        for batch in training.shuffledBatches(size: settings.batchSize, using: &shuffle) {
-                            net.zeroGradients()
-                            Variable.crossEntropy(logits: net(Variable(batch.images)), labels: batch.labels).backward()
-                            optimizer.step()
-                        }
-                    }
+                    if epoch > 0 { net.trainEpoch(on: training, batchSize: settings.batchSize, optimizer: optimizer, shuffle: &shuffle, check: { _, _ in }) }
                     let done = results.store(model: i, epoch: epoch, probabilities: probabilities(of: net, on: test))
                     if epoch > 0 { progress?(done, networks.count * settings.epochs) }
                 }

@@ -86,6 +86,29 @@ public final class ZooNetwork: Module, Layer {
               x.shape[1] == mean.count, std.count == mean.count else { return body(x) }
         return body(Variable(ImageTransforms.normalize(x.value, mean: mean, std: std)))
     }
+
+    /// One epoch of supervised training, the loop zoo training and fine-tuning share: training
+    /// mode; batches of `batchSize` in an order drawn from `shuffle`; each batch's images through
+    /// `transform` (augmentation); cross-entropy, backward, `optimizer.step()`. `check(loss, batch)`
+    /// sees every batch's loss (batches counted from 1) and stops the epoch by throwing.
+    /// Returns the mean batch loss.
+    @discardableResult
+    public func trainEpoch(on data: ImageDataset, batchSize: Int, optimizer: Optimizer, shuffle: inout SeededGenerator,
+                           transform: (Tensor) -> Tensor = { $0 },
+                           check: (_ loss: Double, _ batch: Int) throws -> Void) rethrows -> Double {
+        train(true)
+        var sum = 0.0, batches = 0
+        for batch in data.shuffledBatches(size: batchSize, using: &shuffle) {
+            zeroGradients()
+            let loss = Variable.crossEntropy(logits: self(Variable(transform(batch.images))), labels: batch.labels)
+            loss.backward()
+            optimizer.step()
+            batches += 1
+            sum += Double(loss.value.scalar)
+            try check(Double(loss.value.scalar), batches)
+        }
+        return sum / Double(max(batches, 1))
+    }
 }
 
 /// Builds zoo networks from a zoo's `params.json`.

@@ -408,20 +408,11 @@ public enum ZooTrainer {
                                          epochLosses: epochLosses)
         for epoch in firstEpoch...c.epochs {
             if epoch > 0 {
-                net.train(true)
-                var sum = 0.0, batches = 0
-                for batch in data.train.shuffledBatches(size: trial.batchSize, using: &shuffle) {
-                    net.zeroGradients()
-                    let images = c.augment ? ImageTransforms.randomCropFlip(batch.images, padding: 4, using: &augmentation) : batch.images
-                    let loss = Variable.crossEntropy(logits: net(Variable(images)), labels: batch.labels)
-                    loss.backward()
-                    optimizer.step()
-                    batches += 1
-                    sum += Double(loss.value.scalar)
-                    try divergence.check(loss: Double(loss.value.scalar), epoch: epoch, batch: batches)
-                }
-                divergence.finished(epochLoss: sum / Double(max(batches, 1)))
-                epochLosses.append(sum / Double(max(batches, 1)))
+                let loss = try net.trainEpoch(on: data.train, batchSize: trial.batchSize, optimizer: optimizer, shuffle: &shuffle,
+                                              transform: { c.augment ? ImageTransforms.randomCropFlip($0, padding: 4, using: &augmentation) : $0 },
+                                              check: { try divergence.check(loss: $0, epoch: epoch, batch: $1) })
+                divergence.finished(epochLoss: loss)
+                epochLosses.append(loss)
                 try divergence.checkFinite([("the weights", net.stateDict()), ("the optimizer state", optimizer.stateDict())], epoch: epoch)
             }
             // Evaluate, then write the checkpoint and the result line.
