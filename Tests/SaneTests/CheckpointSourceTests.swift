@@ -95,6 +95,9 @@ final class CheckpointSourceTests: XCTestCase {
                 XCTAssertFalse("\(error)".contains("\n"))
             }
         }
+        XCTAssertThrowsError(try CheckpointSource(path: try Zoo(directory: zoo).models[0].directory.path)) { error in
+            XCTAssertTrue("\(error)".contains("one model folder of a zoo"), "\(error)")
+        }
         // Files have no splits or epochs to select.
         XCTAssertThrowsError(try files.models(splits: [.test])) { XCTAssertTrue("\($0)".contains("no model-level split"), "\($0)") }
         XCTAssertThrowsError(try files.models(epochs: [3])) { XCTAssertTrue("\($0)".contains("no epochs"), "\($0)") }

@@ -145,8 +145,10 @@ public struct CheckpointSource: Sendable, CustomStringConvertible {
             params = fm.fileExists(atPath: beside.path) ? try ZooParams(contentsOf: beside) : nil
         } else {
             let found = entries.isEmpty ? "nothing" : "\(entries.count) entries, e.g. \(entries.prefix(3).joined(separator: ", "))"
-            throw SaneError("\(path) is neither a zoo nor a folder of checkpoint files (found \(found))",
-                            hint: "a zoo holds <trial-dir>/params.json and <trial-dir>/checkpoint_<E>/checkpoints; a folder of checkpoints holds *.safetensors, *.pt or *.pth files; or pass one checkpoint file")
+            let hint = entries.contains("params.json")
+                ? "this looks like one model folder of a zoo: pass the zoo (its parent folder) or one of its checkpoint_<E>/checkpoints files"
+                : "a zoo holds <trial-dir>/params.json and <trial-dir>/checkpoint_<E>/checkpoints; a folder of checkpoints holds *.safetensors, *.pt or *.pth files; or pass one checkpoint file"
+            throw SaneError("\(path) is neither a zoo nor a folder of checkpoint files (found \(found))", hint: hint)
         }
     }
 
