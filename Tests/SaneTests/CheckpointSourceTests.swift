@@ -139,6 +139,18 @@ final class CheckpointSourceTests: XCTestCase {
         XCTAssertEqual(saved.metadata["splits"], #"["none","none"]"#)
     }
 
+    /// A folder whose second file is of another architecture: the error names that file.
+    func testFileThatDoesNotFitTheRunIsNamed() throws {
+        let (zoo, encoder) = try Self.fixture.get()
+        let (folder, _) = try checkpointFolder(zoo)
+        let mlp = folder.appendingPathComponent("c.safetensors")
+        try Safetensors.write(StateDict([("l0.weight", Tensor(zeros: [5, 3])), ("l1.weight", Tensor(zeros: [2, 5]))]), to: mlp)
+        XCTAssertThrowsError(try ModelEmbeddings(encoder: encoder, source: CheckpointSource(path: folder.path))) { error in
+            XCTAssertTrue("\(error)".contains(mlp.path) && "\(error)".contains("does not fit this run"), "\(error)")
+            XCTAssertTrue("\(error)".contains("7 tokens in 2 layers"), "\(error)")
+        }
+    }
+
     // MARK: Probe
 
     /// A probe fitted on the zoo predicts checkpoint files: each file's prediction is the one the

@@ -128,15 +128,13 @@ public struct ModelEmbeddings: Sendable {
         labels = []
         skipped = []
         var rows: [[Float]] = []
-        var zooIndex: Int?
         let work = try source.models(splits: splits, epochs: epochs, seed: encoder.splitSeed(for: source))
         let mine = Array(work[communicator.share(of: work.count)])
         for (done, model) in mine.enumerated() {
             let loaded = try model.load()
             skipped += loaded.skipped
             if let first = loaded.checkpoints.first {
-                let index = try zooIndex ?? encoder.preprocessingIndex(for: source, sample: first)
-                zooIndex = index
+                let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
                 rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, poolings: [pooling]).map { $0[0] }
                 labels += loaded.checkpoints.map { CheckpointLabel($0, split: model.split) }
             }

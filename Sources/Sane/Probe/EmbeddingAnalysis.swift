@@ -69,14 +69,12 @@ public struct EmbeddingAnalysis: Codable, Sendable {
     public init(encoder: SANEEncoder, source: CheckpointSource, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
                 progress: ((Int, Int) -> Void)? = nil) throws {
         checkpoints = []
-        var zooIndex: Int?
         let work = try source.models(splits: splits, epochs: epochs, seed: encoder.splitSeed(for: source))
         for (done, model) in work.enumerated() {
             defer { progress?(done + 1, work.count) }
             let loaded = try model.load().checkpoints
             guard let first = loaded.first else { continue }
-            let index = try zooIndex ?? encoder.preprocessingIndex(for: source, sample: first)
-            zooIndex = index
+            let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
             let layout = try encoder.preprocessing[index].tokenizer.layout(for: first.stateDict)
             let sequences = try encoder.tokenize(trajectory: loaded.map(\.stateDict), zoo: index)
             for (checkpoint, sequence) in zip(loaded, sequences) {

@@ -129,7 +129,6 @@ public struct ProbeDataset: Sendable {
         skipped = []
         var rows: [ProbeMethod: [[Double]]] = [:]
         var layout = layout
-        var zooIndex: Int?
         let work = try source.models(epochs: epochs, seed: seed)
         let mine = Array(work[communicator.share(of: work.count)])
         for (done, model) in mine.enumerated() {
@@ -154,8 +153,7 @@ public struct ProbeDataset: Sendable {
                 }
             }
             if let encoder {
-                let index = try zooIndex ?? encoder.preprocessingIndex(for: source, sample: first)
-                zooIndex = index
+                let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
                 for embeddings in try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, poolings: poolings) {
                     for (pooling, e) in zip(poolings, embeddings) { rows[.sane(pooling), default: []].append(e.map(Double.init)) }
                 }
