@@ -24,7 +24,9 @@ struct AnalyzeCommand: ParsableCommand {
         initialized before training, same preprocessing) and with the y quantity SHUFFLED over \
         checkpoints (seeded). A correlation says something about what SANE learned only where \
         the trained |r| beats both controls' |r| by 0.1 or more (table "controls", \
-        controls.json). Use --split validation to decide on validation checkpoints only.
+        controls.json). Use --split validation to decide on validation checkpoints only. --zoo \
+        also takes a folder of checkpoint files or one file (no accuracies: the accuracy \
+        correlations are then empty).
 
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
@@ -45,17 +47,16 @@ struct AnalyzeCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try loadEncoder(model, options: encoderOptions)
-        let zoo = try Zoo(path: selection.zoo)
-        reportSkipped(zoo)
+        let source = try selection.source()
         let bar = ProgressBar("analyze", total: 1)
         bar.quiet = json
-        let analysis = try EmbeddingAnalysis(encoder: encoder, zoo: zoo, splits: try splits(split),
+        let analysis = try EmbeddingAnalysis(encoder: encoder, source: source, splits: try splits(split),
                                              epochs: try selection.epochList()) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
         bar.finish()
-        let untrained = try EmbeddingAnalysis(encoder: encoder.untrainedControl(), zoo: zoo, splits: try splits(split),
+        let untrained = try EmbeddingAnalysis(encoder: encoder.untrainedControl(), source: source, splits: try splits(split),
                                               epochs: try selection.epochList())
         let controls = AnalysisControls(trained: analysis, untrained: untrained)
 

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import Sane
 
-/// `sane embed`: one embedding per checkpoint of a zoo, with its labels (SANE-SPEC §6).
+/// `sane embed`: one embedding per checkpoint of a zoo, a folder of checkpoints or one
+/// checkpoint file, with its labels (SANE-SPEC §6).
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Embed the checkpoints of a zoo with a trained SANE run and save them as safetensors.",
+        abstract: "Embed the checkpoints of a zoo, a folder or a file with a trained SANE run and save them as safetensors.",
         discussion: """
         Every selected checkpoint is preprocessed exactly as in training (aligned to the run's \
         reference with the permutation computed on the last selected epoch of its model, \
@@ -20,9 +21,17 @@ struct EmbedCommand: ParsableCommand {
         `ggap` [M], and in __metadata__ `models` and `splits` (JSON arrays, one entry per row), \
         `mode`, `run`, `zoo`. Splits are by model, with the run's split seed.
 
+        --zoo also takes a folder of checkpoint files (*.safetensors, *.pt, *.pth; one row \
+        each, sorted by name) or one checkpoint file (one row); they have no split or epoch \
+        (split "none", epoch and accuracies NaN), so --split and --epochs are for zoos. Their \
+        keys and shapes must tokenize like the run's zoo; keys the tokenizer does not understand \
+        (e.g. Keras names) are an error naming the file.
+
         Examples:
           sane embed --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed --out seed.safetensors
           sane embed --model runs/seed --zoo ZOO --split test --epochs 0-5 --pooling layers --out test.safetensors
+          sane embed --model runs/seed --zoo my-models/ --out mine.safetensors
+          sane embed --model runs/seed --zoo model.pt --out one.safetensors
         """
     )
 
@@ -39,12 +48,11 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try loadEncoder(model, options: encoderOptions)
-        let zoo = try Zoo(path: selection.zoo)
-        reportSkipped(zoo)
+        let source = try selection.source()
         let bar = ProgressBar("embed", total: 1)
         bar.quiet = !world.isRoot
         // Under mpirun the ranks embed blocks of the models; rank 0 writes the same file a single process would.
-        let embeddings = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: try splits(split), epochs: try selection.epochList(),
+        let embeddings = try ModelEmbeddings(encoder: encoder, source: source, splits: try splits(split), epochs: try selection.epochList(),
                                              pooling: pooling, communicator: world) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
@@ -62,13 +70,25 @@ struct EmbedCommand: ParsableCommand {
 
 /// `--zoo` and `--epochs`, shared by embed, probe and analyze.
 struct ZooEpochOptions: ParsableArguments {
-    @Option(help: "Zoo directory (one folder per model, as ../shared/zoos/mnist-cnn-seed).") var zoo: String
-    @Option(help: "Epochs to use: a range 0-5, a list 0,5,10, or both (0-2,10). Default: every epoch the zoo has.") var epochs: String?
+    @Option(help: "Zoo directory (one folder per model, as ../shared/zoos/mnist-cnn-seed), a folder of checkpoint files (*.safetensors, *.pt, *.pth), or one checkpoint file.")
+    var zoo: String
+    @Option(help: "Epochs of a zoo to use: a range 0-5, a list 0,5,10, or both (0-2,10). Default: every epoch the zoo has.") var epochs: String?
 
     func validate() throws { _ = try epochList() }
 
     /// The epochs of `--epochs`, ascending; nil when not given.
     func epochList() throws -> [Int]? { try epochs.map { try parseEpochs($0) } }
+
+    /// `--zoo` read as a zoo, a folder of checkpoint files or one file; a zoo's skipped entries reported.
+    func source() throws -> CheckpointSource { try checkpointSource(zoo) }
+}
+
+/// The zoo, folder of checkpoint files or checkpoint file at `path` (`--zoo`, `--predict`,
+/// `--prompts`), with what a zoo listing left out reported on stderr.
+func checkpointSource(_ path: String) throws -> CheckpointSource {
+    let source = try CheckpointSource(path: path)
+    if let zoo = source.zoo { reportSkipped(zoo) }
+    return source
 }
 
 /// `--run-epoch`, `--content` and `--halo`: which checkpoint of a run encodes, and the haloed

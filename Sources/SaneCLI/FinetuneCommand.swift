@@ -68,7 +68,7 @@ struct FinetuneCommand: ParsableCommand {
         if noPrompts {
             promptModels = []
         } else if prompts.prompts != nil {
-            promptModels = try prompts.load(defaultZoo: nil, defaultEpoch: nil, seed: seed).map { ($0.name, $0.stateDict) }
+            promptModels = try prompts.load(defaultZoo: nil, defaultEpoch: nil, seed: seed, settings: manifest.network).map { ($0.name, $0.stateDict) }
         } else {
             promptModels = try manifest.prompts.map { p in
                 do { return (p.name, try StateDict(contentsOf: URL(fileURLWithPath: p.path))) } catch {

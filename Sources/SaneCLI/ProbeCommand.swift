@@ -36,12 +36,20 @@ struct ProbeCommand: ParsableCommand {
         probe_accuracy.svg (predicted vs true test accuracy) into --out \
         (default: RUN/probe-<zoo>, or probe-<zoo> without a run).
 
+        --predict PATH (a folder of checkpoint files, one checkpoint file, or another zoo; \
+        --epochs applies to a zoo) predicts the targets of those checkpoints with the probes \
+        fitted on --zoo: predictions.json and predictions.csv hold every target by every \
+        method, and per target the method with the best validation R² (never the untrained \
+        control). The probe is fitted only on a zoo (--zoo): bare checkpoints have no recorded \
+        targets. They must have the fitted zoo's architecture.
+
         Examples:
           sane probe --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane probe --model runs/half --zoo ZOO --epochs 0-5 --json
           sane probe --model runs/seed --zoo ZOO --pooling mean,layers,tokens
           sane probe --model runs/keep --zoo ZOO --epochs 0-5 --select-run-epoch
           sane probe --zoo ../shared/zoos/mnist-cnn-hyper --epochs 0-10   # W, s(W)
+          sane probe --model runs/seed --zoo ZOO --predict my-models/      # predictions.csv
         """
     )
 
@@ -52,6 +60,8 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens; or auto (all three, chosen per target on validation).") var pooling = "auto"
     @Flag(help: "Choose the run's checkpoint among those kept with --keep-every by mean validation R².") var selectRunEpoch = false
     @Option(help: "Seed of the label permutation of the shuffled-label control.") var shuffleSeed: UInt64 = 0
+    @Option(help: "Predict test_acc, epoch and ggap of these checkpoints (a folder of *.safetensors/*.pt/*.pth, one file, or a zoo) with the probes fitted on --zoo.")
+    var predict: String?
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print probe.json on stdout instead of the table.") var json = false
 
@@ -67,8 +77,9 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let zoo = try Zoo(path: selection.zoo)
-        reportSkipped(zoo)
+        let zoo = try selection.source().requireZoo(for: "fitting a probe (--zoo)",
+                                                    hint: "pass a zoo to --zoo and these checkpoints to --predict \(selection.zoo)")
+        let predictSource = try predict.map(checkpointSource)
         let epochs = try selection.epochList()
         var checkpointSelection: CheckpointSelection?
         var options = encoderOptions
@@ -88,21 +99,31 @@ struct ProbeCommand: ParsableCommand {
         let encoder = try model.map { try loadEncoder($0, options: options) }
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json || !world.isRoot
-        let data = try ProbeDataset(zoo: zoo, encoder: encoder, control: encoder?.untrainedControl(), epochs: epochs, weightLimit: weightLimit,
+        let control = encoder?.untrainedControl()
+        let data = try ProbeDataset(source: CheckpointSource(zoo: zoo), encoder: encoder, control: control, epochs: epochs, weightLimit: weightLimit,
                                     poolings: try poolings(), communicator: world) { done, total in
             bar.total = total
             bar.update(done, detail: "models")
         }
         bar.finish()
+        let toPredict = try predictSource.map { source in
+            try ProbeDataset(source: source, encoder: encoder, control: control, epochs: source.zoo == nil ? nil : epochs, weightLimit: weightLimit,
+                             poolings: try poolings(), requireTargets: false, layout: data.layout, communicator: world)
+        }
         // Under mpirun the ranks computed the features of blocks of the models; rank 0 alone probes and writes.
         guard world.isRoot else { return }
         if !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints, e.g. \(data.skipped[0])") }
-        var report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs, shuffleSeed: shuffleSeed)
+        if let skipped = toPredict?.skipped, !skipped.isEmpty {
+            diagnostic("warning: --predict: skipped \(skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(skipped[0])")
+        }
+        var report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs, shuffleSeed: shuffleSeed,
+                                           predicting: toPredict, named: predict)
         report.checkpointSelection = checkpointSelection
         report.runEpoch = options.runEpoch
 
         let folder = URL(fileURLWithPath: out ?? (model.map { $0 + "/" } ?? "") + "probe-\(zooName(selection.zoo))")
-        let lock = try lockOutputFolder(folder.path, inputs: [("zoo", selection.zoo, false)] + (model.map { [("run folder (--model)", $0, true)] } ?? []),
+        let lock = try lockOutputFolder(folder.path, inputs: [("zoo", selection.zoo, false)] + (model.map { [("run folder (--model)", $0, true)] } ?? [])
+                                            + (predict.map { [("--predict", $0, false)] } ?? []),
                                         purpose: "sane probe")
         defer { lock.release() }
         let jsonData = try report.jsonData()
@@ -132,6 +153,11 @@ struct ProbeCommand: ParsableCommand {
         try SVGPlot.write(SVGPlot.scatter(series: series, title: "Test accuracy from weights (test split)",
                                           xLabel: "true test accuracy", yLabel: "predicted test accuracy"),
                           toPath: folder.appendingPathComponent("probe_accuracy.svg").path)
+        let predictions = ProbePredictions(report)
+        if let predictions {
+            try AtomicFile.write(predictions.jsonData(), to: folder.appendingPathComponent("predictions.json"))
+            try AtomicFile.write(Data(predictions.csv.utf8), to: folder.appendingPathComponent("predictions.csv"))
+        }
 
         if json {
             print(String(decoding: jsonData, as: UTF8.self))
@@ -142,7 +168,19 @@ struct ProbeCommand: ParsableCommand {
                 print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
                 print(report.controlTable.plainText, terminator: "")
             }
-            print("wrote probe.json, probe.md, probe_accuracy.svg to \(folder.path)")
+            if let predictions {
+                let chosen = predictions.chosen.map { String(format: "%@ by %@ (val R² %.3f)", $0.target.rawValue, $0.method, $0.validationR2) }
+                print("predicted \(predictions.checkpoints.count) checkpoints of \(predictions.predicted): \(chosen.joined(separator: ", "))")
+                let shown = predictions.checkpoints.prefix(10).map { p in
+                    [p.model, p.epoch.map(String.init) ?? "-"] + predictions.chosen.map { c in
+                        p.predicted[c.target.rawValue]?[c.method].map { String(format: "%.4g", $0) } ?? "—"
+                    }
+                }
+                print(Table(header: ["checkpoint", "epoch"] + predictions.chosen.map { "predicted \($0.target.rawValue)" }, rows: shown).plainText,
+                      terminator: "")
+                if predictions.checkpoints.count > 10 { print("… \(predictions.checkpoints.count - 10) more in predictions.csv") }
+            }
+            print("wrote probe.json, probe.md, probe_accuracy.svg\(predictions == nil ? "" : ", predictions.json, predictions.csv") to \(folder.path)")
         }
     }
 }

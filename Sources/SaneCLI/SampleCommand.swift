@@ -31,8 +31,11 @@ struct SampleCommand: ParsableCommand {
         (--audit-finetune-epochs N adds fine-tuned test accuracy). Written to audit.json.
 
         --prompts takes a zoo (--prompt-count models of its --prompt-split, seeded, at \
-        --prompt-epoch; default: the run's own zoo at the last epoch it was trained on) or a \
-        folder of checkpoints (*.safetensors, *.pt, *.pth; all of them, sorted by name).
+        --prompt-epoch; default: the run's own zoo at the last epoch it was trained on), a \
+        folder of checkpoint files (*.safetensors, *.pt, *.pth; all of them, sorted by name) or \
+        one checkpoint file. The network of checkpoint files comes from a params.json beside \
+        them, else from their keys and shapes (the architecture registry) with activation, \
+        dropout and initialization from the run's zoo, which must then be of that architecture.
 
         Writes OUT/sample-00.safetensors … (PyTorch key names, best first) and OUT/samples.json \
         (scores of every draw, prompt accuracies, settings). Evaluate and fine-tune them with \
@@ -44,6 +47,7 @@ struct SampleCommand: ParsableCommand {
           sane sample --model runs/seed --bandwidth 0.3 --bandwidth-unit rms --out samples/rel
           sane sample --model runs/seed --audit-finetune-epochs 1 --out samples/audit
           sane sample --model RUN --prompts FMNIST_ZOO --dataset fashion-mnist --out S
+          sane sample --model runs/seed --prompts my-models/ --out samples/mine
           sane sample --model runs/seed --prior-std 10 --out samples/prior
         """
     )
@@ -101,9 +105,12 @@ struct SampleCommand: ParsableCommand {
         let outLock = try lockOutputFolder(out, inputs: [("run folder (--model)", model, true), ("prompts", prompts.prompts ?? selection.path, false)]
                                                 + (task.data.map { [("data folder", $0, false)] } ?? []), purpose: "sane sample")
         defer { outLock.release() }
-        let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed)
+        // The run's zoo's network: the target without prompts, and what checkpoint files' weights do not tell.
+        let runNetwork = { try Zoo(path: selection.path).models.first.map { try ZooModelFactory.configuration(params: $0.params) } }
+        let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed,
+                                      settings: prompts.prompts == nil ? nil : try? runNetwork())
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
-        guard let network = try chosen.first?.network ?? Zoo(path: selection.path).models.first.map({ try ZooModelFactory.configuration(params: $0.params) }) else {
+        guard let network = try chosen.first?.network ?? runNetwork() else {
             throw CommandError("the run's zoo \(selection.path) has no models to take the target architecture from (hint: pass --prompts)")
         }
         let target = network
@@ -241,19 +248,19 @@ struct SampleManifest: Codable {
     }
 }
 
-/// A prompt model: its weights, where they came from, and (for zoo models) its network and dataset.
+/// A prompt model: its weights, where they came from, its network and (from params.json) dataset.
 struct PromptModel {
     var name: String
     var path: String
     var stateDict: StateDict
-    var network: ZooNetworkConfiguration?
+    var network: ZooNetworkConfiguration
     var dataset: String?
 }
 
-/// Where prompt models come from: a zoo (seeded choice of models of a split at an epoch) or a
-/// folder of checkpoints.
+/// Where prompt models come from: a zoo (seeded choice of models of a split at an epoch), a
+/// folder of checkpoint files, or one checkpoint file (`CheckpointSource`).
 struct PromptOptions: ParsableArguments {
-    @Option(help: "Prompt models: a zoo directory, or a folder of checkpoints (*.safetensors, *.pt, *.pth).") var prompts: String?
+    @Option(help: "Prompt models: a zoo directory, a folder of checkpoint files (*.safetensors, *.pt, *.pth), or one checkpoint file.") var prompts: String?
     @Option(help: "Zoo prompts: checkpoint epoch (default: the last epoch SANE was trained on, else each model's last).") var promptEpoch: Int?
     @Option(help: "Zoo prompts: how many models.") var promptCount = 5
     @Option(help: "Zoo prompts: the zoo split they come from (train, validation, test).") var promptSplit = "train"
@@ -264,29 +271,32 @@ struct PromptOptions: ParsableArguments {
         guard ZooSplit(rawValue: promptSplit) != nil else { throw ValidationError("--prompt-split must be train, validation or test") }
     }
 
-    /// The prompts: `--prompts`, else the zoo `defaultZoo`.
-    func load(defaultZoo: String?, defaultEpoch: Int?, seed: UInt64) throws -> [PromptModel] {
+    /// The prompts: `--prompts`, else the zoo `defaultZoo`. Checkpoint files are all prompts
+    /// (NaN/Inf or |w| > 100 ones left out with a warning); their network is
+    /// `SourceModel.network(of:settings:)` with `settings` the run's zoo's.
+    func load(defaultZoo: String?, defaultEpoch: Int?, seed: UInt64, settings: ZooNetworkConfiguration?) throws -> [PromptModel] {
         guard let path = prompts ?? defaultZoo else { return [] }
-        let url = URL(fileURLWithPath: path).standardizedFileURL
-        let fm = FileManager.default
-        let entries = ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
-        guard fm.fileExists(atPath: url.path) else { throw CommandError("--prompts \(path) does not exist") }
-        let checkpointFiles = entries.filter { [".safetensors", ".pt", ".pth"].contains(where: $0.hasSuffix) }
-        if !checkpointFiles.isEmpty {
-            return try checkpointFiles.map { file in
-                let u = url.appendingPathComponent(file)
-                return PromptModel(name: file, path: u.path, stateDict: try StateDict(contentsOf: u))
+        let source = try checkpointSource(path)
+        guard let zoo = source.zoo else {
+            guard promptEpoch == nil else { throw CommandError("--prompt-epoch selects zoo checkpoints; \(source) has no epochs") }
+            return try source.models().flatMap { model in
+                let loaded = try model.load()
+                for skipped in loaded.skipped { diagnostic("warning: prompt \(skipped): left out") }
+                return try loaded.checkpoints.map { c in
+                    PromptModel(name: c.model, path: c.file.path, stateDict: c.stateDict, network: try model.network(of: c, settings: settings),
+                                dataset: model.params?.datasetName)
+                }
             }
         }
-        let zoo = try Zoo(directory: url)
-        reportSkipped(zoo)
         var g = SeededGenerator(seed: seed)
         let candidates = zoo.models(in: ZooSplit(rawValue: promptSplit)!)
         var chosen: [PromptModel] = []
         for i in g.permutation(candidates.count) where chosen.count < promptCount {
             let m = candidates[i]
             guard let epoch = promptEpoch ?? defaultEpoch ?? m.epochs.last, let file = m.checkpoints[epoch] else { continue }
-            chosen.append(PromptModel(name: "\(m.name)@\(epoch)", path: file.path, stateDict: try m.loadCheckpoint(epoch: epoch),
+            let stateDict = try m.loadCheckpoint(epoch: epoch)
+            try Tokenizer.checkUnderstood(stateDict, source: file.path)
+            chosen.append(PromptModel(name: "\(m.name)@\(epoch)", path: file.path, stateDict: stateDict,
                                       network: try ZooModelFactory.configuration(params: m.params), dataset: m.params.datasetName))
         }
         guard chosen.count == promptCount else {

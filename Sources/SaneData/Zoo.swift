@@ -18,6 +18,19 @@ public struct ZooParams: Sendable {
 
     public init(values: [String: JSONValue]) { self.values = values }
 
+    /// Reads a `params.json` file (a JSON object).
+    public init(contentsOf url: URL) throws {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw SaneError("cannot read \(url.path)", hint: "params.json must be a readable file")
+        }
+        let params: JSONValue
+        do { params = try JSONValue.parse(data) } catch let e as SaneError {
+            throw SaneError("\(e.message) in \(url.path)")
+        }
+        guard let members = params.objectMembers else { throw SaneError("\(url.path) is not a JSON object") }
+        values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    }
+
     public subscript(key: String) -> JSONValue? { values[key] }
 
     public var modelType: String? { values["model::type"]?.stringValue }
@@ -101,15 +114,10 @@ public struct ZooModel: Sendable {
         let fm = FileManager.default
 
         let paramsURL = dir.appendingPathComponent("params.json")
-        guard let paramsData = fm.contents(atPath: paramsURL.path) else {
+        guard fm.fileExists(atPath: paramsURL.path) else {
             throw SaneError("missing \(paramsURL.path)", hint: "every trial directory of a zoo needs params.json")
         }
-        let params: JSONValue
-        do { params = try JSONValue.parse(paramsData) } catch let e as SaneError {
-            throw SaneError("\(e.message) in \(paramsURL.path)")
-        }
-        guard let members = params.objectMembers else { throw SaneError("\(paramsURL.path) is not a JSON object") }
-        self.params = ZooParams(values: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+        params = try ZooParams(contentsOf: paramsURL)
 
         var results: [Int: EpochResult] = [:]
         let resultURL = dir.appendingPathComponent("result.json")

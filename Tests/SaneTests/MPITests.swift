@@ -168,7 +168,7 @@ final class MPITests: XCTestCase {
     }
 
     /// `probe` over 3 ranks (features of blocks of the models, gathered on rank 0) writes the
-    /// same probe.json as one process.
+    /// same probe.json, and with --predict the same predictions.csv, as one process.
     func testProbeOverRanksIsIdentical() throws {
         _ = try sane; _ = try mpirun
         let dir = SyntheticZoo.temporaryDirectory("mpi-probe")
@@ -177,14 +177,23 @@ final class MPITests: XCTestCase {
         try SyntheticZoo.write(to: zoo, models: 7)
         let run = dir.appendingPathComponent("run")
         try pretrain(1, zoo: zoo, out: run, epochs: 1)
+        // Checkpoint files to predict (--predict), computed over the ranks as well.
+        let files = dir.appendingPathComponent("files")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        for m in 0..<3 {
+            try FileManager.default.copyItem(at: zoo.appendingPathComponent(String(format: "synthetic_%03d/checkpoint_000002/checkpoints.safetensors", m)),
+                                             to: files.appendingPathComponent("m\(m).safetensors"))
+        }
         for n in [1, 3] {
-            let r = try mpi(n, ["probe", "--model", run.path, "--zoo", zoo.path, "--out", dir.appendingPathComponent("p\(n)").path])
+            let r = try mpi(n, ["probe", "--model", run.path, "--zoo", zoo.path, "--predict", files.path, "--out", dir.appendingPathComponent("p\(n)").path])
             XCTAssertEqual(r.status, 0, r.stderr)
         }
-        let one = try Data(contentsOf: dir.appendingPathComponent("p1/probe.json"))
-        let three = try Data(contentsOf: dir.appendingPathComponent("p3/probe.json"))
-        XCTAssertGreaterThan(one.count, 0)
-        XCTAssertEqual(one, three, "probe.json over 3 ranks differs from one process's")
+        for file in ["probe.json", "predictions.csv"] {
+            let one = try Data(contentsOf: dir.appendingPathComponent("p1/\(file)"))
+            let three = try Data(contentsOf: dir.appendingPathComponent("p3/\(file)"))
+            XCTAssertGreaterThan(one.count, 0)
+            XCTAssertEqual(one, three, "\(file) over 3 ranks differs from one process's")
+        }
     }
 
     /// `zoo train` over 2 ranks trains the same models, file for file, as one process.

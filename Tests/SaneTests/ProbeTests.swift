@@ -33,7 +33,7 @@ final class ProbeTests: XCTestCase {
     /// The s(W) data set of a shared zoo at epochs 0...`lastEpoch`.
     func statisticsDataset(_ name: String, lastEpoch: Int) throws -> ProbeDataset {
         let zoo = try Zoo(directory: try Self.sharedZoos().appendingPathComponent(name))
-        let data = try ProbeDataset(zoo: zoo, epochs: Array(0...lastEpoch), weightLimit: 0)
+        let data = try ProbeDataset(source: CheckpointSource(zoo: zoo), epochs: Array(0...lastEpoch), weightLimit: 0)
         XCTAssertEqual(data.labels.count, zoo.models.count * (lastEpoch + 1), "every checkpoint is a sample")
         XCTAssertEqual(data.features[.statistics]?.first?.count, 5 * 7, "7 statistics for each of the CNN's 5 layers")
         XCTAssertNil(data.features[.weights], "W is only computed up to weightLimit parameters")
@@ -128,11 +128,11 @@ final class ProbeTests: XCTestCase {
         let encoder = try SANEEncoder(run: run)
         let zoo = try Zoo(directory: zooURL)
         XCTAssertEqual(encoder.runZooIndex(of: zoo), 0)
-        let mean = try ModelEmbeddings(encoder: encoder, zoo: zoo, epochs: [0, 1, 2])
+        let mean = try ModelEmbeddings(encoder: encoder, source: CheckpointSource(zoo: zoo), epochs: [0, 1, 2])
         XCTAssertEqual(mean.embeddings.shape, [8 * 3, config.latentDimensions])
         XCTAssertEqual(mean.labels.map(\.split).filter { $0 == "test" }.count, 2 * 3, "8 models split 5/1/2")
         XCTAssertFalse(mean.embeddings.hasNonFinite)
-        let full = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: [.test], epochs: [2], pooling: .tokens)
+        let full = try ModelEmbeddings(encoder: encoder, source: CheckpointSource(zoo: zoo), splits: [.test], epochs: [2], pooling: .tokens)
         XCTAssertEqual(full.embeddings.shape, [2, 48 * config.latentDimensions], "the CNN is 48 tokens")
         // The mean embedding is the mean of the full variant's token latents.
         let row = Array(full.embeddings.scalars[..<(48 * config.latentDimensions)])
@@ -143,7 +143,7 @@ final class ProbeTests: XCTestCase {
         }
 
         // Layer pooling: the mean of each layer's tokens (the CNN's 8, 6, 4, 20, 10), in layer order.
-        let layers = try ModelEmbeddings(encoder: encoder, zoo: zoo, splits: [.test], epochs: [2], pooling: .layers)
+        let layers = try ModelEmbeddings(encoder: encoder, source: CheckpointSource(zoo: zoo), splits: [.test], epochs: [2], pooling: .layers)
         XCTAssertEqual(layers.embeddings.shape, [2, 5 * config.latentDimensions])
         let d = config.latentDimensions
         for (k, tokens) in [0..<8, 8..<14, 14..<18, 18..<38, 38..<48].enumerated() {
@@ -158,12 +158,12 @@ final class ProbeTests: XCTestCase {
         let saved = try Safetensors.read(file)
         XCTAssertEqual(saved.keys, ["embeddings", "epoch", "test_acc", "train_acc", "ggap"])
         XCTAssertEqual(saved["test_acc"]!.shape, [24])
-        XCTAssertEqual(saved["epoch"]!.scalars, mean.labels.map { Float($0.epoch) })
+        XCTAssertEqual(saved["epoch"]!.scalars, mean.labels.map { Float($0.epoch ?? -1) })
         let names = try JSONValue.parse(Data(saved.metadata["models"]!.utf8))
         XCTAssertEqual(names.arrayValue?.compactMap(\.stringValue), mean.labels.map(\.model))
         XCTAssertEqual(saved.metadata["mode"], "mean")
 
-        let probeData = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: [0, 1, 2])
+        let probeData = try ProbeDataset(source: CheckpointSource(zoo: zoo), encoder: encoder, epochs: [0, 1, 2])
         XCTAssertEqual(probeData.features[.weights]?.first?.count, 2464)
         XCTAssertEqual(probeData.features[.statistics]?.first?.count, 35)
         XCTAssertEqual(probeData.features[.sane(.mean)]?.first?.count, config.latentDimensions)
@@ -215,7 +215,7 @@ final class ProbeTests: XCTestCase {
         let mlp = try Zoo(directory: mlpZoo)
         XCTAssertNil(encoder.runZooIndex(of: mlp))
         do {
-            _ = try ModelEmbeddings(encoder: encoder, zoo: mlp)
+            _ = try ModelEmbeddings(encoder: encoder, source: CheckpointSource(zoo: mlp))
             XCTFail("an MLP zoo must not embed with a CNN run")
         } catch let e as SaneError {
             XCTAssertTrue(e.message.contains("does not fit this run"), e.description)

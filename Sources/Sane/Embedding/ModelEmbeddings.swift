@@ -1,6 +1,7 @@
-// Model embeddings of a zoo (SANE-SPEC §6): every selected checkpoint is preprocessed exactly as
-// in training (aligned to the run's reference, standardized with its train statistics),
-// tokenized, encoded in haloed windows and reduced to one vector per checkpoint.
+// Model embeddings of a zoo, a folder of checkpoint files or one file (SANE-SPEC §6): every
+// selected checkpoint is preprocessed exactly as in training (aligned to the run's reference,
+// standardized with its train statistics), tokenized, encoded in haloed windows and reduced to
+// one vector per checkpoint.
 //
 // Shape legend: M checkpoints, N tokens per model, d_z latent width.
 
@@ -11,9 +12,10 @@ import SaneTensor
 /// The recorded properties of one checkpoint: the probe targets and where it comes from.
 public struct CheckpointLabel: Codable, Equatable, Sendable {
     public var model: String
-    /// `training_iteration` of the checkpoint.
-    public var epoch: Int
-    /// The zoo split of the model ("train", "validation", "test").
+    /// `training_iteration` of the checkpoint; nil for a checkpoint file outside a zoo.
+    public var epoch: Int?
+    /// The zoo split of the model ("train", "validation", "test"), or "none" for a checkpoint
+    /// file outside a zoo.
     public var split: String
     /// NaN where the zoo records none.
     public var testAccuracy: Double
@@ -21,10 +23,10 @@ public struct CheckpointLabel: Codable, Equatable, Sendable {
     /// Generalization gap train_acc − test_acc.
     public var ggap: Double
 
-    public init(_ checkpoint: ZooCheckpoint, split: ZooSplit) {
+    public init(_ checkpoint: SourceCheckpoint, split: ZooSplit?) {
         model = checkpoint.model
         epoch = checkpoint.epoch
-        self.split = split.rawValue
+        self.split = split?.rawValue ?? "none"
         testAccuracy = checkpoint.result?.testAccuracy ?? .nan
         trainAccuracy = checkpoint.result?.trainAccuracy ?? .nan
         ggap = checkpoint.result?.ggap ?? .nan
@@ -43,22 +45,27 @@ extension SANEEncoder {
     /// has not seen).
     public func splitSeed(for zoo: Zoo) -> Int { runZooIndex(of: zoo).map { manifest.zoos[$0].splitSeed } ?? 42 }
 
-    /// The run's preprocessing to use for `zoo`: the zoo of the run with the same directory, else
-    /// the run's first zoo (a new zoo of the same architecture). Throws a one-line error when the
-    /// zoo's checkpoints do not tokenize like the run's reference (other layer keys, shapes or
-    /// token count); a zoo that does fits the position tables the run was trained with.
-    /// - Parameter sample: any checkpoint of `zoo`, to read its architecture.
-    public func preprocessingIndex(for zoo: Zoo, sample: StateDict) throws -> Int {
-        let index = runZooIndex(of: zoo) ?? 0
+    /// The split seed of `source`: the run's for a zoo (`splitSeed(for:)`); checkpoint files have no split.
+    public func splitSeed(for source: CheckpointSource) -> Int { source.zoo.map(splitSeed(for:)) ?? 42 }
+
+    /// The run's preprocessing to use for `source`: the zoo of the run with the same directory,
+    /// else the run's first zoo (new checkpoints of the same architecture). Throws a one-line
+    /// error naming the checkpoint file when it does not tokenize like the run's reference (other
+    /// layer keys, shapes or token count); one that does fits the position tables the run was
+    /// trained with.
+    /// - Parameter sample: any checkpoint of `source`, to read its architecture.
+    public func preprocessingIndex(for source: CheckpointSource, sample: SourceCheckpoint) throws -> Int {
+        let index = source.zoo.flatMap(runZooIndex(of:)) ?? 0
         let prep = preprocessing[index]
         let expected = try prep.tokenizer.layout(for: prep.reference)
-        let layout = try prep.tokenizer.layout(for: sample)
+        let layout = try prep.tokenizer.layout(for: sample.stateDict)
         let describe = { (l: TokenLayout) in
             "\(l.tokenCount) tokens in \(l.layers.count) layers (\(l.layers.map { "\($0.weightKey) \($0.weightShape.map(String.init).joined(separator: "×"))" }.joined(separator: ", ")))"
         }
         guard layout == expected else {
-            throw SaneError("zoo \(zoo.directory.path) does not fit this run: with token size d_t = \(layout.tokenSize) it tokenizes into \(describe(layout)), the run was trained on \(describe(expected))",
-                            hint: "use a run trained on a zoo of the same architecture (sane pretrain --zoo \(zoo.directory.path))")
+            let architecture = ZooArchitecture.identify(sample.stateDict).map { " (a \($0.architecture))" } ?? ""
+            throw SaneError("\(sample.file.path)\(architecture) of \(source) does not fit this run: with token size d_t = \(layout.tokenSize) it tokenizes into \(describe(layout)), the run was trained on \(describe(expected))",
+                            hint: "use a run trained on checkpoints of the same architecture (sane pretrain --zoo ZOO)")
         }
         return index
     }
@@ -94,7 +101,8 @@ public enum EmbeddingPooling: String, CaseIterable, Codable, Sendable {
     }
 }
 
-/// Embeddings of the checkpoints of a zoo, with their labels; written as safetensors.
+/// Embeddings of the checkpoints of a zoo, a folder of checkpoint files or one file, with their
+/// labels; written as safetensors.
 public struct ModelEmbeddings: Sendable {
     /// [M] one label per row of `embeddings`: split order (train, validation, test as asked),
     /// models in split order, epochs ascending.
@@ -106,38 +114,36 @@ public struct ModelEmbeddings: Sendable {
     public var skipped: [String]
 
     /// Embeds every checkpoint of the models of `splits` (split by model with the run's split
-    /// seed for this zoo, 42 for a zoo the run has not seen) at `epochs` (nil = all).
+    /// seed for this zoo, 42 for a zoo the run has not seen) at `epochs` (nil = all); of a folder
+    /// of checkpoint files every file, of a checkpoint file that one (one row each; they have no
+    /// splits or epochs to select, `CheckpointSource.models`).
     /// With several ranks each embeds a contiguous block of the models and every rank receives
     /// all rows in the same order: each model is embedded on its own, so the result is identical
     /// to a single process's.
     /// - Parameter progress: called with (models done, models total) of this rank.
-    public init(encoder: SANEEncoder, zoo: Zoo, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
+    public init(encoder: SANEEncoder, source: CheckpointSource, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
                 pooling: EmbeddingPooling = .mean, communicator: Communicator = SingleProcess(),
                 progress: ((Int, Int) -> Void)? = nil) throws {
         self.pooling = pooling
         labels = []
         skipped = []
         var rows: [[Float]] = []
-        var zooIndex: Int?
-        let work = splits.flatMap { split in
-            zoo.models(in: split, seed: encoder.splitSeed(for: zoo)).map { (split, $0) }
-        }
+        let work = try source.models(splits: splits, epochs: epochs, seed: encoder.splitSeed(for: source))
         let mine = Array(work[communicator.share(of: work.count)])
-        for (done, (split, model)) in mine.enumerated() {
-            let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs)
+        for (done, model) in mine.enumerated() {
+            let loaded = try model.load()
             skipped += loaded.skipped
             if let first = loaded.checkpoints.first {
-                let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
-                zooIndex = index
+                let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
                 rows += try encoder.embed(trajectory: loaded.checkpoints.map(\.stateDict), zoo: index, poolings: [pooling]).map { $0[0] }
-                labels += loaded.checkpoints.map { CheckpointLabel($0, split: split) }
+                labels += loaded.checkpoints.map { CheckpointLabel($0, split: model.split) }
             }
             progress?(done + 1, mine.count)
         }
         if communicator.size > 1 { (rows, labels, skipped) = try Self.allGathered((rows, labels, skipped), over: communicator) }
         guard let width = rows.first?.count else {
-            throw SaneError("no checkpoints of zoo \(zoo.directory.path) at the selected epochs in splits \(splits.map(\.rawValue).joined(separator: ", "))",
-                            hint: "check --epochs against the epochs the zoo has")
+            throw SaneError("no usable checkpoints in \(source)\(source.zoo == nil ? "" : " at the selected epochs in splits \(splits.map(\.rawValue).joined(separator: ", "))")\(skipped.first.map { " (skipped: \($0))" } ?? "")",
+                            hint: "check --epochs against the epochs the zoo has; checkpoints with NaN/Inf or |w| > 100 are left out")
         }
         embeddings = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })   // (M, D)
     }
@@ -150,7 +156,8 @@ public struct ModelEmbeddings: Sendable {
         return (parts.flatMap(\.rows), parts.flatMap(\.labels), parts.flatMap(\.skipped))
     }
 
-    /// Writes `embeddings` (M, D), `epoch`, `test_acc`, `train_acc`, `ggap` (M) and, in
+    /// Writes `embeddings` (M, D), `epoch`, `test_acc`, `train_acc`, `ggap` (M; NaN where unknown,
+    /// as for checkpoint files outside a zoo) and, in
     /// `__metadata__`, `models` and `splits` (JSON arrays of strings, one per row), `mode`
     /// (the pooling: "mean", "layers" or "tokens") plus the caller's `metadata` (e.g. run and zoo paths).
     public func write(to url: URL, metadata: [String: String] = [:]) throws {
@@ -161,7 +168,7 @@ public struct ModelEmbeddings: Sendable {
         meta["splits"] = jsonArray(labels.map(\.split))
         meta["mode"] = pooling.rawValue
         let dict = StateDict([("embeddings", embeddings),
-                              ("epoch", column(labels.map { Double($0.epoch) })),
+                              ("epoch", column(labels.map { $0.epoch.map(Double.init) ?? .nan })),
                               ("test_acc", column(labels.map(\.testAccuracy))),
                               ("train_acc", column(labels.map(\.trainAccuracy))),
                               ("ggap", column(labels.map(\.ggap)))], metadata: meta)

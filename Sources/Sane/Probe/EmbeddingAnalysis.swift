@@ -54,7 +54,8 @@ public struct CorrelationEntry: Codable, Sendable {
     }
 }
 
-/// Per-layer spread of token embeddings vs spectral metrics, over the checkpoints of a zoo.
+/// Per-layer spread of token embeddings vs spectral metrics, over the checkpoints of a zoo (or of
+/// a folder of checkpoint files, or one file: `CheckpointSource`).
 public struct EmbeddingAnalysis: Codable, Sendable {
     public var checkpoints: [CheckpointAnalysis]
     /// Per layer l: ẑ_l vs log spectral norm and vs α, over checkpoints.
@@ -65,17 +66,15 @@ public struct EmbeddingAnalysis: Codable, Sendable {
     /// Encodes every checkpoint of the models of `splits` at `epochs` (nil = all) with `encoder`
     /// (preprocessed as in training) and analyzes the spectra of the raw weights.
     /// - Parameter progress: called with (models done, models total).
-    public init(encoder: SANEEncoder, zoo: Zoo, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
+    public init(encoder: SANEEncoder, source: CheckpointSource, splits: [ZooSplit] = ZooSplit.allCases, epochs: [Int]? = nil,
                 progress: ((Int, Int) -> Void)? = nil) throws {
         checkpoints = []
-        var zooIndex: Int?
-        let work = splits.flatMap { split in zoo.models(in: split, seed: encoder.splitSeed(for: zoo)).map { (split, $0) } }
-        for (done, (split, model)) in work.enumerated() {
+        let work = try source.models(splits: splits, epochs: epochs, seed: encoder.splitSeed(for: source))
+        for (done, model) in work.enumerated() {
             defer { progress?(done + 1, work.count) }
-            let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs).checkpoints
+            let loaded = try model.load().checkpoints
             guard let first = loaded.first else { continue }
-            let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
-            zooIndex = index
+            let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
             let layout = try encoder.preprocessing[index].tokenizer.layout(for: first.stateDict)
             let sequences = try encoder.tokenize(trajectory: loaded.map(\.stateDict), zoo: index)
             for (checkpoint, sequence) in zip(loaded, sequences) {
@@ -89,14 +88,14 @@ public struct EmbeddingAnalysis: Codable, Sendable {
                 }
                 let alphas = layers.map(\.alpha).filter(\.isFinite)
                 checkpoints.append(CheckpointAnalysis(
-                    label: CheckpointLabel(checkpoint, split: split), layers: layers,
+                    label: CheckpointLabel(checkpoint, split: model.split), layers: layers,
                     spread: layers.map(\.spread).reduce(0, +) / Double(layers.count),
                     logSpectralNorm: layers.map(\.logSpectralNorm).reduce(0, +) / Double(layers.count),
                     alpha: alphas.isEmpty ? .nan : alphas.reduce(0, +) / Double(alphas.count)))
             }
         }
         guard let layerCount = checkpoints.first?.layers.count else {
-            throw SaneError("no checkpoints of zoo \(zoo.directory.path) at the selected epochs",
+            throw SaneError("no checkpoints in \(source)\(source.zoo == nil ? "" : " at the selected epochs")",
                             hint: "check --epochs against the epochs the zoo has (sane zoo info ZOO)")
         }
         let all = checkpoints

@@ -77,24 +77,34 @@ public enum ProbeTarget: String, CaseIterable, Codable, Sendable {
     public func value(of label: CheckpointLabel) -> Double {
         switch self {
         case .testAccuracy: label.testAccuracy
-        case .epoch: Double(label.epoch)
+        case .epoch: label.epoch.map(Double.init) ?? .nan
         case .ggap: label.ggap
         }
     }
 }
 
-/// Features and labels of every selected checkpoint of a zoo, for the probe.
+/// Features and labels of every selected checkpoint of a zoo, for the probe — or of checkpoints
+/// whose properties a probe fitted on a zoo predicts (`PropertyProbe.run(_:predicting:)`).
 public struct ProbeDataset: Sendable {
-    /// [M] split order (train, validation, test), models in split order, epochs ascending.
+    /// [M] split order (train, validation, test), models in split order, epochs ascending; for
+    /// checkpoint files, file order (split "none", targets NaN).
     public var labels: [CheckpointLabel]
     /// Per method [M][features]: W (M, P), s(W) (M, 7·L), SANE (M, d_z | L·d_z | N·d_z). A method is absent when
     /// it was not computed (no run given, or more than `weightLimit` parameters for W).
     public var features: [ProbeMethod: [[Double]]]
     /// Checkpoints left out (unusable weights, or no recorded test/train accuracy), described.
     public var skipped: [String]
+    /// The token layout the W and s(W) features follow (nil when built from given features).
+    public var layout: TokenLayout?
 
-    /// Loads every checkpoint of `zoo` at `epochs` (nil = all) and computes the features.
+    /// Loads every checkpoint of `source` (a zoo at `epochs`, nil = all; or checkpoint files) and
+    /// computes the features.
     /// - Parameters:
+    ///   - requireTargets: fitting a probe needs recorded targets: checkpoints without test/train
+    ///     accuracy are left out, and a source of checkpoint files is an error. Without it (checkpoints
+    ///     to predict) every checkpoint is kept, unknown targets NaN.
+    ///   - layout: the layout the W and s(W) features must follow (the fitted probe's
+    ///     `layout`); nil = the first checkpoint's.
     ///   - encoder: a trained run for the SANE features; nil computes the baselines only.
     ///   - control: the untrained control of `encoder` (`encoder.untrainedControl()`), embedded
     ///     with the same poolings into the `.untrained` methods; nil leaves them out.
@@ -106,38 +116,44 @@ public struct ProbeDataset: Sendable {
     ///     the models and every rank receives all of them in the same order (each model is
     ///     encoded on its own, so the result equals a single process's).
     ///   - progress: called with (models done, models total) of this rank.
-    public init(zoo: Zoo, encoder: SANEEncoder? = nil, control: SANEEncoder? = nil, epochs: [Int]? = nil, splitSeed: Int? = nil,
-                weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers],
+    public init(source: CheckpointSource, encoder: SANEEncoder? = nil, control: SANEEncoder? = nil, epochs: [Int]? = nil,
+                splitSeed: Int? = nil, weightLimit: Int = 10_000, poolings: [EmbeddingPooling] = [.mean, .layers],
+                requireTargets: Bool = true, layout: TokenLayout? = nil,
                 communicator: Communicator = SingleProcess(), progress: ((Int, Int) -> Void)? = nil) throws {
-        let seed = splitSeed ?? encoder?.splitSeed(for: zoo) ?? 42
+        if requireTargets {
+            _ = try source.requireZoo(for: "fitting a probe", hint: "fit the probe on a zoo and pass these checkpoints to --predict")
+        }
+        let seed = splitSeed ?? encoder?.splitSeed(for: source) ?? 42
         let tokenizer = Tokenizer(encoder?.manifest.tokenizer ?? TokenizerConfig())
         labels = []
         skipped = []
         var rows: [ProbeMethod: [[Double]]] = [:]
-        var layout: TokenLayout?
-        var zooIndex: Int?
-        let work = ZooSplit.allCases.flatMap { split in zoo.models(in: split, seed: seed).map { (split, $0) } }
+        var layout = layout
+        let work = try source.models(epochs: epochs, seed: seed)
         let mine = Array(work[communicator.share(of: work.count)])
-        for (done, (split, model)) in mine.enumerated() {
+        for (done, model) in mine.enumerated() {
             defer { progress?(done + 1, mine.count) }
-            let loaded = try zoo.loadCheckpoints(of: [model], epochs: epochs)
+            let loaded = try model.load()
             skipped += loaded.skipped
-            let checkpoints = loaded.checkpoints.filter { $0.result?.testAccuracy != nil && $0.result?.trainAccuracy != nil }
-            skipped += loaded.checkpoints.filter { $0.result?.testAccuracy == nil || $0.result?.trainAccuracy == nil }
-                .map { "\($0.model) epoch \($0.epoch): no test_acc/train_acc in result.json" }
+            let hasTargets = { (c: SourceCheckpoint) in c.result?.testAccuracy != nil && c.result?.trainAccuracy != nil }
+            let checkpoints = requireTargets ? loaded.checkpoints.filter(hasTargets) : loaded.checkpoints
+            skipped += requireTargets ? loaded.checkpoints.filter { !hasTargets($0) }
+                .map { "\($0.model) epoch \($0.epoch.map(String.init) ?? "-"): no test_acc/train_acc in result.json" } : []
             guard let first = checkpoints.first else { continue }
             let modelLayout = try layout ?? tokenizer.layout(for: first.stateDict)
             layout = modelLayout
             for checkpoint in checkpoints {
-                let layers = try ProbeDataset.layerValues(checkpoint.stateDict, layout: modelLayout)   // L × [c_out·r']
+                let layers: [[Float]]                                                                  // L × [c_out·r']
+                do { layers = try ProbeDataset.layerValues(checkpoint.stateDict, layout: modelLayout) } catch let e as SaneError {
+                    throw SaneError("\(checkpoint.file.path): \(e.message)", hint: e.hint)
+                }
                 rows[.statistics, default: []].append(WeightStatistics.features(layers: layers))
                 if layers.reduce(0, { $0 + $1.count }) <= weightLimit {
                     rows[.weights, default: []].append(layers.flatMap { $0.map(Double.init) })
                 }
             }
             if let encoder {
-                let index = try zooIndex ?? encoder.preprocessingIndex(for: zoo, sample: first.stateDict)
-                zooIndex = index
+                let index = try encoder.preprocessingIndex(for: source, sample: first)   // every model: a misfit names its file
                 for embeddings in try encoder.embed(trajectory: checkpoints.map(\.stateDict), zoo: index, poolings: poolings) {
                     for (pooling, e) in zip(poolings, embeddings) { rows[.sane(pooling), default: []].append(e.map(Double.init)) }
                 }
@@ -145,7 +161,7 @@ public struct ProbeDataset: Sendable {
                     for (pooling, e) in zip(poolings, embeddings) { rows[.untrained(pooling), default: []].append(e.map(Double.init)) }
                 }
             }
-            labels += checkpoints.map { CheckpointLabel($0, split: split) }
+            labels += checkpoints.map { CheckpointLabel($0, split: model.split) }
         }
         if communicator.size > 1 {
             struct Part: Codable { var labels: [CheckpointLabel]; var skipped: [String]; var rows: [ProbeMethod: [[Double]]] }
@@ -157,8 +173,9 @@ public struct ProbeDataset: Sendable {
         }
         let count = labels.count
         features = rows.filter { $0.value.count == count }
+        self.layout = layout
         guard !labels.isEmpty else {
-            throw SaneError("no usable checkpoints in zoo \(zoo.directory.path) at the selected epochs",
+            throw SaneError("no usable checkpoints in \(source)\(source.zoo == nil ? "" : " at the selected epochs")\(skipped.first.map { " (skipped: \($0))" } ?? "")",
                             hint: "check --epochs against the epochs the zoo has (sane zoo info ZOO)")
         }
     }
@@ -174,7 +191,7 @@ public struct ProbeDataset: Sendable {
         try layout.layers.map { layer in
             guard let weight = stateDict[layer.weightKey], weight.shape == layer.weightShape else {
                 throw SaneError("checkpoint has no '\(layer.weightKey)' of shape \(layer.weightShape)",
-                                hint: "every model of a zoo must have the same architecture")
+                                hint: "every checkpoint probed (and predicted) must have the architecture of the first")
             }
             return weight.scalars + (layer.biasKey.flatMap { stateDict[$0]?.scalars } ?? [])
         }
@@ -228,11 +245,13 @@ public struct PropertyProbeReport: Codable, Sendable {
         public var beatsControls: Bool
     }
 
-    /// One test checkpoint: true targets and every method's prediction.
+    /// One checkpoint (of the test split, or one predicted): true targets and every method's prediction.
     public struct Prediction: Codable, Sendable {
+        /// The zoo model, or the checkpoint file's name.
         public var model: String
-        public var epoch: Int
-        /// target → true value
+        /// nil for a checkpoint file outside a zoo.
+        public var epoch: Int?
+        /// target → true value (NaN where unknown, as for checkpoint files)
         public var truth: [String: Double]
         /// target → method → predicted value
         public var predicted: [String: [String: Double]]
@@ -254,7 +273,20 @@ public struct PropertyProbeReport: Codable, Sendable {
     public var runEpoch: Int?
     public var checkpointSelection: CheckpointSelection?
     public var testPredictions: [Prediction]
+    /// What was predicted (`--predict`: a zoo, folder or file) and its checkpoints' predictions by
+    /// the probes fitted here (train split, λ chosen on validation); nil when nothing was.
+    public var predicted: String?
+    public var predictions: [Prediction]?
     public var skipped: [String]
+
+    /// For `target`, the probed method with the highest validation R² among W, s(W) and the
+    /// trained SANE's poolings (the untrained control is never chosen); test R² plays no part.
+    public func chosenMethod(for target: ProbeTarget) -> ProbeMethod? {
+        scores.filter { s in
+            if case .untrained = s.method { return false }
+            return s.target == target && s.validationR2.isFinite
+        }.max { $0.validationR2 < $1.validationR2 }?.method
+    }
 
     public func score(_ target: ProbeTarget, _ method: ProbeMethod) -> Score? {
         scores.first { $0.target == target && $0.method == method }
@@ -324,7 +356,12 @@ public enum PropertyProbe {
     /// Also fits every probe to shuffled train targets (a seeded permutation per target, the
     /// same for every method) and, for the SANE methods, chooses the pooling per target by
     /// validation R² and compares trained SANE with its controls (`ControlVerdict`).
-    public static func run(_ data: ProbeDataset, zoo: String, epochs: [Int]?, shuffleSeed: UInt64 = 0) throws -> PropertyProbeReport {
+    ///
+    /// With `other` (checkpoints outside the fit, `ProbeDataset(requireTargets: false, layout:
+    /// data.layout)`), every fitted probe also predicts their targets (`predictions`, named
+    /// `otherName`); they must have the same features as `data`.
+    public static func run(_ data: ProbeDataset, zoo: String, epochs: [Int]?, shuffleSeed: UInt64 = 0,
+                           predicting other: ProbeDataset? = nil, named otherName: String? = nil) throws -> PropertyProbeReport {
         let indices = Dictionary(grouping: data.labels.indices) { data.labels[$0].split }
         let train = indices["train"] ?? [], validation = indices["validation"] ?? [], test = indices["test"] ?? []
         guard !train.isEmpty, !validation.isEmpty, !test.isEmpty else {
@@ -332,10 +369,20 @@ public enum PropertyProbe {
                             hint: "use a zoo with at least 7 models (70/15/15 split by model)")
         }
         var scores: [PropertyProbeReport.Score] = []
-        var predictions = test.map { i in
-            PropertyProbeReport.Prediction(model: data.labels[i].model, epoch: data.labels[i].epoch,
-                                           truth: Dictionary(uniqueKeysWithValues: ProbeTarget.allCases.map { ($0.rawValue, $0.value(of: data.labels[i])) }),
+        func prediction(_ label: CheckpointLabel) -> PropertyProbeReport.Prediction {
+            PropertyProbeReport.Prediction(model: label.model, epoch: label.epoch,
+                                           truth: Dictionary(uniqueKeysWithValues: ProbeTarget.allCases.map { ($0.rawValue, $0.value(of: label)) }),
                                            predicted: [:])
+        }
+        var predictions = test.map { prediction(data.labels[$0]) }
+        var otherPredictions = other?.labels.map(prediction)
+        if let other {
+            for (method, x) in data.features {
+                guard let y = other.features[method], y.first?.count == x.first?.count else {
+                    throw SaneError("the checkpoints to predict have no \(method) features of the fitted probe's width (\(x.first?.count ?? 0))",
+                                    hint: "predict checkpoints of the fitted zoo's architecture, with the same run and --weight-limit")
+                }
+            }
         }
         for (t, target) in ProbeTarget.allCases.enumerated() {
             let y = data.labels.map(target.value)
@@ -355,13 +402,19 @@ public enum PropertyProbe {
                 for (k, value) in result.testPredictions.enumerated() {
                     predictions[k].predicted[target.rawValue, default: [:]][method.description] = value
                 }
+                if let rows = other?.features[method] {
+                    for (k, value) in result.model.predict(rows).enumerated() {
+                        otherPredictions![k].predicted[target.rawValue, default: [:]][method.description] = value
+                    }
+                }
             }
         }
         let (choices, verdicts) = controls(scores)
         return PropertyProbeReport(zoo: zoo, epochs: epochs,
                                    samples: ["train": train.count, "validation": validation.count, "test": test.count],
                                    scores: scores, poolingChoices: choices, verdicts: verdicts, shuffleSeed: shuffleSeed,
-                                   testPredictions: predictions, skipped: data.skipped)
+                                   testPredictions: predictions, predicted: other == nil ? nil : otherName,
+                                   predictions: otherPredictions, skipped: data.skipped)
     }
 
     /// Pooling choices by validation R² and the verdicts against the controls, per target: one
@@ -424,12 +477,77 @@ public struct CheckpointSelection: Codable, Sendable {
         candidates = []
         for (i, epoch) in epochs.enumerated() {
             let encoder = try SANEEncoder(run: run, epoch: epoch)
-            let data = try ProbeDataset(zoo: zoo, encoder: encoder, epochs: zooEpochs, weightLimit: 0, poolings: poolings)
+            let data = try ProbeDataset(source: CheckpointSource(zoo: zoo), encoder: encoder, epochs: zooEpochs, weightLimit: 0, poolings: poolings)
             let report = try PropertyProbe.run(data, zoo: zoo.directory.path, epochs: zooEpochs)
             let best = report.poolingChoices.compactMap { c in report.score(c.target, .sane(c.trained))?.validationR2 }
             candidates.append(.init(epoch: epoch, meanValidationR2: best.reduce(0, +) / Double(max(best.count, 1))))
             progress?(i + 1, epochs.count)
         }
         chosenEpoch = candidates.max { ($0.meanValidationR2, $0.epoch) < ($1.meanValidationR2, $1.epoch) }!.epoch
+    }
+}
+
+/// What a probe fitted on a zoo predicts for checkpoints outside it (`sane probe --predict`):
+/// every target by every method, and per target the method chosen on validation R²
+/// (`PropertyProbeReport.chosenMethod`). Written as predictions.json and predictions.csv.
+public struct ProbePredictions: Codable, Sendable {
+    /// The method chosen for a target, with the fitted probe's validation and test R² on the zoo.
+    public struct Choice: Codable, Sendable {
+        public var target: ProbeTarget
+        public var method: String
+        public var validationR2: Double
+        public var testR2: Double
+    }
+
+    /// The zoo the probes were fitted on.
+    public var zoo: String
+    /// The zoo, folder or file predicted.
+    public var predicted: String
+    public var chosen: [Choice]
+    /// One per checkpoint predicted (truth NaN where unknown).
+    public var checkpoints: [PropertyProbeReport.Prediction]
+
+    /// The predictions of `report`; nil when it predicted nothing.
+    public init?(_ report: PropertyProbeReport) {
+        guard let predictions = report.predictions, let predicted = report.predicted else { return nil }
+        zoo = report.zoo
+        self.predicted = predicted
+        checkpoints = predictions
+        chosen = ProbeTarget.allCases.compactMap { target in
+            report.chosenMethod(for: target).flatMap { m in report.score(target, m) }.map {
+                Choice(target: target, method: $0.method.description, validationR2: $0.validationR2, testR2: $0.testR2)
+            }
+        }
+    }
+
+    /// The methods with a prediction, in `ProbeMethod.all` order.
+    var methods: [String] {
+        ProbeMethod.all.map(\.description).filter { m in checkpoints.contains { $0.predicted.values.contains { $0[m] != nil } } }
+    }
+
+    /// One row per checkpoint: `checkpoint`, `epoch` (empty for files), `predicted <target>` by the
+    /// chosen method, then `<target> by <method>` for every method, then `true <target>` (empty
+    /// where unknown). Fields with a comma, quote or line break are quoted.
+    public var csv: String {
+        func field(_ s: String) -> String {
+            s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        func number(_ v: Double?) -> String { v.map { $0.isFinite ? String($0) : "" } ?? "" }
+        let targets = ProbeTarget.allCases.map(\.rawValue), methods = methods
+        let header = ["checkpoint", "epoch"] + chosen.map { "predicted \($0.target.rawValue)" }
+            + targets.flatMap { t in methods.map { "\(t) by \($0)" } } + targets.map { "true \($0)" }
+        let rows = checkpoints.map { p in
+            [p.model, p.epoch.map(String.init) ?? ""] + chosen.map { number(p.predicted[$0.target.rawValue]?[$0.method]) }
+                + targets.flatMap { t in methods.map { number(p.predicted[t]?[$0]) } } + targets.map { number(p.truth[$0]) }
+        }
+        return ([header] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    /// Key-sorted, pretty JSON; non-finite numbers as "nan", "inf", "-inf".
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(self)
     }
 }

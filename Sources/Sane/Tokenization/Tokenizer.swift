@@ -46,9 +46,43 @@ public struct Tokenizer: Sendable {
             || configuration.includeBatchNormStatistics && (key.hasSuffix("running_mean") || key.hasSuffix("running_var"))
     }
 
+    /// The keys of `stateDict` that no tokenizer setting reads or deliberately leaves out, in key
+    /// order: anything but a `*weight`, a `*bias` beside its `*weight`, a BatchNorm
+    /// `*running_mean` / `*running_var` and a `*num_batches_tracked`. Keras/TensorFlow names
+    /// (`kernel`, `gamma`, `beta`, `moving_mean`, `moving_variance`) and orphan biases end up here.
+    public static func unrecognizedKeys(in stateDict: StateDict) -> [String] {
+        stateDict.keys.filter { key in
+            if ["weight", "running_mean", "running_var", "num_batches_tracked"].contains(where: key.hasSuffix) { return false }
+            if key.hasSuffix("bias") { return stateDict[String(key.dropLast("bias".count)) + "weight"] == nil }
+            return true
+        }
+    }
+
+    /// Throws a one-line error naming `source` (a file), the keys that are not understood (the
+    /// first few, with their shapes) and how to convert them, when `stateDict` has any
+    /// (`unrecognizedKeys(in:)`) or has no `*weight` at all — it would tokenize into 0 tokens or
+    /// silently drop those entries.
+    public static func checkUnderstood(_ stateDict: StateDict, source: String? = nil) throws {
+        let unknown = unrecognizedKeys(in: stateDict)
+        let hasLayer = stateDict.keys.contains { $0.hasSuffix("weight") }
+        guard !unknown.isEmpty || !hasLayer else { return }
+        let shown = (unknown.isEmpty ? stateDict.keys : unknown)
+        let list = shown.prefix(4).map { "\($0) \(stateDict[$0]!.shape)" }.joined(separator: ", ") + (shown.count > 4 ? ", …" : "")
+        let what = unknown.isEmpty
+            ? "has no '*weight' entry, so it tokenizes into 0 tokens (\(stateDict.count) keys: \(list.isEmpty ? "none" : list))"
+            : "has \(unknown.count) of \(stateDict.count) keys the tokenizer does not understand: \(list)"
+        let keras = ["kernel", "gamma", "beta", "moving_mean", "moving_variance"]
+        let hint = stateDict.keys.contains { key in keras.contains { key.hasSuffix($0) } }
+            ? "these are Keras/TensorFlow names; convert to PyTorch's: conv kernel [kh, kw, in, out] (HWIO) → weight = kernel.transpose(3, 2, 0, 1), dense kernel [in, out] → weight = kernel.T, gamma/beta → weight/bias, moving_mean/moving_variance → running_mean/running_var"
+            : "Sane reads PyTorch state_dicts: <layer>.weight [c_out, …] with an optional <layer>.bias [c_out], BatchNorm running_mean/running_var/num_batches_tracked; rename other entries or leave them out"
+        throw SaneError("\(source.map { "\($0): " } ?? "")state_dict \(what)", hint: hint)
+    }
+
     /// The layout of the layers of `stateDict` (names and shapes only; values are not read).
-    /// Throws when a weight is a scalar or empty, or when a bias does not have one value per row.
+    /// Throws when a key is not understood or no layer is found (`checkUnderstood`), when a
+    /// weight is a scalar or empty, or when a bias does not have one value per row.
     public func layout(for stateDict: StateDict) throws -> TokenLayout {
+        try Tokenizer.checkUnderstood(stateDict)
         let d = configuration.tokenSize
         var layers: [LayerLayout] = []
         var nextToken = 0
@@ -81,6 +115,10 @@ public struct Tokenizer: Sendable {
                                       valuesPerRow: valuesPerRow, chunksPerRow: chunksPerRow,
                                       firstToken: nextToken))
             nextToken += rows * chunksPerRow
+        }
+        guard nextToken > 0 else {
+            throw SaneError("state_dict tokenizes into 0 tokens (keys: \(stateDict.keys.prefix(4).joined(separator: ", ")))",
+                            hint: "a checkpoint needs at least one '<layer>.weight' entry")
         }
         return TokenLayout(tokenSize: d, layers: layers)
     }

@@ -88,3 +88,42 @@ extension PermutationSpec {
         }
     }
 }
+
+extension ZooArchitecture {
+    /// The network configuration of a checkpoint, told from its keys and shapes by the registry:
+    /// the first architecture whose network — built with the input channels (`shape[1]` of the
+    /// first weight of rank ≥ 2), outputs (`shape[0]` of the last) and, for a width-scaled
+    /// architecture, width (`shape[0]` of the first) — has exactly the checkpoint's keys (a
+    /// wrapper prefix such as `model.` allowed), in its order, with its shapes. Nil when none does.
+    ///
+    /// Weights do not tell activation, dropout, initialization, input normalization or seed:
+    /// those are `settings`' (the defaults without it). A dropout rate of `settings` that
+    /// changes the layer indices must be the checkpoint's for it to be recognized.
+    public static func identify(_ stateDict: StateDict, settings: ZooNetworkConfiguration? = nil) -> ZooNetworkConfiguration? {
+        let weights = stateDict.items.filter { $0.0.hasSuffix("weight") && $0.1.shape.count >= 2 }.map(\.1.shape)
+        guard let first = weights.first, let last = weights.last,
+              (1...4096).contains(first[0]), (1...4096).contains(first[1]), (1...1_000_000).contains(last[0]) else { return nil }
+        for architecture in allCases {
+            var c = settings ?? ZooNetworkConfiguration(architecture: architecture)
+            c.architecture = architecture
+            c.channelsIn = first[1]
+            c.outputs = last[0]
+            c.width = architecture.definition.defaultWidth == nil ? nil : first[0]
+            if c.inputMean?.count != c.channelsIn { (c.inputMean, c.inputStd) = (nil, nil) }
+            // Keys first, on the narrowest network (names do not depend on the width); then the
+            // network at the checkpoint's width only when its size (≤ width²·size at width 1)
+            // cannot be far beyond the checkpoint's.
+            var narrow = c
+            narrow.width = c.width.map { _ in 1 }
+            let small = ZooNetwork(narrow)
+            let unwrapped = ZooModelFactory.unwrapped(stateDict, for: small)
+            guard small.namedState().map(\.0) == unwrapped.keys else { continue }
+            let width = Double(c.width ?? 1), smallSize = Double(small.namedState().reduce(0) { $0 + $1.1.value.count })
+            guard width * width * smallSize <= 16 * Double(stateDict.parameterCount) + 1e6 else { continue }
+            let network = c.width == nil ? small : ZooNetwork(c)
+            guard zip(network.namedState(), unwrapped.items).allSatisfy({ $0.1.value.shape == $1.1.shape }) else { continue }
+            return c
+        }
+        return nil
+    }
+}
