@@ -130,7 +130,11 @@ extension AnalyzeCommand {
                     let weight = checkpoint.stateDict[layer.weightKey]!                     // (c_out, r)
                     var spectrum: LayerSpectrum?
                     let elapsed = try clock.measure {
-                        spectrum = try Spectral.analyze(weights: weight.scalars, outputs: layer.rows, inputs: layer.rowLength)
+                        do {
+                            spectrum = try Spectral.analyze(weights: weight.scalars, outputs: layer.rows, inputs: layer.rowLength)
+                        } catch {
+                            throw CommandError("\(checkpoint.model) epoch \(checkpoint.epoch), \(layer.weightKey): \(error)")
+                        }
                     }
                     return LayerSpectrumRecord(layer.weightKey, rows: layer.rows, rowLength: layer.rowLength,
                                                spectrum: spectrum!, seconds: elapsed.seconds)
