@@ -42,6 +42,9 @@ struct AnalyzeCommand: ParsableCommand {
 
     func validate() throws {
         _ = try splits(split)
+        if model == nil, encoderOptions.runEpoch != nil || encoderOptions.content != nil || encoderOptions.halo != nil {
+            throw ValidationError("--run-epoch, --content and --halo choose how a SANE run encodes; they need --model")
+        }
     }
 
     func run() throws {

@@ -156,5 +156,8 @@ final class CLITests: XCTestCase {
         let missing = try run(["analyze", "--zoo", "/nonexistent/zoo", "--out", out.path + "-x"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("does not exist"), missing.stderr)
+        let halo = try run(["analyze", "--zoo", zoo.path, "--halo", "4", "--out", out.path + "-y"])
+        XCTAssertNotEqual(halo.status, 0)
+        XCTAssertTrue(halo.stderr.contains("need --model"), halo.stderr)
     }
 }
