@@ -27,9 +27,16 @@ struct AnalyzeCommand: ParsableCommand {
         the trained |r| beats both controls' |r| by 0.1 or more (table "controls", \
         controls.json). Use --split validation to decide on validation checkpoints only.
 
+        Without --model: the layer spectra alone, for every checkpoint of any architecture \
+        (ResNets included): for each weight with two or more dimensions (convolutions, linear \
+        layers; BatchNorm vectors are not matrices) λ_max of WᵀW, its log10, α, every \
+        eigenvalue, and the seconds its spectrum took (Gram, LAPACK eigenvalues, α fit). Writes \
+        spectra.json and spectra.md into --out (default: spectra-<zoo>).
+
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane analyze --model runs/hyper --zoo ../shared/zoos/mnist-cnn-hyper --epochs 1-10 --split test
+          sane analyze --zoo runs/resnet18-zoo --epochs 0      # layer spectra only
         """
     )
 
@@ -163,7 +170,7 @@ extension AnalyzeCommand {
                           })
         let total = checkpoints.reduce(0) { $0 + $1.seconds }
         let title = "Layer spectra: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(checkpoints.count) checkpoints, "
-            + String(format: "%.3f s of eigenvalues in all", total)
+            + String(format: "%.3f s of spectra in all (Gram, eigenvalues, α fit)", total)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
