@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "SaneTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "SaneNN", dependencies: ["SaneTensor"], swiftSettings: fast),
         .target(name: "SaneData", dependencies: ["SaneTensor", "CZlib", "CJPEG"], swiftSettings: fast),
-        .target(name: "SaneAnalysis", dependencies: ["SaneTensor"], swiftSettings: fast),
+        .target(name: "SaneAnalysis", dependencies: ["CBLAS", "SaneTensor"], swiftSettings: fast),
         .target(name: "Sane", dependencies: ["SaneTensor", "SaneNN", "SaneData", "SaneAnalysis"], swiftSettings: fast),
         .executableTarget(name: "SaneCLI", dependencies: [
             "Sane", "CFMAPeak", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -29,19 +29,20 @@ public struct LayerSpectrum: Sendable {
 public enum Spectral {
     /// Eigenvalues of WᵀW for a weight matrix viewed as [c_out, r] (row-major, r = all inputs of one
     /// output, e.g. c_in·k·k for a convolution), descending. The non-zero spectrum of WᵀW equals that
-    /// of WWᵀ, so the smaller Gram matrix is diagonalized (cyclic Jacobi, float64); rounding-level
-    /// negative values are clamped to 0.
-    public static func eigenvalues(weights: [Float], outputs: Int, inputs: Int) -> [Double] {
+    /// of WWᵀ, so the smaller Gram matrix (BLAS dsyrk) is diagonalized (LAPACK dsyevd, float64);
+    /// rounding-level negative values are clamped to 0.
+    /// - Throws: `Matrix64.Failure` for NaN or infinite weights.
+    public static func eigenvalues(weights: [Float], outputs: Int, inputs: Int) throws -> [Double] {
         precondition(weights.count == outputs * inputs,
                      "Spectral.eigenvalues: \(weights.count) weights for a \(outputs)×\(inputs) matrix")
         let matrix = Matrix64(rows: outputs, columns: inputs, values: weights.map(Double.init))
         let gram = outputs <= inputs ? matrix.rowGram() : matrix.columnGram()
-        return gram.symmetricEigenvalues().map { max($0, 0) }.reversed()
+        return try gram.symmetricEigenvalues().map { max($0, 0) }.reversed()
     }
 
     /// Eigenvalues, log10 spectral norm and power-law exponent of one layer ([c_out, r] view).
-    public static func analyze(weights: [Float], outputs: Int, inputs: Int) -> LayerSpectrum {
-        let eigenvalues = eigenvalues(weights: weights, outputs: outputs, inputs: inputs)
+    public static func analyze(weights: [Float], outputs: Int, inputs: Int) throws -> LayerSpectrum {
+        let eigenvalues = try eigenvalues(weights: weights, outputs: outputs, inputs: inputs)
         return LayerSpectrum(eigenvalues: eigenvalues,
                              logSpectralNorm: log10(eigenvalues.first ?? 0),
                              powerLaw: fitPowerLaw(eigenvalues.filter { $0 > 0 }))

@@ -3,7 +3,8 @@ import Foundation
 import Sane
 
 /// `sane analyze`: per-layer spread of token embeddings next to spectral metrics of the same
-/// layers, and their model-level correlation with accuracy (SANE-SPEC §8).
+/// layers, and their model-level correlation with accuracy (SANE-SPEC §8); without a run, the
+/// layer spectra alone, for any architecture (ResNets included).
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
@@ -28,13 +29,20 @@ struct AnalyzeCommand: ParsableCommand {
         also takes a folder of checkpoint files or one file (no accuracies: the accuracy \
         correlations are then empty).
 
+        Without --model: the layer spectra alone, for every checkpoint of any architecture \
+        (ResNets included): for each weight with two or more dimensions (convolutions, linear \
+        layers; BatchNorm vectors are not matrices) λ_max of WᵀW, its log10, α, every \
+        eigenvalue, and the seconds its spectrum took (Gram, LAPACK eigenvalues, α fit). Writes \
+        spectra.json and spectra.md into --out (default: spectra-<zoo>).
+
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
           sane analyze --model runs/hyper --zoo ../shared/zoos/mnist-cnn-hyper --epochs 1-10 --split test
+          sane analyze --zoo runs/resnet18-zoo --epochs 0      # layer spectra only
         """
     )
 
-    @Option(help: "Trained SANE run folder (the --out of `sane pretrain`).") var model: String
+    @Option(help: "Trained SANE run folder (the --out of `sane pretrain`); without it only the layer spectra are computed.") var model: String?
     @OptionGroup var selection: ZooEpochOptions
     @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
     @OptionGroup var encoderOptions: EncoderOptions
@@ -43,9 +51,13 @@ struct AnalyzeCommand: ParsableCommand {
 
     func validate() throws {
         _ = try splits(split)
+        if model == nil, encoderOptions.runEpoch != nil || encoderOptions.content != nil || encoderOptions.halo != nil {
+            throw ValidationError("--run-epoch, --content and --halo choose how a SANE run encodes; they need --model")
+        }
     }
 
     func run() throws {
+        guard let model else { return try runSpectra() }
         let encoder = try loadEncoder(model, options: encoderOptions)
         let source = try selection.source()
         let bar = ProgressBar("analyze", total: 1)
@@ -103,6 +115,116 @@ struct AnalyzeCommand: ParsableCommand {
             print("wrote analysis.json, controls.json, analysis.md, analysis_accuracy.svg to \(folder.path)")
         }
     }
+}
+
+extension AnalyzeCommand {
+    /// The layer spectra alone (no SANE): every selected checkpoint, every weight of ≥ 2 dimensions.
+    func runSpectra() throws {
+        let zoo = try Zoo(path: selection.zoo)
+        reportSkipped(zoo)
+        let folder = out ?? "spectra-\(zooName(selection.zoo))"
+        let lock = try lockOutputFolder(folder, inputs: [("zoo", selection.zoo, false)], purpose: "sane analyze")
+        defer { lock.release() }
+        let epochs = try selection.epochList()
+        let work = try splits(split).flatMap { split in zoo.models(in: split).map { (split, $0) } }
+        let bar = ProgressBar("spectra", total: work.count)
+        bar.quiet = json
+        let clock = ContinuousClock()
+        var checkpoints: [CheckpointSpectra] = []
+        for (done, (split, model)) in work.enumerated() {
+            for checkpoint in try zoo.loadCheckpoints(of: [model], epochs: epochs).checkpoints {
+                let layout = try Tokenizer().layout(for: checkpoint.stateDict)
+                let layers = try layout.layers.filter { $0.weightShape.count >= 2 }.map { layer -> LayerSpectrumRecord in
+                    let weight = checkpoint.stateDict[layer.weightKey]!                     // (c_out, r)
+                    var spectrum: LayerSpectrum?
+                    let elapsed = try clock.measure {
+                        do {
+                            spectrum = try Spectral.analyze(weights: weight.scalars, outputs: layer.rows, inputs: layer.rowLength)
+                        } catch {
+                            throw CommandError("\(checkpoint.model) epoch \(checkpoint.epoch), \(layer.weightKey): \(error)")
+                        }
+                    }
+                    return LayerSpectrumRecord(layer.weightKey, rows: layer.rows, rowLength: layer.rowLength,
+                                               spectrum: spectrum!, seconds: elapsed.seconds)
+                }
+                checkpoints.append(CheckpointSpectra(model: checkpoint.model, epoch: checkpoint.epoch, split: split.rawValue,
+                                                     seconds: layers.reduce(0) { $0 + $1.seconds }, layers: layers))
+            }
+            bar.update(done + 1, detail: "models")
+        }
+        bar.finish()
+        guard let first = checkpoints.first else {
+            throw CommandError("no checkpoints of zoo \(selection.zoo) at the selected epochs (hint: check --epochs against `sane zoo info \(selection.zoo)`)")
+        }
+        let table = Table(header: ["weight", "c_out × r", "mean λ_max", "mean log10 λ_max", "mean α", "mean seconds"],
+                          rows: first.layers.indices.map { l in
+                              let same = checkpoints.compactMap { $0.layers.count == first.layers.count ? $0.layers[l] : nil }
+                              let mean = { (value: (LayerSpectrumRecord) -> Double) -> String in
+                                  let finite = same.map(value).filter(\.isFinite)
+                                  return finite.isEmpty ? "–" : String(format: "%.4g", finite.reduce(0, +) / Double(finite.count))
+                              }
+                              return [first.layers[l].weightKey, "\(first.layers[l].rows) × \(first.layers[l].rowLength)",
+                                      mean(\.lambdaMax), mean(\.logSpectralNorm), mean(\.alpha), mean(\.seconds)]
+                          })
+        let total = checkpoints.reduce(0) { $0 + $1.seconds }
+        let title = "Layer spectra: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(checkpoints.count) checkpoints, "
+            + String(format: "%.3f s of spectra in all (Gram, eigenvalues, α fit)", total)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let jsonData = try encoder.encode(checkpoints)
+        let url = URL(fileURLWithPath: folder)
+        try AtomicFile.write(jsonData, to: url.appendingPathComponent("spectra.json"))
+        try AtomicFile.write(Data("# \(title)\n\nMeans over checkpoints (layers of the first checkpoint's architecture).\n\n\(table.markdown)".utf8),
+                             to: url.appendingPathComponent("spectra.md"))
+        if json {
+            print(String(decoding: jsonData, as: UTF8.self))
+        } else {
+            print(title)
+            print(table.plainText, terminator: "")
+            print("wrote spectra.json, spectra.md to \(folder)")
+        }
+    }
+}
+
+/// One weight's spectrum in spectra.json.
+struct LayerSpectrumRecord: Codable {
+    var weightKey: String
+    /// The weight viewed as [rows, rowLength] = [c_out, r].
+    var rows: Int
+    var rowLength: Int
+    /// λ_max of WᵀW, its log10, and the power-law α of the eigenvalue tail (NaN without a fit).
+    var lambdaMax: Double
+    var logSpectralNorm: Double
+    var alpha: Double
+    /// Eigenvalues of WᵀW, descending (min(c_out, r) of them).
+    var eigenvalues: [Double]
+    /// Wall time of the eigenvalues and the fit.
+    var seconds: Double
+
+    init(_ weightKey: String, rows: Int, rowLength: Int, spectrum: LayerSpectrum, seconds: Double) {
+        self.weightKey = weightKey
+        self.rows = rows
+        self.rowLength = rowLength
+        lambdaMax = spectrum.eigenvalues.first ?? 0
+        logSpectralNorm = spectrum.logSpectralNorm
+        alpha = spectrum.powerLaw?.alpha ?? .nan
+        eigenvalues = spectrum.eigenvalues
+        self.seconds = seconds
+    }
+}
+
+/// One checkpoint's layer spectra in spectra.json.
+struct CheckpointSpectra: Codable {
+    var model: String
+    var epoch: Int
+    var split: String
+    var seconds: Double
+    var layers: [LayerSpectrumRecord]
+}
+
+private extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// (x − mean) / std over the finite values; non-finite values stay NaN (and are not plotted).

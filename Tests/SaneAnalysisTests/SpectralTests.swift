@@ -2,21 +2,21 @@ import XCTest
 @testable import SaneAnalysis
 
 final class SpectralTests: XCTestCase {
-    func testEigenvaluesAreSquaredSingularValues() {
+    func testEigenvaluesAreSquaredSingularValues() throws {
         let weights: [Float] = [0.5, -1.0, 2.0, 0.0, 1.5,
                                 1.0, 0.25, -0.5, 3.0, -2.0,
                                 -1.5, 2.0, 0.75, 1.0, 0.5]
         // W = np.array([[0.5,-1,2,0,1.5],[1,0.25,-0.5,3,-2],[-1.5,2,0.75,1,0.5]]);
         // print((np.linalg.svd(W)[1]**2).tolist())
         let expected = [16.047361101505082, 8.006571805528777, 5.821067092966138]
-        let wide = Spectral.eigenvalues(weights: weights, outputs: 3, inputs: 5)
+        let wide = try Spectral.eigenvalues(weights: weights, outputs: 3, inputs: 5)
         XCTAssertLessThan(maxAbsDifference(wide, expected), 1e-12, "\(wide)")
         // The transposed view [5, 3] has the same non-zero spectrum.
         var transposed = [Float](repeating: 0, count: 15)
         for i in 0..<3 { for j in 0..<5 { transposed[j * 3 + i] = weights[i * 5 + j] } }
-        let tall = Spectral.eigenvalues(weights: transposed, outputs: 5, inputs: 3)
+        let tall = try Spectral.eigenvalues(weights: transposed, outputs: 5, inputs: 3)
         XCTAssertLessThan(maxAbsDifference(tall, expected), 1e-12, "\(tall)")
-        let spectrum = Spectral.analyze(weights: weights, outputs: 3, inputs: 5)
+        let spectrum = try Spectral.analyze(weights: weights, outputs: 3, inputs: 5)
         XCTAssertEqual(spectrum.logSpectralNorm, log10(expected[0]), accuracy: 1e-12)
         XCTAssertNotNil(spectrum.powerLaw)
     }

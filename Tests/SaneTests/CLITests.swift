@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import Sane
 
 /// Runs the built `sane` executable as a user would.
 final class CLITests: XCTestCase {
@@ -114,5 +115,49 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(help.stdout.contains(command), "--help does not list \(command)")
         }
         XCTAssertEqual(try run(["--version"]).status, 0)
+    }
+
+    /// `sane analyze` without --model: the layer spectra of a ResNet zoo (torchvision keys, PyTorch
+    /// checkpoints): every conv and the fc layer, eigenvalues descending, λ_max their largest, and
+    /// the eigenvalues summing to ‖W‖_F² (trace of WᵀW) of the checkpoint's own weights.
+    func testAnalyzeSpectraOfResNetZoo() throws {
+        let zoo = try XCTUnwrap(Bundle.module.url(forResource: "Golden/resnet-zoo", withExtension: nil))
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sane-spectra-test-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.removeItem(at: out)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try run(["analyze", "--zoo", zoo.path, "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("layer4.1.conv2.weight"), r.stdout)
+        let checkpoints = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("spectra.json"))) as? [[String: Any]])
+        XCTAssertEqual(checkpoints.count, 2, "two models, one checkpoint each")
+        for checkpoint in checkpoints {
+            let layers = try XCTUnwrap(checkpoint["layers"] as? [[String: Any]])
+            // conv1 + 8 blocks × 2 convs + 3 downsample convs + fc; no BatchNorm vectors.
+            XCTAssertEqual(layers.count, 21)
+            XCTAssertEqual(layers.last?["weightKey"] as? String, checkpoint["model"] as? String == "resnet18_w8_prefixed" ? "model.fc.weight" : "fc.weight")
+            for layer in layers {
+                let eigenvalues = try XCTUnwrap(layer["eigenvalues"] as? [Double])
+                let (rows, rowLength) = (layer["rows"] as! Int, layer["rowLength"] as! Int)
+                XCTAssertEqual(eigenvalues.count, min(rows, rowLength))
+                XCTAssertEqual(eigenvalues, eigenvalues.sorted(by: >))
+                XCTAssertEqual(layer["lambdaMax"] as? Double, eigenvalues.first)
+                XCTAssertGreaterThan(eigenvalues[0], 0)
+            }
+        }
+        // Independent check of one layer: Σλ = ‖W‖_F² with W read by SaneData from the checkpoint.
+        let plain = try Zoo(directory: zoo).models.first { $0.name == "resnet18_w2_plain" }!
+        let weight = try plain.loadCheckpoint(epoch: 0)["layer2.0.conv1.weight"]!.scalars
+        let layer = (checkpoints.first { $0["model"] as? String == "resnet18_w2_plain" }!["layers"] as! [[String: Any]])
+            .first { $0["weightKey"] as? String == "layer2.0.conv1.weight" }!
+        let sum = (layer["eigenvalues"] as! [Double]).reduce(0, +)
+        let frobenius = weight.reduce(0.0) { $0 + Double($1) * Double($1) }
+        XCTAssertEqual(sum, frobenius, accuracy: 1e-10 * frobenius)
+
+        let missing = try run(["analyze", "--zoo", "/nonexistent/zoo", "--out", out.path + "-x"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("does not exist"), missing.stderr)
+        let halo = try run(["analyze", "--zoo", zoo.path, "--halo", "4", "--out", out.path + "-y"])
+        XCTAssertNotEqual(halo.status, 0)
+        XCTAssertTrue(halo.stderr.contains("need --model"), halo.stderr)
     }
 }

@@ -79,9 +79,9 @@ public struct EmbeddingAnalysis: Codable, Sendable {
             let sequences = try encoder.tokenize(trajectory: loaded.map(\.stateDict), zoo: index)
             for (checkpoint, sequence) in zip(loaded, sequences) {
                 let latents = encoder.encode(sequence)                                  // (N, d_z)
-                let layers = layout.layers.map { layer in
+                let layers = try layout.layers.map { layer in
                     let weight = checkpoint.stateDict[layer.weightKey]!                 // (c_out, r)
-                    let spectrum = Spectral.analyze(weights: weight.scalars, outputs: layer.rows, inputs: layer.rowLength)
+                    let spectrum = try Spectral.analyze(weights: weight.scalars, outputs: layer.rows, inputs: layer.rowLength)
                     return LayerAnalysis(layer: layer.index, weightKey: layer.weightKey, tokens: layer.tokenCount,
                                          spread: EmbeddingAnalysis.spread(latents, tokens: layer.firstToken..<(layer.firstToken + layer.tokenCount)),
                                          logSpectralNorm: spectrum.logSpectralNorm, alpha: spectrum.powerLaw?.alpha ?? .nan)
