@@ -169,12 +169,8 @@ extension AnalyzeCommand {
         let total = checkpoints.reduce(0) { $0 + $1.seconds }
         let title = "Layer spectra: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(checkpoints.count) checkpoints, "
             + String(format: "%.3f s of spectra in all (Gram, eigenvalues, α fit)", total)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let jsonData = try encoder.encode(checkpoints)
         let url = URL(fileURLWithPath: folder)
-        try AtomicFile.write(jsonData, to: url.appendingPathComponent("spectra.json"))
+        try SaneJSON.write(checkpoints, to: url.appendingPathComponent("spectra.json"))
         try AtomicFile.write(Data("# \(title)\n\nMeans over checkpoints (layers of the first checkpoint's architecture).\n\n\(table.markdown)".utf8),
                              to: url.appendingPathComponent("spectra.md"))
         if json {

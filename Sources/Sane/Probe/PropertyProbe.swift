@@ -544,10 +544,5 @@ public struct ProbePredictions: Codable, Sendable {
     }
 
     /// Key-sorted, pretty JSON; non-finite numbers as "nan", "inf", "-inf".
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(self)
-    }
+    public func jsonData() throws -> Data { try SaneJSON.encode(self) }
 }
