@@ -170,7 +170,8 @@ extension AnalyzeCommand {
         let title = "Layer spectra: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(checkpoints.count) checkpoints, "
             + String(format: "%.3f s of spectra in all (Gram, eigenvalues, α fit)", total)
         let url = URL(fileURLWithPath: folder)
-        try SaneJSON.write(checkpoints, to: url.appendingPathComponent("spectra.json"))
+        let jsonData = try SaneJSON.encode(checkpoints)
+        try AtomicFile.write(jsonData, to: url.appendingPathComponent("spectra.json"))
         try AtomicFile.write(Data("# \(title)\n\nMeans over checkpoints (layers of the first checkpoint's architecture).\n\n\(table.markdown)".utf8),
                              to: url.appendingPathComponent("spectra.md"))
         if json {
