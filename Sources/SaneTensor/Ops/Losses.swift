@@ -45,6 +45,32 @@ extension Variable {
         }
     }
 
+    /// MultiZoo's masked per-token loss normalization (SANE-SPEC §3): with μ, σ the scalar mean and
+    /// std of the target over real (mask = 1) entries, compare (ŷ − μ)/(σ + ε) with (y − μ)/(σ + ε)
+    /// by MSE averaged over real entries only:
+    ///
+    ///     L = Σ m·((ŷ − μ)·s − (y − μ)·s)² / Σ m,  s = 1/(σ + ε);  dL/dŷ = 2 s² m (ŷ − y) / Σ m
+    ///
+    /// μ, σ are constants (no gradient). `moments` (μ, σ) default to those of `target`;
+    /// data-parallel ranks pass the global batch's.
+    public static func normalizedMaskedMSE(prediction: Variable, target: Tensor, mask: Tensor, epsilon: Float = 1e-4,
+                                           moments: (mean: Double, std: Double)? = nil) -> Variable {
+        let (mean, std) = moments ?? maskedMoments(target, mask: mask)
+        let scale = Float(1 / (std + Double(epsilon))), backend = Backends.current
+        let shifted = broadcastBinary(target, Tensor(Float(mean)), .subtract, backend)
+        let normalizedTarget = broadcastBinary(shifted, Tensor(scale), .multiply, backend)
+        return maskedMSE(prediction: (prediction - Float(mean)) * scale, target: normalizedTarget, mask: mask)
+    }
+
+    /// Mean and standard deviation of `target` over entries with mask ≠ 0 (Float64 sums, on the host).
+    public static func maskedMoments(_ target: Tensor, mask: Tensor) -> (mean: Double, std: Double) {
+        var s: Double = 0, s2: Double = 0, m: Double = 0
+        let pt = target.readPointer, pm = mask.readPointer
+        for i in 0..<target.count where pm[i] != 0 { s += Double(pt[i]); s2 += Double(pt[i]) * Double(pt[i]); m += 1 }
+        let mean = s / Swift.max(m, 1)
+        return (mean, (Swift.max(s2 / Swift.max(m, 1) - mean * mean, 0)).squareRoot())
+    }
+
     /// NT-Xent (SimCLR, Chen et al. 2020) over two views z1, z2 [B, F] at temperature τ:
     /// u = normalize(concat(z1, z2)) [2B, F], s_ij = u_i·u_j / τ, the positive of i is i ± B, and
     ///   L = (1/2B) Σ_i [ −s_{i,pos(i)} + log Σ_{j≠i} exp(s_ij) ]

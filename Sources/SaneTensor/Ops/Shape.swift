@@ -105,3 +105,20 @@ extension Tensor {
         return Tensor(shape: axes.map { shape[$0] }) { backend.permute(y: $0, x: readPointer, shape: shape, axes: axes) }
     }
 }
+
+extension Tensor {
+    /// Concatenation along the first axis (shapes must agree elsewhere), on the current backend.
+    public static func concatenated(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty, "concatenated: no tensors")
+        let rest = Array(parts[0].shape.dropFirst())
+        for p in parts { precondition(Array(p.shape.dropFirst()) == rest, "concatenated: shapes \(parts.map(\.shape)) differ") }
+        let total = parts.reduce(0) { $0 + $1.shape[0] }, backend = Backends.current
+        return Tensor(shape: [total] + rest) { out in
+            var offset = 0
+            for p in parts {
+                backend.copyBlocks(dst: out + offset, dstStride: 0, src: p.readPointer, srcStride: 0, blocks: 1, length: p.count, accumulate: false)
+                offset += p.count
+            }
+        }
+    }
+}
