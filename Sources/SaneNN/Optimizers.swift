@@ -157,6 +157,7 @@ struct AdamMoments {
         let t = Double(stepCount)
         let biasCorrection1 = 1 - Foundation.pow(beta1, t)
         let biasCorrection2Sqrt = (1 - Foundation.pow(beta2, t)).squareRoot()
+        let backend = Backends.current
         for (i, p) in parameters.enumerated() {
             guard let grad = p.variable.grad else { continue }
             let (l2, decoupled) = decay(p.variable)
@@ -164,16 +165,9 @@ struct AdamMoments {
                                      oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
                                      stepSize: Float(lr / biasCorrection1), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
                                      epsilon: Float(epsilon))
-            let n = grad.count, pg = grad.readPointer, pp = p.variable.value.writePointer()
-            let pm = exponentialAverage[i].writePointer(), pv = exponentialAverageSquared[i].writePointer()
-            // Chunks of 64 Ki elements over the cores (memory-bound: a d-1024 SANE has 202M
-            // parameters); every element's arithmetic is the same in any split, so results do not
-            // depend on the core count.
-            let chunk = 1 << 16
-            Parallel.forEach((n + chunk - 1) / chunk) { k in
-                let lo = k * chunk
-                adamUpdate(pp + lo, pm + lo, pv + lo, pg + lo, Swift.min(chunk, n - lo), c)
-            }
+            backend.adamUpdate(parameters: p.variable.value.writePointer(), firstMoment: exponentialAverage[i].writePointer(),
+                               secondMoment: exponentialAverageSquared[i].writePointer(), gradient: grad.readPointer,
+                               count: grad.count, coefficients: c)
         }
     }
 

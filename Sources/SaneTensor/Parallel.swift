@@ -28,14 +28,16 @@ public enum Parallel {
 
     /// Runs `count` independent jobs (e.g. one model each), at most `workers` at a time, every
     /// job's own kernels and GEMMs on its one core — also when only one job runs — so a job's
-    /// results do not depend on how many run at once.
+    /// results do not depend on how many run at once. Jobs run their ops on the caller's
+    /// backend (`Backends.current`, which worker threads would not otherwise see).
     public static func jobs(_ count: Int, _ body: (Int) -> Void) {
         let previous = isBusy
         isBusy = true
         defer { isBusy = previous }
         let w = previous ? 1 : min(workers, count)
         if w <= 1 { for i in 0..<count { body(i) }; return }
-        spread(count, over: w, body)
+        let backend = Backends.current
+        spread(count, over: w) { i in Backends.using(backend) { body(i) } }
     }
 
     /// `body(i)` for i in 0..<count on `w` threads, contiguous ranges of i each.

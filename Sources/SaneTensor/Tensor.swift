@@ -5,10 +5,13 @@
 //   N rows (flattened leading dims), K reduced dimension, M output features.
 
 /// Heap storage of a tensor: one 64-byte aligned Float32 buffer (large ones recycled through
-/// `BufferCache`).
+/// `BufferCache`) on a device. Only host (`.cpu`) storage exists so far; a device backend adds
+/// its allocation here (Documentation/AddingABackend.md).
 public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Where the buffer lives.
+    public let device: Device = .cpu
 
     /// Uninitialized storage of `count` floats.
     public init(uninitializedCount count: Int) {
@@ -32,6 +35,12 @@ public final class TensorStorage: @unchecked Sendable {
 
 /// A dense row-major Float32 tensor. Copying a `Tensor` is cheap; the buffer is copied on the
 /// first write to a shared copy (copy-on-write).
+///
+/// Element access: `readPointer`, `writePointer()` and the pointer `init(shape:filling:)` passes
+/// are the buffer on the tensor's `device`, what ops hand to their `Backend`. The host accessors
+/// — `scalars`, `scalar`, the subscript, `withUnsafeBufferPointer`,
+/// `withUnsafeMutableBufferPointer`, `init(shape:scalars:)`, `hasNonFinite`, `maxAbs` — read and
+/// write elements on the host and need `device == .cpu` (the only device so far).
 public struct Tensor: @unchecked Sendable {
     /// Dimensions, outermost first. A scalar has shape `[]`.
     public private(set) var shape: [Int]
@@ -39,6 +48,8 @@ public struct Tensor: @unchecked Sendable {
 
     /// Number of elements (product of `shape`).
     public var count: Int { storage.count }
+    /// Where the elements live (`.cpu`: host memory).
+    public var device: Device { storage.device }
     public var rank: Int { shape.count }
 
     /// A tensor of zeros.
@@ -105,10 +116,10 @@ public struct Tensor: @unchecked Sendable {
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
     }
 
-    /// Raw pointer for kernels that read. Valid while `self` is alive.
+    /// The buffer on `device`, for kernels that read. Valid while `self` is alive.
     @inlinable public var readPointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
 
-    /// Raw pointer for kernels that write, after making the storage unique.
+    /// The buffer on `device`, for kernels that write, after making the storage unique.
     @inlinable public mutating func writePointer() -> UnsafeMutablePointer<Float> {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         return storage.pointer

@@ -3,8 +3,9 @@
 // A `Variable` is a node of the computation graph: a value, its accumulated gradient, and a
 // closure that pushes the gradient of the node's output to its inputs. Ops (Sources/SaneTensor/Ops)
 // build nodes; each op's backward sits right next to its forward and *accumulates* (+=) into the
-// inputs' gradient buffers, like llm.c. Nodes whose inputs need no gradient record nothing, so
-// inference builds no graph.
+// inputs' gradient buffers, like llm.c. The arithmetic of both runs on a `Backend`
+// (Backend/Backend.swift); a node holds only the graph bookkeeping. Nodes whose inputs need no
+// gradient record nothing, so inference builds no graph.
 
 /// A tensor in the computation graph.
 public final class Variable {
@@ -86,12 +87,15 @@ public final class Variable {
         if grad == nil && spareGradient == nil { spareGradient = Tensor(zeros: value.shape) }
     }
 
-    /// Adds `g` (same element count) to the gradient.
-    public func accumulateGradient(_ g: Tensor) {
+    /// Adds `g` (same element count) to the gradient, with the current backend.
+    public func accumulateGradient(_ g: Tensor) { accumulateGradient(g, using: Backends.current) }
+
+    /// Adds `g` (same element count) to the gradient with `backend` (ops pass the backend of
+    /// their forward pass). The first gradient is taken as it is, without a copy.
+    public func accumulateGradient(_ g: Tensor, using backend: any Backend) {
         precondition(g.count == value.count, "gradient of \(g.shape) does not fit value of \(value.shape)")
         if grad == nil { grad = g.reshaped(value.shape); return }
-        let dst = gradientPointer()
-        g.withUnsafeBufferPointer { src in for i in 0..<src.count { dst[i] += src[i] } }
+        backend.accumulate(gradientPointer(), g.readPointer, count: g.count, scale: 1)
     }
 
     /// Back-propagates from this node. `seed` defaults to ones (d self / d self), so calling this on

@@ -22,6 +22,7 @@ final class GradientCheckTests: GradientCheckCase {
         assertGradients("leakyRelu", [param([10])], step: 1e-3) { $0[0].leakyRelu(slope: 0.1) }
         assertGradients("gelu", [param([10])]) { $0[0].gelu() }
         assertGradients("silu", [param([10])]) { $0[0].silu() }
+        assertGradients("squared", [param([10])]) { $0[0].squared() }
     }
 
     func testMatmulAllTransposeCases() {
@@ -81,6 +82,29 @@ final class GradientCheckTests: GradientCheckCase {
         let mask = Tensor(shape: [3, 4], scalars: [1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0])
         assertGradients("maskedMSE", [param([3, 4])]) { Variable.maskedMSE(prediction: $0[0], target: target, mask: mask) }
         assertGradients("ntXent", [param([4, 6]), param([4, 6])]) { Variable.ntXent($0[0], $0[1], temperature: 0.5) }
+        // targets of mean 3 and std ≈ 0.5, so the normalization matters; moments from the target and given
+        let shiftedTarget = Tensor.normal([3, 4], mean: 3, std: 0.5, using: &g)
+        assertGradients("normalizedMaskedMSE", [param([3, 4], scale: 0.5, offset: 3)]) {
+            Variable.normalizedMaskedMSE(prediction: $0[0], target: shiftedTarget, mask: mask)
+        }
+        assertGradients("normalizedMaskedMSE with moments", [param([3, 4], scale: 0.5, offset: 3)]) {
+            Variable.normalizedMaskedMSE(prediction: $0[0], target: shiftedTarget, mask: mask, moments: (mean: 2.5, std: 0.8))
+        }
+    }
+
+    /// normalizedMaskedMSE's value against the formula in Float64: μ, σ over the masked entries,
+    /// L = Σ m((ŷ − μ)s − (y − μ)s)² / Σ m with s = 1/(σ + ε).
+    func testNormalizedMaskedMSEValue() {
+        let prediction = Tensor.normal([5, 3], mean: 2, using: &g), target = Tensor.normal([5, 3], mean: 2, std: 0.3, using: &g)
+        let mask = Tensor(shape: [5, 3], scalars: [1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1])
+        let (p, t, m) = (prediction.scalars.map(Double.init), target.scalars.map(Double.init), mask.scalars.map(Double.init))
+        let n = m.reduce(0, +)
+        let mean = zip(t, m).reduce(0) { $0 + $1.0 * $1.1 } / n
+        let std = (zip(t, m).reduce(0) { $0 + $1.1 * ($1.0 - mean) * ($1.0 - mean) } / n).squareRoot()
+        let s = 1 / (std + 1e-4)
+        let expected = (0..<15).reduce(0.0) { $0 + m[$1] * pow((p[$1] - mean) * s - (t[$1] - mean) * s, 2) } / n
+        let loss = Variable.normalizedMaskedMSE(prediction: Variable(prediction), target: target, mask: mask).value.scalar
+        XCTAssertEqual(Double(loss), expected, accuracy: 1e-5 * expected, "normalizedMaskedMSE \(loss) vs formula \(expected)")
     }
 
     func testAttentionMatchesComposedOps() {

@@ -57,22 +57,3 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ dout: UnsafePointe
               a: ds, lda: t, b: base + h * d, ldb: 3 * c, beta: 1, c: dbase + c + h * d, ldc: 3 * c)
     }
 }
-
-extension Variable {
-    /// Multi-head self-attention over fused projections: qkv [B, T, 3C] → [B, T, C].
-    /// `keyMask` [B, T] (1 = real token, 0 = ignore as a key) is optional.
-    public static func attention(qkv: Variable, heads: Int, keyMask: Tensor? = nil) -> Variable {
-        precondition(qkv.shape.count == 3 && qkv.shape[2] % (3 * heads) == 0,
-                     "attention needs qkv [B, T, 3C] with C divisible by heads, got \(qkv.shape), heads \(heads)")
-        let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3
-        if let keyMask { precondition(keyMask.shape == [b, t], "keyMask \(keyMask.shape) must be [\(b), \(t)]") }
-        var probs = Tensor(uninitialized: [b, heads, t, t])
-        let pp = probs.writePointer()
-        let y = Tensor(shape: [b, t, c]) { out in
-            attentionForward(out, pp, qkv.value.readPointer, keyMask?.readPointer, b, t, c, heads)
-        }
-        return Variable(y, parents: [qkv]) { g in
-            attentionBackward(qkv.gradientPointer(), g.readPointer, qkv.value.readPointer, probs.readPointer, b, t, c, heads)
-        }
-    }
-}

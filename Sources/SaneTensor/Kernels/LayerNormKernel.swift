@@ -49,22 +49,3 @@ func layerNormBackward(_ dx: UnsafeMutablePointer<Float>?, _ dweight: UnsafeMuta
         }
     }
 }
-
-extension Variable {
-    /// Layer norm over the last axis with learned `weight` and optional `bias` (SANE blocks use no bias).
-    public static func layerNorm(_ x: Variable, weight: Variable, bias: Variable? = nil, epsilon: Float = 1e-5) -> Variable {
-        let c = x.shape.last!, n = x.count / c
-        precondition(weight.shape == [c], "layerNorm weight \(weight.shape) does not match last axis \(c)")
-        var mean = [Float](repeating: 0, count: n), rstd = [Float](repeating: 0, count: n)
-        let y = Tensor(shape: x.shape) { out in
-            layerNormForward(out, &mean, &rstd, x.value.readPointer, weight.value.readPointer, bias?.value.readPointer, n, c, epsilon)
-        }
-        let parents = bias.map { [x, weight, $0] } ?? [x, weight]
-        return Variable(y, parents: parents) { g in
-            layerNormBackward(x.requiresGrad ? x.gradientPointer() : nil,
-                              weight.requiresGrad ? weight.gradientPointer() : nil,
-                              (bias?.requiresGrad ?? false) ? bias!.gradientPointer() : nil,
-                              g.readPointer, x.value.readPointer, weight.value.readPointer, mean, rstd, n, c)
-        }
-    }
-}

@@ -1,14 +1,20 @@
 // Broadcasting (NumPy rules) for binary ops, and its adjoint: summing a gradient back to an
 // operand's shape.
 
-/// How two shapes broadcast to an output shape.
-struct BroadcastPlan {
-    let outShape: [Int]
+/// How two shapes broadcast to an output shape (NumPy rules): the output shape and each
+/// operand's element strides in the output's index space.
+public struct BroadcastPlan: Sendable {
+    public let outShape: [Int]
     /// Element strides of each operand in the output's index space (0 on broadcast axes).
-    let aStrides: [Int]
-    let bStrides: [Int]
+    public let aStrides: [Int]
+    public let bStrides: [Int]
+    /// Both operands have the output's shape: element i of each goes to element i.
+    public let isElementwise: Bool
+    /// Elements of the output.
+    public var count: Int { Tensor.elementCount(outShape) }
 
-    init(_ a: [Int], _ b: [Int]) {
+    public init(_ a: [Int], _ b: [Int]) {
+        isElementwise = a == b
         let rank = max(a.count, b.count)
         let pa = [Int](repeating: 1, count: rank - a.count) + a
         let pb = [Int](repeating: 1, count: rank - b.count) + b
@@ -53,17 +59,16 @@ struct BroadcastPlan {
 extension Tensor {
     /// Sums `self` (shaped like a broadcast result) down to `shape`, the shape of an operand that
     /// was broadcast: the adjoint of broadcasting.
-    public func summed(toShape shape: [Int]) -> Tensor {
+    public func summed(toShape shape: [Int]) -> Tensor { summed(toShape: shape, using: Backends.current) }
+
+    /// `summed(toShape:)` on `backend`.
+    public func summed(toShape shape: [Int], using backend: any Backend) -> Tensor {
         if shape == self.shape { return self }
         if Tensor.elementCount(shape) == count { return reshaped(shape) }
         var out = Tensor(zeros: shape)
         let plan = BroadcastPlan(self.shape, shape)
         precondition(plan.outShape == self.shape, "cannot sum \(self.shape) to \(shape)")
-        let src = readPointer, dst = out.writePointer()
-        plan.forEachRow { o, _, d, n, _, ds in
-            if ds == 0 { var s: Float = 0; for i in 0..<n { s += src[o + i] }; dst[d] += s }
-            else { for i in 0..<n { dst[d + i * ds] += src[o + i] } }
-        }
+        backend.sumToShape(out: out.writePointer(), x: readPointer, plan: plan)
         return out
     }
 }

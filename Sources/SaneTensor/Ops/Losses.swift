@@ -8,24 +8,20 @@ extension Variable {
     public static func crossEntropy(logits: Variable, labels: [Int]) -> Variable {
         precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
                      "crossEntropy: logits \(logits.shape) vs \(labels.count) labels")
-        let n = labels.count, k = logits.shape[1]
+        let n = labels.count, k = logits.shape[1], backend = Backends.current
+        for label in labels { precondition(label >= 0 && label < k, "label \(label) out of range 0..<\(k)") }
+        let labels32 = labels.map { Int32($0) }
         var probs = Tensor(uninitialized: [n, k])
-        let pp = probs.writePointer(), px = logits.value.readPointer
-        var loss: Double = 0
-        for r in 0..<n {
-            precondition(labels[r] >= 0 && labels[r] < k, "label \(labels[r]) out of range 0..<\(k)")
-            softmaxRow(px + r * k, pp + r * k, k)
-            var m = -Float.infinity
-            for j in 0..<k { m = Swift.max(m, px[r * k + j]) }
-            var s: Double = 0
-            for j in 0..<k { s += Double(expf(px[r * k + j] - m)) }
-            loss += Double(m) + Foundation.log(s) - Double(px[r * k + labels[r]])
+        let pp = probs.writePointer()
+        let loss = Tensor(shape: []) { out in
+            labels32.withUnsafeBufferPointer {
+                backend.crossEntropyForward(loss: out, probs: pp, logits: logits.value.readPointer, labels: $0.baseAddress!, rows: n, classes: k)
+            }
         }
-        return Variable(Tensor(Float(loss / Double(n))), parents: [logits]) { g in
-            let d = logits.gradientPointer(), scale = g.scalar / Float(n), p = probs.readPointer
-            for r in 0..<n {
-                for j in 0..<k { d[r * k + j] += scale * p[r * k + j] }
-                d[r * k + labels[r]] -= scale
+        return Variable(loss, parents: [logits]) { g in
+            labels32.withUnsafeBufferPointer {
+                backend.crossEntropyBackward(dlogits: logits.gradientPointer(), dloss: g.readPointer, probs: probs.readPointer,
+                                             labels: $0.baseAddress!, rows: n, classes: k)
             }
         }
     }
@@ -36,21 +32,49 @@ extension Variable {
     public static func maskedMSE(prediction: Variable, target: Tensor, mask: Tensor) -> Variable {
         precondition(prediction.shape == target.shape && target.shape == mask.shape,
                      "maskedMSE: shapes \(prediction.shape), \(target.shape), \(mask.shape) differ")
-        let n = target.count, py = prediction.value.readPointer, pt = target.readPointer, pm = mask.readPointer
-        var sum: Double = 0, msum: Double = 0
-        for i in 0..<n { let e = Double(py[i] - pt[i]); sum += Double(pm[i]) * e * e; msum += Double(pm[i]) }
-        let denom = Swift.max(msum, 1)
-        return Variable(Tensor(Float(sum / denom)), parents: [prediction]) { g in
-            let py = prediction.value.readPointer, pt = target.readPointer, pm = mask.readPointer
-            let d = prediction.gradientPointer(), s = 2 * g.scalar / Float(denom)
-            for i in 0..<n { d[i] += s * pm[i] * (py[i] - pt[i]) }
+        let n = target.count, backend = Backends.current
+        var denominator = Tensor(uninitialized: [])
+        let pd = denominator.writePointer()
+        let loss = Tensor(shape: []) {
+            backend.maskedMSEForward(loss: $0, denominator: pd, prediction: prediction.value.readPointer,
+                                     target: target.readPointer, mask: mask.readPointer, count: n)
         }
+        return Variable(loss, parents: [prediction]) { g in
+            backend.maskedMSEBackward(dprediction: prediction.gradientPointer(), dloss: g.readPointer, denominator: denominator.readPointer,
+                                      prediction: prediction.value.readPointer, target: target.readPointer, mask: mask.readPointer, count: n)
+        }
+    }
+
+    /// MultiZoo's masked per-token loss normalization (SANE-SPEC §3): with μ, σ the scalar mean and
+    /// std of the target over real (mask = 1) entries, compare (ŷ − μ)/(σ + ε) with (y − μ)/(σ + ε)
+    /// by MSE averaged over real entries only:
+    ///
+    ///     L = Σ m·((ŷ − μ)·s − (y − μ)·s)² / Σ m,  s = 1/(σ + ε);  dL/dŷ = 2 s² m (ŷ − y) / Σ m
+    ///
+    /// μ, σ are constants (no gradient). `moments` (μ, σ) default to those of `target`;
+    /// data-parallel ranks pass the global batch's.
+    public static func normalizedMaskedMSE(prediction: Variable, target: Tensor, mask: Tensor, epsilon: Float = 1e-4,
+                                           moments: (mean: Double, std: Double)? = nil) -> Variable {
+        let (mean, std) = moments ?? maskedMoments(target, mask: mask)
+        let scale = Float(1 / (std + Double(epsilon))), backend = Backends.current
+        let shifted = broadcastBinary(target, Tensor(Float(mean)), .subtract, backend)
+        let normalizedTarget = broadcastBinary(shifted, Tensor(scale), .multiply, backend)
+        return maskedMSE(prediction: (prediction - Float(mean)) * scale, target: normalizedTarget, mask: mask)
+    }
+
+    /// Mean and standard deviation of `target` over entries with mask ≠ 0 (Float64 sums, on the host).
+    public static func maskedMoments(_ target: Tensor, mask: Tensor) -> (mean: Double, std: Double) {
+        var s: Double = 0, s2: Double = 0, m: Double = 0
+        let pt = target.readPointer, pm = mask.readPointer
+        for i in 0..<target.count where pm[i] != 0 { s += Double(pt[i]); s2 += Double(pt[i]) * Double(pt[i]); m += 1 }
+        let mean = s / Swift.max(m, 1)
+        return (mean, (Swift.max(s2 / Swift.max(m, 1) - mean * mean, 0)).squareRoot())
     }
 
     /// NT-Xent (SimCLR, Chen et al. 2020) over two views z1, z2 [B, F] at temperature τ:
     /// u = normalize(concat(z1, z2)) [2B, F], s_ij = u_i·u_j / τ, the positive of i is i ± B, and
     ///   L = (1/2B) Σ_i [ −s_{i,pos(i)} + log Σ_{j≠i} exp(s_ij) ]
-    /// Computed in float64 (2B is small).
+    /// Computed in float64 on the host (2B is small); not behind the backend seam yet.
     public static func ntXent(_ z1: Variable, _ z2: Variable, temperature tau: Float) -> Variable {
         precondition(z1.shape == z2.shape && z1.shape.count == 2, "ntXent: views \(z1.shape) and \(z2.shape) must be equal [B, F]")
         let b = z1.shape[0], f = z1.shape[1], n = 2 * b

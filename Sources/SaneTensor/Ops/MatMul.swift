@@ -21,16 +21,17 @@ extension Variable {
         let (m, n, k) = (am, bn, ak)
         let lda = a.shape[ar - 1], ldb = b.shape[br - 1]
         let aStride = m * k, bStride = sharedB ? 0 : k * n
+        let backend = Backends.current
         let y = Tensor(shape: batchShape + [m, n]) { c in
             let pa = a.value.readPointer, pb = b.value.readPointer
             if sharedB && !transposeA {
                 // fold the batch into M: one large GEMM
-                sgemm(transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k,
-                      a: pa, lda: lda, b: pb, ldb: ldb, c: c, ldc: n)
+                backend.gemm(transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k,
+                      alpha: 1, a: pa, lda: lda, b: pb, ldb: ldb, beta: 0, c: c, ldc: n)
             } else {
                 for i in 0..<batch {
-                    sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                          a: pa + i * aStride, lda: lda, b: pb + i * bStride, ldb: ldb, c: c + i * m * n, ldc: n)
+                    backend.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                          alpha: 1, a: pa + i * aStride, lda: lda, b: pb + i * bStride, ldb: ldb, beta: 0, c: c + i * m * n, ldc: n)
                 }
             }
         }
@@ -40,16 +41,16 @@ extension Variable {
                 let da = a.gradientPointer()
                 // dA (as stored): !tA: dC·op(B)ᵀ [m,k] ; tA: op(B)·dCᵀ [k,m]
                 if sharedB && !transposeA {
-                    sgemm(transposeA: false, transposeB: !transposeB, m: batch * m, n: k, k: n,
-                          a: pg, lda: n, b: pb, ldb: ldb, beta: 1, c: da, ldc: lda)
+                    backend.gemm(transposeA: false, transposeB: !transposeB, m: batch * m, n: k, k: n,
+                          alpha: 1, a: pg, lda: n, b: pb, ldb: ldb, beta: 1, c: da, ldc: lda)
                 } else {
                     for i in 0..<batch {
                         if transposeA {
-                            sgemm(transposeA: transposeB, transposeB: true, m: k, n: m, k: n,
-                                  a: pb + i * bStride, lda: ldb, b: pg + i * m * n, ldb: n, beta: 1, c: da + i * aStride, ldc: lda)
+                            backend.gemm(transposeA: transposeB, transposeB: true, m: k, n: m, k: n,
+                                  alpha: 1, a: pb + i * bStride, lda: ldb, b: pg + i * m * n, ldb: n, beta: 1, c: da + i * aStride, ldc: lda)
                         } else {
-                            sgemm(transposeA: false, transposeB: !transposeB, m: m, n: k, k: n,
-                                  a: pg + i * m * n, lda: n, b: pb + i * bStride, ldb: ldb, beta: 1, c: da + i * aStride, ldc: lda)
+                            backend.gemm(transposeA: false, transposeB: !transposeB, m: m, n: k, k: n,
+                                  alpha: 1, a: pg + i * m * n, lda: n, b: pb + i * bStride, ldb: ldb, beta: 1, c: da + i * aStride, ldc: lda)
                         }
                     }
                 }
@@ -59,20 +60,20 @@ extension Variable {
                 // dB (as stored): !tB: op(A)ᵀ·dC [k,n] ; tB: dCᵀ·op(A) [n,k]
                 if sharedB && !transposeA {
                     if transposeB {
-                        sgemm(transposeA: true, transposeB: false, m: n, n: k, k: batch * m,
-                              a: pg, lda: n, b: pa, ldb: lda, beta: 1, c: db, ldc: ldb)
+                        backend.gemm(transposeA: true, transposeB: false, m: n, n: k, k: batch * m,
+                              alpha: 1, a: pg, lda: n, b: pa, ldb: lda, beta: 1, c: db, ldc: ldb)
                     } else {
-                        sgemm(transposeA: true, transposeB: false, m: k, n: n, k: batch * m,
-                              a: pa, lda: lda, b: pg, ldb: n, beta: 1, c: db, ldc: ldb)
+                        backend.gemm(transposeA: true, transposeB: false, m: k, n: n, k: batch * m,
+                              alpha: 1, a: pa, lda: lda, b: pg, ldb: n, beta: 1, c: db, ldc: ldb)
                     }
                 } else {
                     for i in 0..<batch {
                         if transposeB {
-                            sgemm(transposeA: true, transposeB: transposeA, m: n, n: k, k: m,
-                                  a: pg + i * m * n, lda: n, b: pa + i * aStride, ldb: lda, beta: 1, c: db + i * bStride, ldc: ldb)
+                            backend.gemm(transposeA: true, transposeB: transposeA, m: n, n: k, k: m,
+                                  alpha: 1, a: pg + i * m * n, lda: n, b: pa + i * aStride, ldb: lda, beta: 1, c: db + i * bStride, ldc: ldb)
                         } else {
-                            sgemm(transposeA: !transposeA, transposeB: false, m: k, n: n, k: m,
-                                  a: pa + i * aStride, lda: lda, b: pg + i * m * n, ldb: n, beta: 1, c: db + i * bStride, ldc: ldb)
+                            backend.gemm(transposeA: !transposeA, transposeB: false, m: k, n: n, k: m,
+                                  alpha: 1, a: pa + i * aStride, lda: lda, b: pg + i * m * n, ldb: n, beta: 1, c: db + i * bStride, ldc: ldb)
                         }
                     }
                 }
@@ -89,28 +90,29 @@ extension Variable {
         precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF) (weight \(weight.shape))")
         let rows = x.count / inF
         let outShape = Array(x.shape.dropLast()) + [outF]
+        let backend = Backends.current
         let y = Tensor(shape: outShape) { c in
             if let bias {
-                let pb = bias.value.readPointer
-                for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
+                // every row starts as the bias; the GEMM adds x·Wᵀ (β = 1)
+                backend.copyBlocks(dst: c, dstStride: outF, src: bias.value.readPointer, srcStride: 0, blocks: rows, length: outF, accumulate: false)
             }
-            sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-                  a: x.value.readPointer, lda: inF, b: weight.value.readPointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
+            backend.gemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, alpha: 1,
+                         a: x.value.readPointer, lda: inF, b: weight.value.readPointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
         }
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return Variable(y, parents: parents) { g in
             let pg = g.readPointer
             if x.requiresGrad {
-                sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
-                      a: pg, lda: outF, b: weight.value.readPointer, ldb: inF, beta: 1, c: x.gradientPointer(), ldc: inF)
+                backend.gemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF, alpha: 1,
+                             a: pg, lda: outF, b: weight.value.readPointer, ldb: inF, beta: 1, c: x.gradientPointer(), ldc: inF)
             }
             if weight.requiresGrad {
-                sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
-                      a: pg, lda: outF, b: x.value.readPointer, ldb: inF, beta: 1, c: weight.gradientPointer(), ldc: inF)
+                backend.gemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows, alpha: 1,
+                             a: pg, lda: outF, b: x.value.readPointer, ldb: inF, beta: 1, c: weight.gradientPointer(), ldc: inF)
             }
             if let bias, bias.requiresGrad {
-                let db = bias.gradientPointer()
-                for r in 0..<rows { let row = pg + r * outF; for j in 0..<outF { db[j] += row[j] } }
+                // db += Σ_rows dy: the adjoint of broadcasting the bias over the rows
+                backend.sumToShape(out: bias.gradientPointer(), x: pg, plan: BroadcastPlan([rows, outF], [outF]))
             }
         }
     }

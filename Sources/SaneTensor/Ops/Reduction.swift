@@ -20,17 +20,10 @@ extension Variable {
         let ax = normalizeAxis(axis, rank: shape.count)
         let (outer, n, inner) = value.splitAround(ax)
         var outShape = shape; if keepDims { outShape[ax] = 1 } else { outShape.remove(at: ax) }
-        let x = self
-        let y = Tensor(shape: outShape) { out in
-            let p = x.value.readPointer
-            out.update(repeating: 0, count: outer * inner)
-            for o in 0..<outer { for j in 0..<n { let row = p + (o * n + j) * inner; let dst = out + o * inner
-                for i in 0..<inner { dst[i] += row[i] } } }
-        }
+        let x = self, backend = Backends.current
+        let y = Tensor(shape: outShape) { backend.sumAxis(y: $0, x: x.value.readPointer, outer: outer, n: n, inner: inner) }
         return Variable(y, parents: [x]) { g in
-            let dx = x.gradientPointer(), pg = g.readPointer
-            for o in 0..<outer { for j in 0..<n { let row = dx + (o * n + j) * inner; let src = pg + o * inner
-                for i in 0..<inner { row[i] += src[i] } } }
+            backend.sumAxisBackward(dx: x.gradientPointer(), dy: g.readPointer, outer: outer, n: n, inner: inner)
         }
     }
 
@@ -39,13 +32,12 @@ extension Variable {
         sum(axis: axis, keepDims: keepDims) * (1 / Float(shape[normalizeAxis(axis, rank: shape.count)]))
     }
 
-    /// Sum of all elements (a scalar, shape []).
+    /// Sum of all elements (a scalar, shape []), accumulated in Float64.
     public func sum() -> Variable {
-        let x = self
-        let s = x.value.withUnsafeBufferPointer { b in b.reduce(Double(0)) { $0 + Double($1) } }
-        return Variable(Tensor(Float(s)), parents: [x]) { g in
-            let dx = x.gradientPointer(), gv = g.scalar
-            for i in 0..<x.count { dx[i] += gv }
+        let x = self, backend = Backends.current
+        let y = Tensor(shape: []) { backend.sumAll(y: $0, x: x.value.readPointer, count: x.count) }
+        return Variable(y, parents: [x]) { g in
+            backend.sumAllBackward(dx: x.gradientPointer(), dy: g.readPointer, count: x.count)
         }
     }
 
@@ -59,20 +51,12 @@ extension Variable {
         precondition(n > 0, "max over an empty axis")
         var outShape = shape; if keepDims { outShape[ax] = 1 } else { outShape.remove(at: ax) }
         var argmax = [Int32](repeating: 0, count: outer * inner)
-        let x = self
+        let x = self, backend = Backends.current
         let y = Tensor(shape: outShape) { out in
-            let p = x.value.readPointer
-            for o in 0..<outer { for i in 0..<inner {
-                var best = p[o * n * inner + i], bi = 0
-                for j in 1..<n { let v = p[(o * n + j) * inner + i]; if v > best { best = v; bi = j } }
-                out[o * inner + i] = best; argmax[o * inner + i] = Int32(bi)
-            } }
+            argmax.withUnsafeMutableBufferPointer { backend.maxAxis(y: out, argmax: $0.baseAddress!, x: x.value.readPointer, outer: outer, n: n, inner: inner) }
         }
-        return Variable(y, parents: [x]) { g in
-            let dx = x.gradientPointer(), pg = g.readPointer
-            for o in 0..<outer { for i in 0..<inner {
-                dx[(o * n + Int(argmax[o * inner + i])) * inner + i] += pg[o * inner + i]
-            } }
+        return Variable(y, parents: [x]) { [argmax] g in
+            argmax.withUnsafeBufferPointer { backend.maxAxisBackward(dx: x.gradientPointer(), dy: g.readPointer, argmax: $0.baseAddress!, outer: outer, n: n, inner: inner) }
         }
     }
 }

@@ -3,8 +3,8 @@
 extension Variable {
     /// Same elements, new shape (one dimension may be −1).
     public func reshaped(_ newShape: [Int]) -> Variable {
-        let x = self
-        return Variable(value.reshaped(newShape), parents: [x]) { g in x.accumulateGradient(g) }
+        let x = self, backend = Backends.current
+        return Variable(value.reshaped(newShape), parents: [x]) { g in x.accumulateGradient(g, using: backend) }
     }
 
     /// Flattens all dims from `startAxis` on: [a, b, c, d] → [a, b·c·d] for startAxis 1.
@@ -14,11 +14,11 @@ extension Variable {
 
     /// Reorders axes: result axis i is input axis `axes[i]`.
     public func permuted(_ axes: [Int]) -> Variable {
-        let x = self
-        let y = x.value.permuted(axes)
+        let x = self, backend = Backends.current
+        let y = x.value.permuted(axes, using: backend)
         var inverse = [Int](repeating: 0, count: axes.count)
         for (i, a) in axes.enumerated() { inverse[a] = i }
-        return Variable(y, parents: [x]) { g in x.accumulateGradient(g.permuted(inverse)) }
+        return Variable(y, parents: [x]) { g in x.accumulateGradient(g.permuted(inverse, using: backend), using: backend) }
     }
 
     /// Swaps two axes.
@@ -35,15 +35,14 @@ extension Variable {
         let (outer, n, inner) = value.splitAround(ax)
         let len = range.count, lo = range.lowerBound
         var outShape = shape; outShape[ax] = len
-        let x = self
-        let y = Tensor(shape: outShape) { out in
-            let p = x.value.readPointer
-            for o in 0..<outer { (out + o * len * inner).update(from: p + (o * n + lo) * inner, count: len * inner) }
+        let x = self, backend = Backends.current
+        let y = Tensor(shape: outShape) {
+            backend.copyBlocks(dst: $0, dstStride: len * inner, src: x.value.readPointer + lo * inner, srcStride: n * inner,
+                               blocks: outer, length: len * inner, accumulate: false)
         }
         return Variable(y, parents: [x]) { g in
-            let dx = x.gradientPointer(), pg = g.readPointer
-            for o in 0..<outer { let d = dx + (o * n + lo) * inner, s = pg + o * len * inner
-                for i in 0..<len * inner { d[i] += s[i] } }
+            backend.copyBlocks(dst: x.gradientPointer() + lo * inner, dstStride: n * inner, src: g.readPointer, srcStride: len * inner,
+                               blocks: outer, length: len * inner, accumulate: true)
         }
     }
 
@@ -55,23 +54,23 @@ extension Variable {
         outShape[ax] = xs.reduce(0) { $0 + $1.shape[ax] }
         for x in xs { var s = x.shape; s[ax] = outShape[ax]; precondition(s == outShape, "concat: shapes \(xs.map(\.shape)) differ off axis \(ax)") }
         let (outer, total, inner) = Tensor(uninitialized: outShape).splitAround(ax)
+        let backend = Backends.current
         let y = Tensor(shape: outShape) { out in
             var offset = 0
             for x in xs {
-                let n = x.shape[ax], p = x.value.readPointer
-                for o in 0..<outer { (out + (o * total + offset) * inner).update(from: p + o * n * inner, count: n * inner) }
+                let n = x.shape[ax]
+                backend.copyBlocks(dst: out + offset * inner, dstStride: total * inner, src: x.value.readPointer, srcStride: n * inner,
+                                   blocks: outer, length: n * inner, accumulate: false)
                 offset += n
             }
         }
         return Variable(y, parents: xs) { g in
             var offset = 0
-            let pg = g.readPointer
             for x in xs {
                 let n = x.shape[ax]
                 if x.requiresGrad {
-                    let dx = x.gradientPointer()
-                    for o in 0..<outer { let s = pg + (o * total + offset) * inner, d = dx + o * n * inner
-                        for i in 0..<n * inner { d[i] += s[i] } }
+                    backend.copyBlocks(dst: x.gradientPointer(), dstStride: n * inner, src: g.readPointer + offset * inner, srcStride: total * inner,
+                                       blocks: outer, length: n * inner, accumulate: true)
                 }
                 offset += n
             }
@@ -82,45 +81,43 @@ extension Variable {
     /// table[indices[i]]. Backward scatters-adds rows into the table's gradient.
     public func gathered(rows indices: [Int32]) -> Variable {
         precondition(shape.count == 2, "gathered(rows:) needs a 2-D table, got \(shape)")
-        let table = self, v = shape[0], c = shape[1]
+        let table = self, v = shape[0], c = shape[1], backend = Backends.current
+        for r in indices { precondition(r >= 0 && Int(r) < v, "index \(r) out of range for table of \(v) rows") }
         let y = Tensor(shape: [indices.count, c]) { out in
-            let p = table.value.readPointer
-            for (i, r) in indices.enumerated() {
-                precondition(r >= 0 && Int(r) < v, "index \(r) out of range for table of \(v) rows")
-                (out + i * c).update(from: p + Int(r) * c, count: c)
-            }
+            indices.withUnsafeBufferPointer { backend.gatherRows(y: out, table: table.value.readPointer, rows: $0.baseAddress!, count: indices.count, width: c) }
         }
         return Variable(y, parents: [table]) { g in
-            let d = table.gradientPointer(), pg = g.readPointer
-            for (i, r) in indices.enumerated() { let dst = d + Int(r) * c, src = pg + i * c; for j in 0..<c { dst[j] += src[j] } }
+            indices.withUnsafeBufferPointer {
+                backend.gatherRowsBackward(dtable: table.gradientPointer(), dy: g.readPointer, rows: $0.baseAddress!, count: indices.count, width: c)
+            }
         }
     }
 }
 
 extension Tensor {
-    /// Axis permutation (copying).
-    public func permuted(_ axes: [Int]) -> Tensor {
+    /// Axis permutation (copying), on the current backend.
+    public func permuted(_ axes: [Int]) -> Tensor { permuted(axes, using: Backends.current) }
+
+    /// Axis permutation (copying) on `backend`: result axis i is axis `axes[i]`.
+    public func permuted(_ axes: [Int], using backend: any Backend) -> Tensor {
         precondition(axes.sorted() == Array(0..<rank), "permutation \(axes) invalid for rank \(rank)")
         if axes == Array(0..<rank) { return self }
-        let outShape = axes.map { shape[$0] }
-        let inStrides = Tensor.strides(shape)
-        let strides = axes.map { inStrides[$0] }   // input stride of each output axis
-        return Tensor(shape: outShape) { out in
-            let p = readPointer
-            let r = outShape.count, n = outShape[r - 1], s = strides[r - 1]
-            let rows = count / max(n, 1)
-            if n == 0 { return }
-            var index = [Int](repeating: 0, count: r)
-            var off = 0
-            for row in 0..<rows {
-                let dst = out + row * n
-                for i in 0..<n { dst[i] = p[off + i * s] }
-                var axis = r - 2
-                while axis >= 0 {
-                    index[axis] += 1; off += strides[axis]
-                    if index[axis] < outShape[axis] { break }
-                    off -= strides[axis] * index[axis]; index[axis] = 0; axis -= 1
-                }
+        return Tensor(shape: axes.map { shape[$0] }) { backend.permute(y: $0, x: readPointer, shape: shape, axes: axes) }
+    }
+}
+
+extension Tensor {
+    /// Concatenation along the first axis (shapes must agree elsewhere), on the current backend.
+    public static func concatenated(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty, "concatenated: no tensors")
+        let rest = Array(parts[0].shape.dropFirst())
+        for p in parts { precondition(Array(p.shape.dropFirst()) == rest, "concatenated: shapes \(parts.map(\.shape)) differ") }
+        let total = parts.reduce(0) { $0 + $1.shape[0] }, backend = Backends.current
+        return Tensor(shape: [total] + rest) { out in
+            var offset = 0
+            for p in parts {
+                backend.copyBlocks(dst: out + offset, dstStride: 0, src: p.readPointer, srcStride: 0, blocks: 1, length: p.count, accumulate: false)
+                offset += p.count
             }
         }
     }
