@@ -42,7 +42,7 @@ public enum Safetensors {
         data.append(contentsOf: header)
         for (_, t) in stateDict.items {
             // Float32 is little-endian on every platform Swift supports on Linux and macOS.
-            t.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
+            t.withHostBuffer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         }
         return data
     }

@@ -36,11 +36,20 @@ public final class TensorStorage: @unchecked Sendable {
 /// A dense row-major Float32 tensor. Copying a `Tensor` is cheap; the buffer is copied on the
 /// first write to a shared copy (copy-on-write).
 ///
-/// Element access: `readPointer`, `writePointer()` and the pointer `init(shape:filling:)` passes
-/// are the buffer on the tensor's `device`, what ops hand to their `Backend`. The host accessors
-/// — `scalars`, `scalar`, the subscript, `withUnsafeBufferPointer`,
-/// `withUnsafeMutableBufferPointer`, `init(shape:scalars:)`, `hasNonFinite`, `maxAbs` — read and
-/// write elements on the host and need `device == .cpu` (the only device so far).
+/// Element access comes in two kinds, the two sides of the backend seam
+/// (Documentation/AddingABackend.md):
+/// - **device side** — `readPointer`, `writePointer()` and the pointer `init(shape:filling:)`
+///   passes are the buffer on the tensor's `device`, what ops hand to their `Backend`. Only
+///   SaneTensor (ops, optimizers) uses them.
+/// - **host side** — the named set domain code (`Sources/Sane`, the CLI) uses to read and write
+///   element values on the host: `scalars` and `init(shape:scalars:)` (copy out / in),
+///   `withHostBuffer` (read), `withMutableHostBuffer` (read and write in place),
+///   `init(hostShape:filling:)` (a new tensor written on the host), and `scalar`, the
+///   subscript, `hasNonFinite`, `maxAbs`. On the CPU backend they are the buffer itself, at no
+///   cost; on a device-memory backend each would copy from the device to the host (and
+///   back, for the writing ones) — so domain code never holds a device pointer.
+///   Moving rows between tensors needs no host access: `rows(_:)`, `stacked(_:)` and
+///   `concatenated(_:)` (Ops/Shape.swift) run on the backend.
 public struct Tensor: @unchecked Sendable {
     /// Dimensions, outermost first. A scalar has shape `[]`.
     public private(set) var shape: [Int]
@@ -105,15 +114,22 @@ public struct Tensor: @unchecked Sendable {
         return storage.pointer[0]
     }
 
-    /// Read-only access to the buffer.
-    @inlinable public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    /// Host side: reads the elements on the host through `body` (row-major, `count` elements).
+    @inlinable public func withHostBuffer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: storage.pointer, count: storage.count))
     }
 
-    /// Mutable access to the buffer (copies it first if it is shared).
-    @inlinable public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    /// Host side: reads and writes the elements on the host through `body` (copies the buffer
+    /// first if it is shared).
+    @inlinable public mutating func withMutableHostBuffer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// Host side: a tensor whose elements `body` writes on the host; it must write all `count`.
+    public init(hostShape shape: [Int], filling body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(uninitialized: shape)
+        try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
     }
 
     /// The buffer on `device`, for kernels that read. Valid while `self` is alive.
@@ -162,12 +178,12 @@ public struct Tensor: @unchecked Sendable {
 
     /// True when any element is NaN or ±Inf.
     public var hasNonFinite: Bool {
-        withUnsafeBufferPointer { b in b.contains { !$0.isFinite } }
+        withHostBuffer { b in b.contains { !$0.isFinite } }
     }
 
     /// Largest absolute value (0 for an empty tensor).
     public var maxAbs: Float {
-        withUnsafeBufferPointer { b in b.reduce(0) { max($0, abs($1)) } }
+        withHostBuffer { b in b.reduce(0) { max($0, abs($1)) } }
     }
 }
 

@@ -13,7 +13,7 @@ final class BackendParityTests: XCTestCase {
 
     func positive(_ shape: [Int]) -> Tensor {
         var t = normal(shape)
-        t.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = Swift.abs(b[i]) + 0.2 } }
+        t.withMutableHostBuffer { b in for i in b.indices { b[i] = Swift.abs(b[i]) + 0.2 } }
         return t
     }
 
@@ -119,7 +119,7 @@ final class BackendParityTests: XCTestCase {
     func testScaleShiftAndMask() {
         assertParity("scaledAndShifted", [normal([17, 3])]) { $0[0] * 2.5 + 0.75 }
         var mask = normal([7, 33])
-        mask.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = b[i] > 0 ? 1.25 : 0 } }
+        mask.withMutableHostBuffer { b in for i in b.indices { b[i] = b[i] > 0 ? 1.25 : 0 } }
         assertParity("masked(by:)", [normal([7, 33])]) { $0[0].masked(by: mask) }
     }
 
@@ -173,7 +173,7 @@ final class BackendParityTests: XCTestCase {
         for shape in [[1], [7, 33], [3, 17, 7]] {
             let target = normal(shape)
             var mask = normal(shape)
-            mask.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = b[i] > -0.3 ? 1 : 0 } }
+            mask.withMutableHostBuffer { b in for i in b.indices { b[i] = b[i] > -0.3 ? 1 : 0 } }
             assertParity("maskedMSE \(shape)", [normal(shape)]) { Variable.maskedMSE(prediction: $0[0], target: target, mask: mask) }
         }
     }
@@ -326,7 +326,7 @@ final class BackendParityTests: XCTestCase {
         let (_, reference) = run(ReferenceBackend(), [x], seed: seed, startGradients: zero) { $0[0].gelu() }
         XCTAssertNil(mismatch(cpu[0], reference[0], absolute: 2e-6, relative: 2e-5))
         var wrong = cpu[0]
-        wrong.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= 1.005 } }
+        wrong.withMutableHostBuffer { b in for i in b.indices { b[i] *= 1.005 } }
         XCTAssertNotNil(mismatch(wrong, reference[0], absolute: 2e-6, relative: 2e-5))
     }
 }

@@ -38,11 +38,11 @@ final class DataParallelTests: XCTestCase {
             let analytic = x.grad!.scalars
             for i in 0..<x.count {
                 let saved = x.value.scalars[i], h: Float = 1e-2
-                x.value.withUnsafeMutableBufferPointer { $0[i] = saved + h }
+                x.value.withMutableHostBuffer { $0[i] = saved + h }
                 let up = Variable.withoutGradients { loss().value.scalar }
-                x.value.withUnsafeMutableBufferPointer { $0[i] = saved - h }
+                x.value.withMutableHostBuffer { $0[i] = saved - h }
                 let down = Variable.withoutGradients { loss().value.scalar }
-                x.value.withUnsafeMutableBufferPointer { $0[i] = saved }
+                x.value.withMutableHostBuffer { $0[i] = saved }
                 worst = max(worst, abs((up - down) / (2 * h) - analytic[i]))
             }
         }

@@ -135,11 +135,11 @@ public struct PermutationSpec: Sendable, Equatable, Codable {
         }
         let outer = tensor.shape[..<axis.axis].reduce(1, *)
         let span = tensor.count / (outer * groupSize)                   // blockSize · (product of later dims)
-        return Tensor(shape: tensor.shape) { out in                     // (outer, groupSize, span)
-            tensor.withUnsafeBufferPointer { source in
+        return Tensor(hostShape: tensor.shape) { out in                 // (outer, groupSize, span)
+            tensor.withHostBuffer { source in
                 for o in 0..<outer {
                     for i in 0..<groupSize {
-                        (out + (o * groupSize + i) * span)
+                        (out.baseAddress! + (o * groupSize + i) * span)
                             .update(from: source.baseAddress! + (o * groupSize + order[i]) * span, count: span)
                     }
                 }

@@ -67,8 +67,8 @@ public enum WeightMatching {
             }
             let outer = referenceTensor.shape[..<axis.axis].reduce(1, *)
             let span = referenceTensor.count / (outer * n)
-            referenceTensor.withUnsafeBufferPointer { r in              // (outer, n, span)
-                modelTensor.withUnsafeBufferPointer { m in              // (outer, n, span)
+            referenceTensor.withHostBuffer { r in              // (outer, n, span)
+                modelTensor.withHostBuffer { m in              // (outer, n, span)
                     for o in 0..<outer {
                         for i in 0..<n {
                             let ri = r.baseAddress! + (o * n + i) * span

@@ -31,16 +31,14 @@ public struct HaloWindows: Codable, Equatable, Sendable {
     /// Applies `f` (a window [1, w, ·] → [1, w, out]) window by window and stitches the content rows.
     func map(_ x: Tensor, positions: [Int32], outputs: Int, _ f: (Tensor, [Int32]) -> Tensor) -> Tensor {
         let n = x.shape[0], d = x.shape[1]
-        var out = Tensor(zeros: [n, outputs])
-        let po = out.writePointer()
-        for (window, content) in plan(tokens: n) {
+        let parts = plan(tokens: n).map { window, content -> Tensor in
             let w = window.count
-            let xw = Tensor(shape: [1, w, d]) { $0.update(from: x.readPointer + window.lowerBound * d, count: w * d) }
+            let xw = x.rows(window).reshaped([1, w, d])
             let y = f(xw, Array(positions[(3 * window.lowerBound)..<(3 * window.upperBound)]))   // [1, w, outputs]
             let skip = content.lowerBound - window.lowerBound
-            (po + content.lowerBound * outputs).update(from: y.readPointer + skip * outputs, count: content.count * outputs)
+            return y.reshaped([w, outputs]).rows(skip..<(skip + content.count))                  // [content, outputs]
         }
-        return out
+        return Tensor.concatenated(parts)                                                    // [n, outputs]
     }
 }
 
@@ -109,12 +107,12 @@ public final class SANEEncoder {
 
     /// The model embedding of token latents z [N, d_z] at `positions` (N, 3) under `pooling`.
     public static func pool(_ latents: Tensor, positions: [Int32], _ pooling: EmbeddingPooling) -> [Float] {
-        let n = latents.shape[0], d = latents.shape[1], p = latents.readPointer
+        let n = latents.shape[0], d = latents.shape[1]
         precondition(positions.count == 3 * n, "one [n, l, k] position per token")
         /// Mean of the latents of `tokens`.
         func mean(_ tokens: some Collection<Int>) -> [Float] {
             var e = [Float](repeating: 0, count: d)
-            for i in tokens { for j in 0..<d { e[j] += p[i * d + j] } }
+            latents.withHostBuffer { p in for i in tokens { for j in 0..<d { e[j] += p[i * d + j] } } }
             return e.map { $0 / Float(tokens.count) }
         }
         switch pooling {

@@ -11,9 +11,10 @@ extension TokenSequence {
     /// padding stays exactly 0. SANE uses σ = 0.1 on both views of a training sample.
     public func addingMultiplicativeNoise(sigma: Float, using generator: inout SeededGenerator) -> TokenSequence {
         var noisy = self
-        let x = noisy.tokens.writePointer()                             // (N, d_t)
-        mask.withUnsafeBufferPointer { m in                             // (N, d_t)
-            for i in 0..<m.count where m[i] != 0 { x[i] *= 1 + sigma * generator.normal() }
+        noisy.tokens.withMutableHostBuffer { x in                       // (N, d_t)
+            mask.withHostBuffer { m in                                  // (N, d_t)
+                for i in 0..<m.count where m[i] != 0 { x[i] *= 1 + sigma * generator.normal() }
+            }
         }
         return noisy
     }

@@ -97,8 +97,9 @@ public struct LayerStandardization: Sendable, Equatable, Codable {
                     throw SaneError("state_dict has no '\(key)', which the layer standardization expects",
                                     hint: "use the standardization fitted on this architecture's zoo")
                 }
-                let p = tensor.writePointer()
-                for i in 0..<tensor.count { p[i] = Float(transform(Double(p[i]), layer)) }
+                tensor.withMutableHostBuffer { p in
+                    for i in p.indices { p[i] = Float(transform(Double(p[i]), layer)) }
+                }
                 result[key] = tensor
             }
         }
@@ -110,13 +111,13 @@ public struct LayerStandardization: Sendable, Equatable, Codable {
         var sum = 0.0
         var count = 0
         for tensor in tensors {
-            tensor.withUnsafeBufferPointer { for x in $0 { sum += Double(x) } }
+            tensor.withHostBuffer { for x in $0 { sum += Double(x) } }
             count += tensor.count
         }
         let mean = sum / Double(count)
         var squares = 0.0
         for tensor in tensors {
-            tensor.withUnsafeBufferPointer { for x in $0 { let d = Double(x) - mean; squares += d * d } }
+            tensor.withHostBuffer { for x in $0 { let d = Double(x) - mean; squares += d * d } }
         }
         return (mean, squares / Double(count))
     }

@@ -114,13 +114,15 @@ public struct EmbeddingAnalysis: Codable, Sendable {
 
     /// ẑ over the rows `tokens` of latents (N, d_z): mean over dimensions of the population std.
     static func spread(_ latents: Tensor, tokens: Range<Int>) -> Double {
-        let d = latents.shape[1], z = latents.readPointer, n = Double(tokens.count)
+        let d = latents.shape[1], n = Double(tokens.count)
         var total = 0.0
-        for j in 0..<d {
-            var sum = 0.0, squares = 0.0
-            for t in tokens { let v = Double(z[t * d + j]); sum += v; squares += v * v }
-            let mean = sum / n
-            total += max(0, squares / n - mean * mean).squareRoot()
+        latents.withHostBuffer { z in
+            for j in 0..<d {
+                var sum = 0.0, squares = 0.0
+                for t in tokens { let v = Double(z[t * d + j]); sum += v; squares += v * v }
+                let mean = sum / n
+                total += max(0, squares / n - mean * mean).squareRoot()
+            }
         }
         return total / Double(d)
     }

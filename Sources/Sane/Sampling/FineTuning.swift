@@ -89,43 +89,42 @@ public enum FineTuning {
         let wasTraining = network.isTraining
         network.train(false)
         defer { network.train(wasTraining) }
-        var out: Tensor?
-        var filled = 0
-        for lo in stride(from: 0, to: data.count, by: batchSize) {
+        let batches = stride(from: 0, to: data.count, by: batchSize).map { lo in
             let batch = data.batch(Array(lo..<min(data.count, lo + batchSize)))
-            let p = network(Variable(batch.images)).softmax().value                            // [b, C]
-            if out == nil { out = Tensor(zeros: [data.count, p.shape[1]]) }
-            (out!.writePointer() + filled).update(from: p.readPointer, count: p.count)
-            filled += p.count
+            return network(Variable(batch.images)).softmax().value                             // [b, C]
         }
-        return out ?? Tensor(zeros: [0, 0])
+        return batches.isEmpty ? Tensor(zeros: [0, 0]) : Tensor.concatenated(batches)          // [n, C]
     }
 
     /// Fraction of rows whose largest probability (first on ties) is at the label.
     public static func accuracy(_ probabilities: Tensor, labels: [Int]) -> Double {
-        let c = probabilities.shape[1], p = probabilities.readPointer
+        let c = probabilities.shape[1]
         var correct = 0
-        for (r, label) in labels.enumerated() {
-            var best = 0
-            for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }
-            if best == label { correct += 1 }
+        probabilities.withHostBuffer { p in
+            for (r, label) in labels.enumerated() {
+                var best = 0
+                for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }
+                if best == label { correct += 1 }
+            }
         }
         return Double(correct) / Double(max(labels.count, 1))
     }
 
     /// Mean −log p[label] (probabilities clamped at 1e-12), in Float64.
     public static func crossEntropy(_ probabilities: Tensor, labels: [Int]) -> Double {
-        let c = probabilities.shape[1], p = probabilities.readPointer
-        let total = labels.enumerated().reduce(0.0) { $0 - Foundation.log(max(Double(p[$1.offset * c + $1.element]), 1e-12)) }
+        let c = probabilities.shape[1]
+        let total = probabilities.withHostBuffer { p in
+            labels.enumerated().reduce(0.0) { $0 - Foundation.log(max(Double(p[$1.offset * c + $1.element]), 1e-12)) }
+        }
         return total / Double(max(labels.count, 1))
     }
 
     /// Ensemble accuracy: accuracy of `(1/M) Σ_m softmax_m`, each [n, C].
     public static func ensembleAccuracy(_ probabilities: [Tensor], labels: [Int]) -> Double {
         guard let first = probabilities.first else { return .nan }
-        let mean = Tensor(shape: first.shape) { m in
-            m.initialize(repeating: 0, count: first.count)
-            for p in probabilities { let q = p.readPointer; for j in 0..<first.count { m[j] += q[j] } }
+        let mean = Tensor(hostShape: first.shape) { m in
+            m.initialize(repeating: 0)
+            for p in probabilities { p.withHostBuffer { q in for j in 0..<first.count { m[j] += q[j] } } }
         }
         return accuracy(mean, labels: labels)                                   // argmax is unchanged by 1/M
     }

@@ -120,9 +120,10 @@ public struct GenerationAudit: Codable, Sendable {
         func noisy(_ sigma: Double) throws -> [StateDict] {
             try (0..<k).map { _ in
                 let p = promptTokens[g.int(below: promptTokens.count)]
-                let x = Tensor(shape: p.tokens.shape) { x in
-                    let t = p.tokens.readPointer, mask = p.mask.readPointer
-                    for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * g.normal() }
+                let x = Tensor(hostShape: p.tokens.shape) { x in
+                    p.tokens.withHostBuffer { t in p.mask.withHostBuffer { mask in
+                        for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * g.normal() }
+                    } }
                 }
                 return try encoder.weights(fromTokens: x, like: sampler.reference, zoo: zoo)
             }
@@ -145,9 +146,10 @@ public struct GenerationAudit: Codable, Sendable {
                 let (pa, pb) = (promptTokens[a], promptTokens[b])
                 let gap = distance(pa, pb)
                 let t = Float(gap > 0 ? min(0.5, sigma / gap) : 0.5)
-                return Tensor(shape: pa.tokens.shape) { x in
-                    let ta = pa.tokens.readPointer, tb = pb.tokens.readPointer
-                    for i in 0..<pa.tokens.count { x[i] = (1 - t) * ta[i] + t * tb[i] }
+                return Tensor(hostShape: pa.tokens.shape) { x in
+                    pa.tokens.withHostBuffer { ta in pb.tokens.withHostBuffer { tb in
+                        for i in 0..<pa.tokens.count { x[i] = (1 - t) * ta[i] + t * tb[i] }
+                    } }
                 }
             }
             let (averageGroup, averageStates) = try group("prompt averages", try averages.map { try encoder.weights(fromTokens: $0, like: sampler.reference, zoo: zoo) })
@@ -186,11 +188,12 @@ public struct GenerationAudit: Codable, Sendable {
     /// √(Σ M·(a − b)² / Σ M) over the entries real in both sequences.
     public static func distance(_ a: TokenSequence, _ b: TokenSequence) -> Double {
         precondition(a.tokens.shape == b.tokens.shape, "sequences of different shapes \(a.tokens.shape), \(b.tokens.shape)")
-        let x = a.tokens.readPointer, y = b.tokens.readPointer, ma = a.mask.readPointer, mb = b.mask.readPointer
         var sum = 0.0, count = 0.0
-        for i in 0..<a.tokens.count where ma[i] > 0 && mb[i] > 0 {
-            let d = Double(x[i] - y[i]); sum += d * d; count += 1
-        }
+        a.tokens.withHostBuffer { x in b.tokens.withHostBuffer { y in a.mask.withHostBuffer { ma in b.mask.withHostBuffer { mb in
+            for i in 0..<x.count where ma[i] > 0 && mb[i] > 0 {
+                let d = Double(x[i] - y[i]); sum += d * d; count += 1
+            }
+        } } } }
         return count > 0 ? (sum / count).squareRoot() : .nan
     }
 

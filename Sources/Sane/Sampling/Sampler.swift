@@ -99,13 +99,13 @@ public enum LatentKDE {
         let (n, d) = (shape[0], shape[1])
         let hs = (scale ?? [Float](repeating: 1, count: d)).map { $0 * h }
         precondition(hs.count == d, "one bandwidth scale per latent dimension")
+        let values = anchors.map(\.scalars)
         return (0..<k).map { _ in
             var e = g.int(below: anchors.count)
-            return Tensor(shape: shape) { z in                                         // [N, d_z]
+            return Tensor(hostShape: shape) { z in                                     // [N, d_z]
                 for token in 0..<n {
                     if mode == .token { e = g.int(below: anchors.count) }
-                    let a = anchors[e].readPointer + token * d
-                    for j in 0..<d { z[token * d + j] = a[j] + hs[j] * g.normal() }
+                    for j in 0..<d { z[token * d + j] = values[e][token * d + j] + hs[j] * g.normal() }
                 }
             }
         }
@@ -122,11 +122,12 @@ public enum LatentKDE {
     public static func promptSpread(_ anchors: [Tensor]) -> [Float] {
         guard let first = anchors.first else { return [] }
         let (n, d) = (first.shape[0], first.shape[1]), e = Double(anchors.count)
+        let values = anchors.map(\.scalars)
         var variance = [Double](repeating: 0, count: d)
         for t in 0..<n {
             for j in 0..<d {
                 var sum = 0.0, squares = 0.0
-                for a in anchors { let v = Double(a.readPointer[t * d + j]); sum += v; squares += v * v }
+                for a in values { let v = Double(a[t * d + j]); sum += v; squares += v * v }
                 variance[j] += max(0, squares / e - (sum / e) * (sum / e))
             }
         }

@@ -52,11 +52,12 @@ public struct TokenLayout: Sendable, Equatable, Codable {
     /// The mask `M ∈ {0,1}^{N×d_t}`: 1 where a token holds a real value, 0 on padding.
     public func mask() -> Tensor {                                       // (N, d_t)
         var mask = Tensor(zeros: [tokenCount, tokenSize])
-        let m = mask.writePointer()
-        for layer in layers {
-            let span = layer.chunksPerRow * tokenSize
-            for row in 0..<layer.rows {
-                (m + (layer.firstToken * tokenSize + row * span)).update(repeating: 1, count: layer.valuesPerRow)
+        mask.withMutableHostBuffer { m in
+            for layer in layers {
+                let span = layer.chunksPerRow * tokenSize
+                for row in 0..<layer.rows {
+                    (m.baseAddress! + (layer.firstToken * tokenSize + row * span)).update(repeating: 1, count: layer.valuesPerRow)
+                }
             }
         }
         return mask

@@ -38,10 +38,12 @@ public struct TokenSequence: Sendable {
                      "window start \(start) outside a sequence of \(count) tokens")
         let d = tokenSize
         let real = min(length, count - start)
-        var tokens = Tensor(zeros: [length, d])                         // (ws, d_t)
-        var mask = Tensor(zeros: [length, d])                           // (ws, d_t)
-        tokens.writePointer().update(from: self.tokens.readPointer + start * d, count: real * d)
-        mask.writePointer().update(from: self.mask.readPointer + start * d, count: real * d)
+        /// Rows start..<start + real, then zero rows up to `length`.
+        func padded(_ t: Tensor) -> Tensor {                            // (ws, d_t)
+            let rows = t.rows(start..<(start + real))
+            return real == length ? rows : Tensor.concatenated([rows, Tensor(zeros: [length - real, d])])
+        }
+        let tokens = padded(self.tokens), mask = padded(self.mask)
         var positions = [Int32](repeating: 0, count: 3 * length)        // (ws, 3)
         positions.replaceSubrange(0..<(3 * real), with: self.positions[(3 * start)..<(3 * (start + real))])
         return TokenSequence(tokens: tokens, mask: mask, positions: positions)

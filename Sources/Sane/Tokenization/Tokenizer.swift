@@ -134,19 +134,20 @@ public struct Tokenizer: Sendable {
     public func tokenize(_ stateDict: StateDict, layout: TokenLayout) throws -> TokenSequence {
         let d = layout.tokenSize
         var tokens = Tensor(zeros: [layout.tokenCount, d])              // (N, d_t)
-        let t = tokens.writePointer()
-        for layer in layout.layers {
-            let weight = try Tokenizer.tensor(layer.weightKey, shape: layer.weightShape, in: stateDict)
-            let bias = try layer.biasKey.map { try Tokenizer.tensor($0, shape: [layer.rows], in: stateDict) }
-            let span = layer.chunksPerRow * d                           // one row's tokens, padded
-            let first = t + layer.firstToken * d
-            weight.withUnsafeBufferPointer { w in                      // (c_out, r)
-                for row in 0..<layer.rows {
-                    (first + row * span).update(from: w.baseAddress! + row * layer.rowLength, count: layer.rowLength)
+        try tokens.withMutableHostBuffer { t in
+            for layer in layout.layers {
+                let weight = try Tokenizer.tensor(layer.weightKey, shape: layer.weightShape, in: stateDict)
+                let bias = try layer.biasKey.map { try Tokenizer.tensor($0, shape: [layer.rows], in: stateDict) }
+                let span = layer.chunksPerRow * d                       // one row's tokens, padded
+                let first = t.baseAddress! + layer.firstToken * d
+                weight.withHostBuffer { w in                            // (c_out, r)
+                    for row in 0..<layer.rows {
+                        (first + row * span).update(from: w.baseAddress! + row * layer.rowLength, count: layer.rowLength)
+                    }
                 }
-            }
-            bias?.withUnsafeBufferPointer { b in                       // (c_out)
-                for row in 0..<layer.rows { first[row * span + layer.rowLength] = b[row] }
+                bias?.withHostBuffer { b in                             // (c_out)
+                    for row in 0..<layer.rows { first[row * span + layer.rowLength] = b[row] }
+                }
             }
         }
         return TokenSequence(tokens: tokens, mask: layout.mask(), positions: layout.positions())
@@ -165,17 +166,17 @@ public struct Tokenizer: Sendable {
                             hint: "de-tokenize with the reference state_dict and token size the tokens were made with")
         }
         var filled: [String: Tensor] = [:]
-        tokens.withUnsafeBufferPointer { t in                          // (N, d_t)
+        tokens.withHostBuffer { t in                                    // (N, d_t)
             for layer in layout.layers {
                 let span = layer.chunksPerRow * d
                 let first = t.baseAddress! + layer.firstToken * d
-                filled[layer.weightKey] = Tensor(shape: layer.weightShape) { w in
+                filled[layer.weightKey] = Tensor(hostShape: layer.weightShape) { w in
                     for row in 0..<layer.rows {
-                        (w + row * layer.rowLength).update(from: first + row * span, count: layer.rowLength)
+                        (w.baseAddress! + row * layer.rowLength).update(from: first + row * span, count: layer.rowLength)
                     }
                 }
                 if let biasKey = layer.biasKey {
-                    filled[biasKey] = Tensor(shape: reference[biasKey]!.shape) { b in
+                    filled[biasKey] = Tensor(hostShape: reference[biasKey]!.shape) { b in
                         for row in 0..<layer.rows { b[row] = first[row * span + layer.rowLength] }
                     }
                 }

@@ -17,12 +17,7 @@ import SaneTensor
 extension ViewBatch {
     /// Rows `r` of both views.
     func rows(_ r: Range<Int>) -> ViewBatch {
-        func slice(_ t: Tensor) -> Tensor {
-            let inner = t.count / max(t.shape[0], 1)
-            return Tensor(shape: [r.count] + t.shape.dropFirst()) { o in
-                o.update(from: t.readPointer + r.lowerBound * inner, count: r.count * inner)
-            }
-        }
+        func slice(_ t: Tensor) -> Tensor { t.rows(r) }
         let pos = positions1.count / max(tokens1.shape[0], 1)
         return ViewBatch(tokens1: slice(tokens1), tokens2: slice(tokens2), mask1: slice(mask1), mask2: slice(mask2),
                          positions1: Array(positions1[(r.lowerBound * pos)..<(r.upperBound * pos)]),
@@ -44,8 +39,7 @@ extension Variable {
         let f = x.shape[1], mine = rows[communicator.rank]
         let all = communicator.allgather(x.value.scalars, counts: rows.map { $0.count * f })
         return Variable(Tensor(shape: [all.count / f, f], scalars: all), parents: [x]) { g in
-            let d = x.gradientPointer(), pg = g.readPointer + mine.lowerBound * f
-            for i in 0..<(mine.count * f) { d[i] += pg[i] }
+            x.accumulateGradient(g.rows(mine))
         }
     }
 }
@@ -59,12 +53,12 @@ extension SANEModel {
         let rows = shares(of: b, size: communicator.size), mine = rows[communicator.rank]
         let fullMask = Tensor.concatenated([batch.mask1, batch.mask2])
         let fullTokens = config.normalization == .lossNormalization ? Tensor.concatenated([batch.tokens1, batch.tokens2]) : fullMask
-        let realGlobal = fullMask.withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double($1) } }
+        let realGlobal = fullMask.withHostBuffer { $0.reduce(0.0) { $0 + Double($1) } }
 
         var recon: Variable? = nil, p1 = Variable(Tensor(zeros: [0, f]), requiresGrad: false), p2 = p1
         if !mine.isEmpty {
             let local = viewsForward(batch.rows(mine))
-            let realLocal = local.mask.withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double($1) } }
+            let realLocal = local.mask.withHostBuffer { $0.reduce(0.0) { $0 + Double($1) } }
             let mse: Variable
             switch config.normalization {
             case .standardize:
@@ -91,7 +85,7 @@ extension SANEModel {
     /// Sum and sum of squares of all parameters, to check that replicas agree.
     func parameterChecksum() -> [Double] {
         var s = 0.0, s2 = 0.0
-        for p in parameters { p.value.withUnsafeBufferPointer { b in for x in b { s += Double(x); s2 += Double(x) * Double(x) } } }
+        for p in parameters { p.value.withHostBuffer { b in for x in b { s += Double(x); s2 += Double(x) * Double(x) } } }
         return [s, s2]
     }
 }

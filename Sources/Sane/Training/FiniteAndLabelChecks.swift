@@ -8,10 +8,7 @@ import SaneTensor
 extension Tensor {
     /// Number of NaN and ±Inf values.
     public var nonFiniteCount: Int {
-        let p = readPointer
-        var bad = 0
-        for i in 0..<count where !p[i].isFinite { bad += 1 }
-        return bad
+        withHostBuffer { p in p.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
     }
 }
 

@@ -188,30 +188,23 @@ public final class SANETrainer {
     /// Two augmented views of a window of each sample (SANE-SPEC §3): view 1 the aligned model,
     /// view 2 one of its random permutations, the same window of both; multiplicative noise on each.
     func makeBatch(_ items: [WeightSample], using g: inout SeededGenerator) -> ViewBatch {
-        let ws = config.windowSize, d = config.tokenSize
-        var t1 = Tensor(zeros: [items.count, ws, d]), t2 = t1, m1 = t1, m2 = t1
-        var p1: [Int32] = [], p2: [Int32] = []
-        var k1 = Tensor(zeros: [items.count, ws]), k2 = k1
-        var padded = false
-        let pt1 = t1.writePointer(), pt2 = t2.writePointer(), pm1 = m1.writePointer(), pm2 = m2.writePointer()
-        let pk1 = k1.writePointer(), pk2 = k2.writePointer()
-        for (i, item) in items.enumerated() {
+        let ws = config.windowSize
+        var views1: [TokenSequence] = [], views2: [TokenSequence] = []
+        var keys: [Float] = []                                          // (B, ws): 1 on real tokens
+        for item in items {
             let n = item.sequence.count
             let start = n > ws ? g.int(below: n - ws + 1) : 0
             let second = item.permuted.isEmpty ? item.sequence : item.permuted[g.int(below: item.permuted.count)]
-            let v1 = item.sequence.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g)
-            let v2 = second.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g)
-            (pt1 + i * ws * d).update(from: v1.tokens.readPointer, count: ws * d)
-            (pt2 + i * ws * d).update(from: v2.tokens.readPointer, count: ws * d)
-            (pm1 + i * ws * d).update(from: v1.mask.readPointer, count: ws * d)
-            (pm2 + i * ws * d).update(from: v2.mask.readPointer, count: ws * d)
-            p1 += v1.positions; p2 += v2.positions
+            views1.append(item.sequence.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
+            views2.append(second.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
             let real = min(ws, n - start)
-            for j in 0..<ws { pk1[i * ws + j] = j < real ? 1 : 0; pk2[i * ws + j] = j < real ? 1 : 0 }
-            if real < ws { padded = true }
+            keys += (0..<ws).map { $0 < real ? 1 : 0 }
         }
-        return ViewBatch(tokens1: t1, tokens2: t2, mask1: m1, mask2: m2, positions1: p1, positions2: p2,
-                         keyMask1: padded ? k1 : nil, keyMask2: padded ? k2 : nil)
+        let keyMask = keys.contains(0) ? Tensor(shape: [items.count, ws], scalars: keys) : nil
+        return ViewBatch(tokens1: Tensor.stacked(views1.map(\.tokens)), tokens2: Tensor.stacked(views2.map(\.tokens)),
+                         mask1: Tensor.stacked(views1.map(\.mask)), mask2: Tensor.stacked(views2.map(\.mask)),
+                         positions1: views1.flatMap(\.positions), positions2: views2.flatMap(\.positions),
+                         keyMask1: keyMask, keyMask2: keyMask)
     }
 }
 
@@ -225,10 +218,11 @@ public enum SequenceReconstruction {
         Variable.withoutGradients {
             for s in samples {
                 let out = reconstruct(model: model, sequence: s.sequence)
-                let y = s.sequence.tokens.readPointer, m = s.sequence.mask.readPointer, p = out.readPointer
-                for i in 0..<s.sequence.tokens.count where m[i] != 0 {
-                    let e = Double(p[i] - y[i]); sse += e * e; sum += Double(y[i]); sum2 += Double(y[i]) * Double(y[i]); count += 1
-                }
+                s.sequence.tokens.withHostBuffer { y in s.sequence.mask.withHostBuffer { m in out.withHostBuffer { p in
+                    for i in 0..<y.count where m[i] != 0 {
+                        let e = Double(p[i] - y[i]); sse += e * e; sum += Double(y[i]); sum2 += Double(y[i]) * Double(y[i]); count += 1
+                    }
+                } } }
             }
         }
         let variance = sum2 - sum * sum / count
@@ -238,15 +232,12 @@ public enum SequenceReconstruction {
     /// Decoded tokens [N, d_t] of a sequence, window by window.
     public static func reconstruct(model: SANEModel, sequence: TokenSequence) -> Tensor {
         let ws = model.config.windowSize, n = sequence.count, d = sequence.tokenSize
-        var out = Tensor(zeros: [n, d])
-        let po = out.writePointer()
-        for start in stride(from: 0, to: n, by: ws) {
+        let windows = stride(from: 0, to: n, by: ws).map { start -> Tensor in
             let len = min(ws, n - start)
             let w = sequence.window(start: start, length: len)
             let z = model.encode(Variable(w.tokens.reshaped([1, len, d])), positions: w.positions)
-            let y = model.decode(z, positions: w.positions).value
-            (po + start * d).update(from: y.readPointer, count: len * d)
+            return model.decode(z, positions: w.positions).value.reshaped([len, d])
         }
-        return out
+        return windows.isEmpty ? Tensor(zeros: [0, d]) : Tensor.concatenated(windows)           // [N, d_t]
     }
 }

@@ -207,24 +207,22 @@ public struct ZooEvaluation: Sendable, Equatable {
         defer { network.train(wasTraining) }
         let chunks = (data.count + batchSize - 1) / batchSize
         var correct = [Int](repeating: 0, count: chunks), losses = [Double](repeating: 0, count: chunks)
-        let per = data.channels * data.height * data.width
         func run(_ chunk: Int) -> (correct: Int, loss: Double) {
             let lo = chunk * batchSize, hi = min(data.count, lo + batchSize)
-            let x = Tensor(shape: [hi - lo, data.channels, data.height, data.width]) {
-                $0.update(from: data.images.readPointer + lo * per, count: (hi - lo) * per)
-            }
-            let logits = network(Variable(x)).value
-            let k = logits.shape[1], p = logits.readPointer
+            let logits = network(Variable(data.images.rows(lo..<hi))).value                  // [b, K]
+            let k = logits.shape[1]
             var c = 0, l: Double = 0
-            for r in 0..<(hi - lo) {
-                let row = p + r * k
-                var best = 0, m = row[0]
-                for j in 1..<k where row[j] > m { m = row[j]; best = j }
-                var s: Double = 0
-                for j in 0..<k { s += Foundation.exp(Double(row[j] - m)) }
-                let label = data.labels[lo + r]
-                if best == label { c += 1 }
-                l += Double(m) + Foundation.log(s) - Double(row[label])
+            logits.withHostBuffer { p in
+                for r in 0..<(hi - lo) {
+                    let row = p.baseAddress! + r * k
+                    var best = 0, m = row[0]
+                    for j in 1..<k where row[j] > m { m = row[j]; best = j }
+                    var s: Double = 0
+                    for j in 0..<k { s += Foundation.exp(Double(row[j] - m)) }
+                    let label = data.labels[lo + r]
+                    if best == label { c += 1 }
+                    l += Double(m) + Foundation.log(s) - Double(row[label])
+                }
             }
             return (c, l)
         }

@@ -107,6 +107,24 @@ extension Tensor {
 }
 
 extension Tensor {
+    /// Rows `range` of the first axis: [n, …] → [range.count, …], copied on the current backend.
+    public func rows(_ range: Range<Int>) -> Tensor {
+        precondition(rank > 0 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                     "rows \(range) out of bounds for shape \(shape)")
+        let inner = shape.dropFirst().reduce(1, *), backend = Backends.current
+        return Tensor(shape: [range.count] + shape.dropFirst()) { out in
+            backend.copyBlocks(dst: out, dstStride: 0, src: readPointer + range.lowerBound * inner, srcStride: 0,
+                               blocks: 1, length: range.count * inner, accumulate: false)
+        }
+    }
+
+    /// Tensors of one shape S stacked along a new first axis: [parts.count] + S, on the current backend.
+    public static func stacked(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty, "stacked: no tensors")
+        for p in parts { precondition(p.shape == parts[0].shape, "stacked: shapes \(parts.map(\.shape)) differ") }
+        return concatenated(parts.map { $0.reshaped([1] + $0.shape) })
+    }
+
     /// Concatenation along the first axis (shapes must agree elsewhere), on the current backend.
     public static func concatenated(_ parts: [Tensor]) -> Tensor {
         precondition(!parts.isEmpty, "concatenated: no tensors")
