@@ -184,42 +184,6 @@ extension AnalyzeCommand {
     }
 }
 
-/// One weight's spectrum in spectra.json.
-struct LayerSpectrumRecord: Codable {
-    var weightKey: String
-    /// The weight viewed as [rows, rowLength] = [c_out, r].
-    var rows: Int
-    var rowLength: Int
-    /// λ_max of WᵀW, its log10, and the power-law α of the eigenvalue tail (NaN without a fit).
-    var lambdaMax: Double
-    var logSpectralNorm: Double
-    var alpha: Double
-    /// Eigenvalues of WᵀW, descending (min(c_out, r) of them).
-    var eigenvalues: [Double]
-    /// Wall time of the eigenvalues and the fit.
-    var seconds: Double
-
-    init(_ weightKey: String, rows: Int, rowLength: Int, spectrum: LayerSpectrum, seconds: Double) {
-        self.weightKey = weightKey
-        self.rows = rows
-        self.rowLength = rowLength
-        lambdaMax = spectrum.eigenvalues.first ?? 0
-        logSpectralNorm = spectrum.logSpectralNorm
-        alpha = spectrum.powerLaw?.alpha ?? .nan
-        eigenvalues = spectrum.eigenvalues
-        self.seconds = seconds
-    }
-}
-
-/// One checkpoint's layer spectra in spectra.json.
-struct CheckpointSpectra: Codable {
-    var model: String
-    var epoch: Int
-    var split: String
-    var seconds: Double
-    var layers: [LayerSpectrumRecord]
-}
-
 private extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -59,7 +59,7 @@ struct FinetuneCommand: ParsableCommand {
         let outLock = try lockOutputFolder(outURL.path, inputs: (prompts.prompts.map { [("prompts", $0, false)] } ?? [])
                                                 + (task.data.map { [("data folder", $0, false)] } ?? []), purpose: "sane finetune")
         defer { outLock.release() }
-        let manifest = try SampleManifest.read(folder: models)
+        let manifest = try SampleManifest.read(folder: URL(fileURLWithPath: models))
         let folder = URL(fileURLWithPath: models)
         let samples = try manifest.samples.map { s in
             (name: s.file, stateDict: try StateDict(contentsOf: folder.appendingPathComponent(s.file)))
@@ -112,58 +112,8 @@ struct FinetuneCommand: ParsableCommand {
         let report = FinetuneReport(samples: URL(fileURLWithPath: models).standardizedFileURL.path, dataset: datasetName,
                                     trainingExamples: training.count, testExamples: test.count, network: target,
                                     settings: settings, groups: results)
-        try SaneJSON.write(report, to: outURL.appendingPathComponent("finetune.json"))
-        let markdown = report.markdown
-        try AtomicFile.write(markdown, to: outURL.appendingPathComponent("finetune.md"))
-        try SVGPlot.write(report.curvesSVG, toPath: outURL.appendingPathComponent("finetune_curves.svg").path)
-        print(markdown, terminator: "")
+        try report.write(folder: outURL)
+        print(report.markdown, terminator: "")
         print("written: \(outURL.path)/finetune.{json,md} and finetune_curves.svg")
-    }
-}
-
-/// What `finetune.json` holds.
-struct FinetuneReport: Codable {
-    var samples: String
-    var dataset: String
-    var trainingExamples: Int
-    var testExamples: Int
-    var network: ZooNetworkConfiguration
-    var settings: FineTuningSettings
-    var groups: [FineTuningGroup]
-
-    /// The table rows: epochs 0, 1, 5, 10, 25, 50, … up to the last, and the last.
-    var tableEpochs: [Int] {
-        let e = settings.epochs
-        return Array(Set([0, 1, 5, 10, 25, 50, 75, 100].filter { $0 <= e } + [e])).sorted()
-    }
-
-    /// Test accuracy in % (mean ± std over each group's models), then the ensembles.
-    var markdown: String {
-        func cell(_ v: [Double]) -> String { Table.meanPlusMinusStd(v.map { 100 * $0 }, decimals: 1) }
-        let header = ["epoch"] + groups.map { "\($0.name) (\($0.curves.count))" }
-        let perModel = Table(header: header, rows: tableEpochs.map { e in ["\(e)"] + groups.map { cell($0.accuracies(epoch: e)) } })
-        let ensemble = Table(header: header, rows: tableEpochs.map { e in
-            ["\(e)"] + groups.map { String(format: "%.1f", 100 * $0.ensembleAccuracy[e]) }
-        })
-        return """
-        ## Test accuracy % (mean ± std), \(dataset), \(network.architecture.rawValue)
-
-        Fine-tuning: Adam lr \(settings.learningRate), batch \(settings.batchSize), \(trainingExamples) training images; \
-        tested on \(testExamples). Epoch 0 = zero-shot.
-
-        \(perModel.markdown)
-        ### Ensemble (mean of softmax outputs) test accuracy %
-
-        \(ensemble.markdown)
-        """
-    }
-
-    /// Mean ± std test accuracy per epoch, one line per group.
-    var curvesSVG: String {
-        let series = groups.map { group -> PlotSeries in
-            let stats = (0...settings.epochs).map { Table.meanAndStandardDeviation(group.accuracies(epoch: $0).map { 100 * $0 }) }
-            return PlotSeries(name: group.name, x: (0...settings.epochs).map(Double.init), y: stats.map(\.mean), spread: stats.map(\.std))
-        }
-        return SVGPlot.lines(series: series, title: "Fine-tuning on \(dataset) (mean ± std)", xLabel: "epoch", yLabel: "test accuracy %")
     }
 }

@@ -150,7 +150,7 @@ struct SampleCommand: ParsableCommand {
                       decodedValidationAccuracy: result.decodedPromptAccuracies[i])
             },
             rounds: result.rounds, samples: records)
-        try manifest.write(to: outURL.appendingPathComponent("samples.json"))
+        try manifest.write(folder: outURL)
 
         func line(_ label: String, _ values: [Double], _ note: String = "") {
             let cell = values.isEmpty ? "-" : Table.meanPlusMinusStd(values.map { 100 * $0 }, decimals: 1)
@@ -200,63 +200,6 @@ struct SampleCommand: ParsableCommand {
     }
 }
 
-/// What `samples.json` holds: enough to evaluate and fine-tune the samples next to their prompts.
-struct SampleManifest: Codable {
-    struct Prompt: Codable {
-        var name: String
-        /// The checkpoint file.
-        var path: String
-        var validationAccuracy: Double
-        var decodedValidationAccuracy: Double?
-    }
-    struct Sample: Codable {
-        var file: String
-        var validationAccuracy: Double
-        var round: Int
-        var draw: Int
-    }
-
-    var format = "sane-samples"
-    var version = 1
-    var run: String
-    var runZoo: Int
-    var network: ZooNetworkConfiguration
-    var dataset: String
-    var dataDirectory: String?
-    var validationSize: Int
-    var settings: SamplingSettings
-    var promptLatentRMS: Double?
-    var promptLatentSpread: Double?
-    /// How `--bandwidth auto` chose (nil when a bandwidth was given).
-    var bandwidthSelection: BandwidthSelection?
-    var prompts: [Prompt]
-    var rounds: [SamplingRound]
-    var samples: [Sample]
-
-    func write(to url: URL) throws {
-        try SaneJSON.write(self, to: url)
-    }
-
-    static func read(folder: String) throws -> SampleManifest {
-        let url = URL(fileURLWithPath: folder).appendingPathComponent("samples.json")
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw CommandError("\(folder) has no samples.json (hint: pass a folder written by `sane sample --out`)")
-        }
-        do { return try SaneJSON.decoder().decode(SampleManifest.self, from: data) } catch {
-            throw CommandError("\(url.path) is not a samples manifest: \(error)")
-        }
-    }
-}
-
-/// A prompt model: its weights, where they came from, its network and (from params.json) dataset.
-struct PromptModel {
-    var name: String
-    var path: String
-    var stateDict: StateDict
-    var network: ZooNetworkConfiguration
-    var dataset: String?
-}
-
 /// Where prompt models come from: a zoo (seeded choice of models of a split at an epoch), a
 /// folder of checkpoint files, or one checkpoint file (`CheckpointSource`).
 struct PromptOptions: ParsableArguments {
@@ -271,38 +214,13 @@ struct PromptOptions: ParsableArguments {
         guard ZooSplit(rawValue: promptSplit) != nil else { throw ValidationError("--prompt-split must be train, validation or test") }
     }
 
-    /// The prompts: `--prompts`, else the zoo `defaultZoo`. Checkpoint files are all prompts
-    /// (NaN/Inf or |w| > 100 ones left out with a warning); their network is
-    /// `SourceModel.network(of:settings:)` with `settings` the run's zoo's.
+    /// The prompts: `--prompts`, else the zoo `defaultZoo` (`PromptSelection.load`; what it
+    /// leaves out is reported on stderr).
     func load(defaultZoo: String?, defaultEpoch: Int?, seed: UInt64, settings: ZooNetworkConfiguration?) throws -> [PromptModel] {
         guard let path = prompts ?? defaultZoo else { return [] }
-        let source = try checkpointSource(path)
-        guard let zoo = source.zoo else {
-            guard promptEpoch == nil else { throw CommandError("--prompt-epoch selects zoo checkpoints; \(source) has no epochs") }
-            return try source.models().flatMap { model in
-                let loaded = try model.load()
-                for skipped in loaded.skipped { diagnostic("warning: prompt \(skipped): left out") }
-                return try loaded.checkpoints.map { c in
-                    PromptModel(name: c.model, path: c.file.path, stateDict: c.stateDict, network: try model.network(of: c, settings: settings),
-                                dataset: model.params?.datasetName)
-                }
-            }
-        }
-        var g = SeededGenerator(seed: seed)
-        let candidates = zoo.models(in: ZooSplit(rawValue: promptSplit)!)
-        var chosen: [PromptModel] = []
-        for i in g.permutation(candidates.count) where chosen.count < promptCount {
-            let m = candidates[i]
-            guard let epoch = promptEpoch ?? defaultEpoch ?? m.epochs.last, let file = m.checkpoints[epoch] else { continue }
-            let stateDict = try m.loadCheckpoint(epoch: epoch)
-            try Tokenizer.checkUnderstood(stateDict, source: file.path)
-            chosen.append(PromptModel(name: "\(m.name)@\(epoch)", path: file.path, stateDict: stateDict,
-                                      network: try ZooModelFactory.configuration(params: m.params), dataset: m.params.datasetName))
-        }
-        guard chosen.count == promptCount else {
-            throw CommandError("zoo \(path) has only \(chosen.count) \(promptSplit)-split models with a checkpoint at epoch \((promptEpoch ?? defaultEpoch).map(String.init) ?? "last"), asked for \(promptCount)")
-        }
-        return chosen
+        let selection = PromptSelection(count: promptCount, split: ZooSplit(rawValue: promptSplit)!, epoch: promptEpoch)
+        return try selection.load(try checkpointSource(path), path: path, defaultEpoch: defaultEpoch, seed: seed,
+                                  settings: settings, warn: diagnostic)
     }
 }
 
