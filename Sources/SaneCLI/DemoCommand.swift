@@ -45,7 +45,7 @@ struct DemoCommand: ParsableCommand {
                                         "data_dir": dataRoot, "activation": "tanh"]
         if let n = p.trainSize { zooConfig["train_size"] = n; zooConfig["test_size"] = 2000 }
         let zooConfigURL = root.appendingPathComponent("zoo.json")
-        try JSONSerialization.data(withJSONObject: zooConfig, options: [.prettyPrinted, .sortedKeys]).write(to: zooConfigURL)
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: zooConfig, options: [.prettyPrinted, .sortedKeys]), to: zooConfigURL)
         let zoo = root.appendingPathComponent("zoo").path
         try ZooTrainCommand.parse(["--config", zooConfigURL.path, "--out", zoo]).run()
 
