@@ -3,7 +3,7 @@ import Foundation
 import Sane
 
 /// Runs the built `sane` executable as a user would.
-final class CLITests: XCTestCase {
+final class CLITests: ScratchFolderTestCase {
     /// The `sane` binary next to the test bundle (SwiftPM builds all products into one folder).
     var sane: URL {
         get throws {
@@ -164,8 +164,7 @@ final class CLITests: XCTestCase {
     /// A command that fails before it writes leaves no folder it created (a folder holding only a
     /// lock file confused reruns); a folder that existed stays, without a lock file in it.
     func testFailedCommandsLeaveNoOutputFolder() throws {
-        let dir = SyntheticZoo.temporaryDirectory("cli-failed-out")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir: URL = scratch
         let fm = FileManager.default
         let pretrain = try run(["pretrain", "--zoo", "/nonexistent/zoo", "--config", "tiny", "--out", dir.path + "/new/run"])
         XCTAssertEqual(pretrain.status, 1, pretrain.stderr)
@@ -184,8 +183,7 @@ final class CLITests: XCTestCase {
     /// writes the same file); the lock file of an output file goes when the command ends.
     func testReportAndEmbedLockTheirOutput() throws {
         let fixture = try CheckpointSourceTests.fixture.get()
-        let dir = SyntheticZoo.temporaryDirectory("cli-locks")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir: URL = scratch
         let runFolder = dir.appendingPathComponent("run")
         try FileManager.default.copyItem(at: fixture.zoo.deletingLastPathComponent().appendingPathComponent("run"), to: runFolder)
 
@@ -217,8 +215,7 @@ final class CLITests: XCTestCase {
     /// fails with one line naming the problem.
     func testReportOnUnfinishedRuns() throws {
         let fixture = try CheckpointSourceTests.fixture.get()
-        let dir = SyntheticZoo.temporaryDirectory("cli-unfinished")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir: URL = scratch
         let runFolder = dir.appendingPathComponent("run")
         try FileManager.default.copyItem(at: fixture.zoo.deletingLastPathComponent().appendingPathComponent("run"), to: runFolder)
         for name in ["latest.json", "checkpoints", "train_log.jsonl", "report.md", "loss_curves.svg", "reconstruction_r2.svg", "final_test.json"] {
