@@ -2,23 +2,17 @@
 # OneCycleLR) as safetensors files in Tests/SaneNNTests/Golden/. Run from the repository root:
 #   python3 Scripts/golden/make_nn_golden.py
 # Tests never run Python; they only read the committed files.
-import json, struct, os, torch, torch.nn as nn, torch.nn.functional as F
+import os, sys, torch, torch.nn as nn, torch.nn.functional as F
+
+sys.dont_write_bytecode = True   # no __pycache__ in the repository
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_writer import save_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Tests', 'SaneNNTests', 'Golden')
 torch.set_num_threads(1)
 torch.manual_seed(0)
 
-def save(name, tensors):
-    """Minimal safetensors writer (F32, keys in insertion order)."""
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(os.path.join(OUT, name), 'wb') as f:
-        f.write(struct.pack('<Q', len(h))); f.write(h); [f.write(b) for b in blobs]
+def save(name, tensors): save_safetensors(os.path.join(OUT, name), tensors)
 
 # (a) conv(stride 2, pad 1) → maxpool 2 → batchnorm (train) → relu → flatten → linear, CE loss.
 class Stack(nn.Module):

@@ -11,7 +11,8 @@
 # resnet34_w2: ResNet-34, width 2, the same for state, train and eval (gradients of a few keys).
 import os, sys, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from resnet_reference import ResNet, BLOCKS, save_safetensors
+from resnet_reference import ResNet, BLOCKS
+from safetensors_writer import save_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Tests', 'SaneNNTests', 'Golden')
 torch.set_num_threads(1)

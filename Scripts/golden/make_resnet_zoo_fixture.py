@@ -11,7 +11,8 @@
 # Each model's result.json records test_acc / test_loss on those 8 images at its checkpoint.
 import collections, json, os, sys, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from resnet_reference import ResNet, BLOCKS, save_safetensors
+from resnet_reference import ResNet, BLOCKS
+from safetensors_writer import save_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Tests', 'SaneTests', 'Golden', 'resnet-zoo')
 torch.set_num_threads(1)

@@ -17,12 +17,13 @@
 # block.safetensors           one TransformerBlock (d 12, 3 heads) with a key mask:
 #   input [2,6,12], keyMask [2,6], seed [2,6,12] (upstream gradient), param.<name>, output,
 #   grad.input, grad.<name>
-import json, os, struct, sys
+import os, sys
 import torch
 
 sys.dont_write_bytecode = True   # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sane_reference import SANE, Block, LayerNorm, sane_losses
+from safetensors_writer import save_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Tests', 'SaneTests', 'Golden')
 torch.set_num_threads(1)
@@ -34,18 +35,7 @@ CONFIG = dict(d_t=13, d=16, heads=2, enc_blocks=1, dec_blocks=1, d_z=6, window=5
 B, GAMMA, TAU = 3, 0.05, 0.1
 
 
-def save(name, tensors):
-    """Minimal safetensors writer (F32, keys in insertion order)."""
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, name), 'wb') as f:
-        f.write(struct.pack('<Q', len(h))); f.write(h); [f.write(b) for b in blobs]
+def save(name, tensors): save_safetensors(os.path.join(OUT, name), tensors)
 
 
 def randomize(module):

@@ -40,17 +40,3 @@ class ResNet(nn.Module):
 
 
 BLOCKS = {"Resnet18": [2, 2, 2, 2], "Resnet34": [3, 4, 6, 3]}
-
-
-def save_safetensors(path, tensors):
-    """Minimal safetensors writer (F32, keys in insertion order)."""
-    import json, struct
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h))); f.write(h); [f.write(b) for b in blobs]

@@ -47,22 +47,7 @@ struct CNNTrainBench: ParsableCommand {
         }
         let net = ZooNetwork(ZooNetworkConfiguration(architecture: arch, channelsIn: c, activation: act, seed: 1))
         let optimizer = Adam(parameters: net.namedParameters(), learningRate: 1e-3)
-        var shuffle = SeededGenerator(seed: 2)
-        func epoch() {
-            for b in data.shuffledBatches(size: batch, using: &shuffle) {
-                net.zeroGradients()
-                Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
-                optimizer.step()
-            }
-        }
-        epoch()   // warm-up
-        var bestCPU = Double.infinity, bestWall = Double.infinity
-        for _ in 0..<repeats {
-            let (c0, w0) = (threadCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
-            epoch()
-            bestCPU = min(bestCPU, threadCPUSeconds() - c0)
-            bestWall = min(bestWall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
-        }
+        let (bestCPU, bestWall) = bestTrainingEpoch(net, optimizer, data: data, batch: batch, repeats: repeats)
         let result: [String: Any] = ["benchmark": "cnn-train", "implementation": "sane", "architecture": arch.rawValue,
                                      "data": source, "activation": activation,
                                      "threads": 1, "batch": batch, "steps": steps, "cpu_seconds_per_step": bestCPU / Double(steps),
@@ -72,6 +57,30 @@ struct CNNTrainBench: ParsableCommand {
                          arch.rawValue, activation, source, batch, bestCPU / Double(steps) * 1e3, Double(n) / bestCPU, Double(n) / bestWall))
         }
     }
+}
+
+/// The best of `repeats` timed training epochs over `data`, after one warm-up epoch, as
+/// `ZooTrainer` trains: shuffled batches of `batch` images, forward, cross-entropy, backward,
+/// `optimizer` step. Returns the calling thread's CPU seconds and the wall seconds, each the
+/// minimum over the timed epochs.
+func bestTrainingEpoch(_ net: ZooNetwork, _ optimizer: Optimizer, data: ImageDataset, batch: Int, repeats: Int) -> (cpu: Double, wall: Double) {
+    var shuffle = SeededGenerator(seed: 2)
+    func epoch() {
+        for b in data.shuffledBatches(size: batch, using: &shuffle) {
+            net.zeroGradients()
+            Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
+            optimizer.step()
+        }
+    }
+    epoch()   // warm-up
+    var best = (cpu: Double.infinity, wall: Double.infinity)
+    for _ in 0..<repeats {
+        let (c0, w0) = (threadCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
+        epoch()
+        best.cpu = min(best.cpu, threadCPUSeconds() - c0)
+        best.wall = min(best.wall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
+    }
+    return best
 }
 
 /// CPU time consumed by the calling thread, in seconds.

@@ -47,6 +47,10 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Rank 0 alone writes the file, so it alone holds its lock.
+        let lock = try world.isRoot ? lockOutputFile(out, inputs: [("zoo", selection.zoo, false), ("run folder (--model)", model, true)],
+                                                     purpose: "sane embed") : nil
+        defer { lock?.release() }
         let encoder = try loadEncoder(model, options: encoderOptions)
         let source = try selection.source()
         let bar = ProgressBar("embed", total: 1)

@@ -12,7 +12,12 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "Run folder made by `sane pretrain`.") var folder: String
 
     func run() throws {
-        let url = try RunReport.write(run: RunFolder(path: folder))
+        let run = RunFolder(path: folder)
+        _ = try run.loadManifest()   // a run folder, not one to create
+        // The report's files are the run's: not while `sane pretrain` writes the run (it refreshes the report itself).
+        let lock = try run.lockForWriting(purpose: "sane report")
+        defer { lock.release() }
+        let url = try RunReport.write(run: run)
         print("wrote \(url.path)")
     }
 }

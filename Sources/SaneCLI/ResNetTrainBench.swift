@@ -31,21 +31,7 @@ struct ResNetTrainBench: ParsableCommand {
                                 labels: (0..<n).map { _ in g.int(below: 10) })
         let net = ZooNetwork(ZooNetworkConfiguration(architecture: arch, channelsIn: 3, seed: 1, width: width))
         let optimizer = SGD(parameters: net.namedParameters(), learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4)
-        var shuffle = SeededGenerator(seed: 2)
-        func epoch() {
-            for b in data.shuffledBatches(size: batch, using: &shuffle) {
-                net.zeroGradients()
-                Variable.crossEntropy(logits: net(Variable(b.images)), labels: b.labels).backward()
-                optimizer.step()
-            }
-        }
-        epoch()   // warm-up
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            let w0 = DispatchTime.now().uptimeNanoseconds
-            epoch()
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
-        }
+        let best = bestTrainingEpoch(net, optimizer, data: data, batch: batch, repeats: repeats).wall
         let result: [String: Any] = ["benchmark": "resnet-train", "implementation": "sane", "architecture": architecture, "width": width,
                                      "threads": threads, "batch": batch, "steps": steps, "seconds_per_step": best / Double(steps),
                                      "images_per_second": Double(n) / best]

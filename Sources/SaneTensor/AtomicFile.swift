@@ -67,4 +67,14 @@ public enum AtomicFile {
         }
         return removed.sorted()
     }
+
+    /// Deletes the temporaries of `file` left by killed writers; returns their names. Only call
+    /// it while holding `file`'s lock.
+    @discardableResult
+    public static func removeStaleTemporaries(of file: URL) -> [String] {
+        let folder = file.deletingLastPathComponent()
+        let prefix = "." + file.lastPathComponent + temporaryMarker
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasPrefix(prefix) }
+        return names.filter { unlink(folder.appendingPathComponent($0).path) == 0 }.sorted()
+    }
 }

@@ -18,6 +18,14 @@ public final class FolderLock: @unchecked Sendable {
     public let mode: Mode
     private var fd: Int32
 
+    /// Whether `release()` removes what the lock left behind: the lock file when it is a lock
+    /// for one file (a name other than `defaultName`) or the folder holds nothing else, then
+    /// the folders this lock created, while they are empty. Set it for the output of one command,
+    /// so that a command that fails before writing anything leaves no folder behind.
+    public var removesWhatItCreated = false
+    /// The folders `init` created, outermost first.
+    public private(set) var createdFolders: [URL] = []
+
     /// Creates `folder` (with its parents) if needed and takes the lock.
     /// - Parameters:
     ///   - purpose: what the holder does (e.g. "sane pretrain"), shown to whoever finds it locked.
@@ -26,21 +34,33 @@ public final class FolderLock: @unchecked Sendable {
         self.folder = folder
         self.mode = mode
         file = folder.appendingPathComponent(name)
-        try FolderLock.createFolder(folder)
-        fd = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw SaneError("cannot write in \(folder.path): \(String(cString: strerror(errno)))",
-                            hint: "choose a folder you can write to")
+        fd = -1
+        // A releasing holder may remove the lock file (and an empty folder) between our open and
+        // our flock: then the lock we got is on a removed file, and we take it again.
+        for _ in 0..<10 {
+            createdFolders += try FolderLock.createFolder(folder)
+            let opened = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            if opened < 0 && errno == ENOENT { continue }   // the folder was removed meanwhile
+            guard opened >= 0 else {
+                throw SaneError("cannot write in \(folder.path): \(String(cString: strerror(errno)))",
+                                hint: "choose a folder you can write to")
+            }
+            if flock(opened, (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
+                let busy = errno == EWOULDBLOCK
+                let reason = String(cString: strerror(errno))
+                let holders = busy ? FolderLock.holders(of: opened) : ""
+                close(opened)
+                guard busy else { throw SaneError("cannot lock \(file.path): \(reason)") }
+                throw SaneError("\(folder.path) is in use by another sane process (\(holders))",
+                                hint: "wait until it finishes or stop it; its lock is released when it exits")
+            }
+            var held = stat(), current = stat()
+            guard fstat(opened, &held) == 0, stat(file.path, &current) == 0,
+                  held.st_ino == current.st_ino, held.st_dev == current.st_dev else { close(opened); continue }
+            fd = opened
+            break
         }
-        if flock(fd, (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
-            let busy = errno == EWOULDBLOCK
-            let reason = String(cString: strerror(errno))
-            let holders = busy ? FolderLock.holders(of: fd) : ""
-            close(fd); fd = -1
-            guard busy else { throw SaneError("cannot lock \(file.path): \(reason)") }
-            throw SaneError("\(folder.path) is in use by another sane process (\(holders))",
-                            hint: "wait until it finishes or stop it; its lock is released when it exits")
-        }
+        guard fd >= 0 else { throw SaneError("cannot lock \(file.path): it is removed and created again by other processes") }
         if mode == .exclusive {   // who holds it, for the message others get (shared holders are found in /proc/locks)
             let text = Array("\(getpid()) \(purpose)\n".utf8)
             _ = ftruncate(fd, 0)
@@ -52,8 +72,18 @@ public final class FolderLock: @unchecked Sendable {
     public func release() {
         guard fd >= 0 else { return }
         if mode == .exclusive { _ = ftruncate(fd, 0) }
+        if removesWhatItCreated {
+            // Unlinked while still held, so that no one locks the file we remove (see `init`).
+            let others = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0 != file.lastPathComponent }
+            if file.lastPathComponent != FolderLock.defaultName || others.isEmpty { unlink(file.path) }
+        }
         close(fd)
         fd = -1
+        if removesWhatItCreated {
+            for created in createdFolders.reversed() {
+                guard rmdir(created.path) == 0 else { break }   // only empty folders go
+            }
+        }
     }
 
     deinit { release() }
@@ -83,21 +113,25 @@ public final class FolderLock: @unchecked Sendable {
         return (pids.count == 1 ? "PID " : "PIDs ") + pids.map(String.init).joined(separator: ", ")
     }
 
-    /// `mkdir -p` with a one-line error (a file in the way, no permission).
-    static func createFolder(_ url: URL) throws {
+    /// `mkdir -p` with a one-line error (a file in the way, no permission); returns the folders
+    /// it created, outermost first.
+    @discardableResult
+    static func createFolder(_ url: URL) throws -> [URL] {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
             guard isDir.boolValue else {
                 throw SaneError("\(url.path) is a file, not a folder", hint: "pass a folder path (it is created if missing)")
             }
-            return
+            return []
         }
         let parent = url.deletingLastPathComponent()
-        if parent.path != url.path { try createFolder(parent) }
-        if mkdir(url.path, 0o755) != 0 && errno != EEXIST {
+        let created = parent.path != url.path ? try createFolder(parent) : []
+        if mkdir(url.path, 0o755) == 0 { return created + [url] }
+        guard errno == EEXIST else {
             throw SaneError("cannot create folder \(url.path): \(String(cString: strerror(errno)))",
                             hint: "choose a folder you can write to")
         }
+        return created
     }
 }
 

@@ -51,6 +51,35 @@ final class FolderSafetyTests: XCTestCase {
         XCTAssertNoThrow(try FolderLock(folder: folder, purpose: "second"))
     }
 
+    /// With `removesWhatItCreated`, release removes the folders the lock created while they are
+    /// empty (and its lock file), keeps a folder that holds anything else, and removes a lock for
+    /// one file even from a folder that holds others; without it, everything stays.
+    func testReleaseRemovesWhatTheLockCreated() throws {
+        let fm = FileManager.default
+        let nested = scratch.appendingPathComponent("a/b/c")
+        let empty = try FolderLock(folder: nested, purpose: "failing command")
+        XCTAssertEqual(empty.createdFolders.map(\.lastPathComponent), ["a", "b", "c"])
+        empty.removesWhatItCreated = true
+        empty.release()
+        XCTAssertFalse(fm.fileExists(atPath: scratch.appendingPathComponent("a").path))
+
+        let written = try FolderLock(folder: nested, purpose: "command that wrote")
+        written.removesWhatItCreated = true
+        try Data([1]).write(to: nested.appendingPathComponent("result"))
+        written.release()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: nested.path).sorted(), [FolderLock.defaultName, "result"])
+
+        let file = try FolderLock(folder: nested, purpose: "one file", name: ".result.lock")
+        XCTAssertEqual(file.createdFolders, [], "the folder existed")
+        file.removesWhatItCreated = true
+        file.release()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: nested.path).sorted(), [FolderLock.defaultName, "result"])
+
+        let kept = try FolderLock(folder: scratch.appendingPathComponent("kept"), purpose: "default")
+        kept.release()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: scratch.appendingPathComponent("kept").path), [FolderLock.defaultName])
+    }
+
     func testSharedLocksCoexistAndKeepExclusiveOut() throws {
         let a = try FolderLock(folder: scratch, mode: .shared, purpose: "shard 0")
         let b = try FolderLock(folder: scratch, mode: .shared, purpose: "shard 1")

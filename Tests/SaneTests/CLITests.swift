@@ -3,7 +3,7 @@ import Foundation
 import Sane
 
 /// Runs the built `sane` executable as a user would.
-final class CLITests: XCTestCase {
+final class CLITests: ScratchFolderTestCase {
     /// The `sane` binary next to the test bundle (SwiftPM builds all products into one folder).
     var sane: URL {
         get throws {
@@ -159,5 +159,85 @@ final class CLITests: XCTestCase {
         let halo = try run(["analyze", "--zoo", zoo.path, "--halo", "4", "--out", out.path + "-y"])
         XCTAssertNotEqual(halo.status, 0)
         XCTAssertTrue(halo.stderr.contains("need --model"), halo.stderr)
+    }
+
+    /// A command that fails before it writes leaves no folder it created (a folder holding only a
+    /// lock file confused reruns); a folder that existed stays, without a lock file in it.
+    func testFailedCommandsLeaveNoOutputFolder() throws {
+        let dir: URL = scratch
+        let fm = FileManager.default
+        let pretrain = try run(["pretrain", "--zoo", "/nonexistent/zoo", "--config", "tiny", "--out", dir.path + "/new/run"])
+        XCTAssertEqual(pretrain.status, 1, pretrain.stderr)
+        let existing = dir.appendingPathComponent("existing")
+        try fm.createDirectory(at: existing, withIntermediateDirectories: true)
+        let again = try run(["pretrain", "--zoo", "/nonexistent/zoo", "--config", "tiny", "--out", existing.path])
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: existing.path), [], "a failed run left files in a folder it did not create")
+        let embed = try run(["embed", "--model", "/nonexistent/run", "--zoo", "/nonexistent/zoo", "--out", dir.path + "/embeddings/e.safetensors"])
+        XCTAssertEqual(embed.status, 1, embed.stderr)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir.path), ["existing"], "a failed command left a folder it created")
+    }
+
+    /// `sane report` and `sane embed` lock what they write, as the other commands: the run folder
+    /// (not while `sane pretrain` writes it) and the embeddings file (not while another process
+    /// writes the same file); the lock file of an output file goes when the command ends.
+    func testReportAndEmbedLockTheirOutput() throws {
+        let fixture = try CheckpointSourceTests.fixture.get()
+        let dir: URL = scratch
+        let runFolder = dir.appendingPathComponent("run")
+        try FileManager.default.copyItem(at: fixture.zoo.deletingLastPathComponent().appendingPathComponent("run"), to: runFolder)
+
+        let trainer = try FolderLock(folder: runFolder, purpose: "sane pretrain")
+        let busy = try run(["report", runFolder.path])
+        XCTAssertEqual(busy.status, 1)
+        XCTAssertTrue(busy.stderr.contains("in use") && busy.stderr.contains("PID \(getpid()): sane pretrain"), busy.stderr)
+        trainer.release()
+        let report = try run(["report", runFolder.path])
+        XCTAssertEqual(report.status, 0, report.stderr)
+
+        let out = dir.appendingPathComponent("embeddings/e.safetensors")
+        let arguments = ["embed", "--model", runFolder.path, "--zoo", fixture.zoo.path, "--epochs", "3", "--out", out.path]
+        let writer = try FolderLock(folder: out.deletingLastPathComponent(), purpose: "sane embed", name: ".e.safetensors.lock")
+        let taken = try run(arguments)
+        XCTAssertEqual(taken.status, 1)
+        XCTAssertTrue(taken.stderr.contains("in use") && taken.stderr.contains("PID \(getpid())"), taken.stderr)
+        writer.release()
+        let embed = try run(arguments)
+        XCTAssertEqual(embed.status, 0, embed.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path), ["e.safetensors"])
+        let intoZoo = try run(["embed", "--model", runFolder.path, "--zoo", fixture.zoo.path, "--out", fixture.zoo.path + "/e.safetensors"])
+        XCTAssertEqual(intoZoo.status, 1)
+        XCTAssertTrue(intoZoo.stderr.contains("lies inside the input zoo"), intoZoo.stderr)
+    }
+
+    /// `sane report` on a run stopped before its first epoch writes a report saying so; on one
+    /// stopped while it was prepared, or whose run.json selects no epochs (a crash before), it
+    /// fails with one line naming the problem.
+    func testReportOnUnfinishedRuns() throws {
+        let fixture = try CheckpointSourceTests.fixture.get()
+        let dir: URL = scratch
+        let runFolder = dir.appendingPathComponent("run")
+        try FileManager.default.copyItem(at: fixture.zoo.deletingLastPathComponent().appendingPathComponent("run"), to: runFolder)
+        for name in ["latest.json", "checkpoints", "train_log.jsonl", "report.md", "loss_curves.svg", "reconstruction_r2.svg", "final_test.json"] {
+            try? FileManager.default.removeItem(at: runFolder.appendingPathComponent(name))
+        }
+        let early = try run(["report", runFolder.path])
+        XCTAssertEqual(early.status, 0, early.stderr)
+        XCTAssertTrue(try String(contentsOf: runFolder.appendingPathComponent("report.md"), encoding: .utf8).contains("No epoch finished yet"))
+
+        let manifestURL = runFolder.appendingPathComponent("run.json")
+        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        var zoos = try XCTUnwrap(manifest["zoos"] as? [[String: Any]])
+        zoos[0]["epochs"] = [Int]()
+        manifest["zoos"] = zoos
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        let noEpochs = try run(["report", runFolder.path])
+        XCTAssertEqual(noEpochs.status, 1, noEpochs.stderr)
+        XCTAssertTrue(noEpochs.stderr.contains("run.json") && noEpochs.stderr.contains("selects no epochs"), noEpochs.stderr)
+
+        try FileManager.default.removeItem(at: manifestURL)
+        let unprepared = try run(["report", runFolder.path])
+        XCTAssertEqual(unprepared.status, 1)
+        XCTAssertTrue(unprepared.stderr.contains("no run.json") && unprepared.stderr.contains("run the same `sane pretrain` again"), unprepared.stderr)
     }
 }

@@ -6,7 +6,7 @@ import XCTest
 /// wherever a zoo did (embed, probe --predict, sample prompts), with the architecture told from
 /// keys and shapes; keys the tokenizer does not understand are a one-line error naming the file
 /// and the keys, never 0 tokens.
-final class CheckpointSourceTests: XCTestCase {
+final class CheckpointSourceTests: ScratchFolderTestCase {
     /// 8 models of the shared mnist-cnn-seed zoo, linked into a temporary zoo, and a `tiny` SANE
     /// trained one epoch on their epochs 0–3.
     static let fixture: Result<(zoo: URL, encoder: SANEEncoder), Error> = Result(catching: {
@@ -28,15 +28,6 @@ final class CheckpointSourceTests: XCTestCase {
         try SANETrainer(run: run, config: config, data: data).train()
         return (zoo, try SANEEncoder(run: run))
     })
-
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-source-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     /// The checkpoint file of `model` (by position in name order) of the fixture zoo at `epoch`.
     func zooFile(_ zoo: URL, model: Int, epoch: Int) throws -> (name: String, file: URL) {

@@ -7,16 +7,8 @@ import Foundation
 /// that the result equals an uninterrupted run byte for byte (timings aside), with no stale
 /// temporaries or checkpoints left. A few points by default; with SANE_LONG_TESTS=1 every point
 /// an uninterrupted run passes (listed with SANE_TEST_KILL_TRACE).
-final class CrashResumeTests: XCTestCase {
-    var scratch: URL!
+final class CrashResumeTests: ScratchFolderTestCase {
     static let long = ProcessInfo.processInfo.environment["SANE_LONG_TESTS"] == "1"
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-crash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     struct Result { var status: Int32; var killed: Bool; var stdout: String; var stderr: String }
 

@@ -149,15 +149,26 @@ final class MPITests: XCTestCase {
         XCTAssertLessThan(r.seconds, 120)
     }
 
+    /// A fresh folder `name` (the caller removes it) with a 7-model synthetic zoo and a run
+    /// trained one epoch on it by one process: what the ranks-vs-one-process comparisons read.
+    func trainedRun(_ name: String) throws -> (dir: URL, zoo: URL, run: URL) {
+        _ = try sane; _ = try mpirun
+        let dir = SyntheticZoo.temporaryDirectory(name)
+        let zoo = dir.appendingPathComponent("zoo"), run = dir.appendingPathComponent("run")
+        do {
+            try SyntheticZoo.write(to: zoo, models: 7)
+            try pretrain(1, zoo: zoo, out: run, epochs: 1)
+        } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
+        return (dir, zoo, run)
+    }
+
     /// `embed` over 3 ranks writes the same bytes as one process.
     func testEmbedOverRanksIsIdentical() throws {
-        _ = try sane; _ = try mpirun
-        let dir = SyntheticZoo.temporaryDirectory("mpi-embed")
+        let (dir, zoo, run) = try trainedRun("mpi-embed")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let zoo = dir.appendingPathComponent("zoo")
-        try SyntheticZoo.write(to: zoo, models: 7)
-        let run = dir.appendingPathComponent("run")
-        try pretrain(1, zoo: zoo, out: run, epochs: 1)
         for n in [1, 3] {
             let r = try mpi(n, ["embed", "--model", run.path, "--zoo", zoo.path, "--split", "all", "--out", dir.appendingPathComponent("e\(n).safetensors").path])
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -170,13 +181,8 @@ final class MPITests: XCTestCase {
     /// `probe` over 3 ranks (features of blocks of the models, gathered on rank 0) writes the
     /// same probe.json, and with --predict the same predictions.csv, as one process.
     func testProbeOverRanksIsIdentical() throws {
-        _ = try sane; _ = try mpirun
-        let dir = SyntheticZoo.temporaryDirectory("mpi-probe")
+        let (dir, zoo, run) = try trainedRun("mpi-probe")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let zoo = dir.appendingPathComponent("zoo")
-        try SyntheticZoo.write(to: zoo, models: 7)
-        let run = dir.appendingPathComponent("run")
-        try pretrain(1, zoo: zoo, out: run, epochs: 1)
         // Checkpoint files to predict (--predict), computed over the ranks as well.
         let files = dir.appendingPathComponent("files")
         try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)

@@ -13,7 +13,7 @@ import XCTest
 /// is small (mnist-cnn-seed 0–10) and differ where it is large. So the features are checked
 /// with the reference's convention (all nine README values), and `PropertyProbe` itself on the
 /// row where the conventions agree.
-final class ProbeTests: XCTestCase {
+final class ProbeTests: ScratchFolderTestCase {
     /// The shared zoos folder, or a skip explaining where it was looked for.
     static func sharedZoos() throws -> URL {
         let zoos = ZooModelTests.shared.appendingPathComponent("zoos")
@@ -96,15 +96,6 @@ final class ProbeTests: XCTestCase {
     }
 
     // MARK: end to end
-
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-probe-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     /// A `tiny` SANE run trained for one epoch on 8 models × epochs 0–2 of the seed zoo (linked
     /// into a temporary zoo), then embedded and probed.

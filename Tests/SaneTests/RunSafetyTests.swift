@@ -4,16 +4,7 @@ import Foundation
 
 /// Run and zoo folders: what a resume finds after a kill, a changed zoo, a hostile prefix, a
 /// model another process is training.
-final class RunSafetyTests: XCTestCase {
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-runsafety-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
-
+final class RunSafetyTests: ScratchFolderTestCase {
     func tinyConfig(epochs: Int) -> SANEConfig {
         var c = SANEConfig.preset("tiny")!
         c.epochs = epochs; c.batchSize = 4; c.windowSize = 16; c.modelDimensions = 16; c.latentDimensions = 8

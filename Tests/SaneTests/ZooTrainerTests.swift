@@ -3,16 +3,7 @@ import XCTest
 @testable import Sane
 
 /// Zoo training: layout, determinism (byte-identical zoos), and resumption after an interruption.
-final class ZooTrainerTests: XCTestCase {
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sane-zootrainer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
-
+final class ZooTrainerTests: ScratchFolderTestCase {
     /// 4 tiny models (adam/adamw × dropout 0/0.25) × 2 epochs on 512 MNIST images.
     func tinyConfiguration() throws -> ZooTrainingConfiguration {
         let data = ZooModelTests.shared.appendingPathComponent("data")

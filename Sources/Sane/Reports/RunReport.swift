@@ -13,7 +13,7 @@ public enum RunReport {
         let log = try run.loadLog()
         let c = manifest.config
         var md = "# SANE run `\(run.url.lastPathComponent)`\n\n"
-        md += "Made by \(manifest.createdBy). Zoos: \(manifest.zoos.map { "`\($0.path)`" + ($0.epochs.map { " (epochs \($0.first!)–\($0.last!))" } ?? "") }.joined(separator: ", ")).\n\n"
+        md += "Made by \(manifest.createdBy). Zoos: \(manifest.zoos.map { "`\($0.path)`" + epochRange($0.epochs) }.joined(separator: ", ")).\n\n"
         md += "Model: d_t \(c.tokenSize), d_model \(c.modelDimensions), \(c.heads) heads, \(c.encoderBlocks)+\(c.decoderBlocks) blocks, "
         md += "d_z \(c.latentDimensions), window \(c.windowSize). Training: \(c.epochs) epochs, batch \(c.batchSize), "
         md += "lr \(c.learningRate) one-cycle, γ \(c.gamma), τ \(c.temperature), noise σ \(c.noiseStd), "
@@ -61,6 +61,12 @@ public enum RunReport {
         let url = run.url.appendingPathComponent("report.md")
         try AtomicFile.write(md, to: url)
         return url
+    }
+
+    /// " (epochs 0–5)" for a selection of epochs; nothing for all of them (nil) or none.
+    static func epochRange(_ epochs: [Int]?) -> String {
+        guard let first = epochs?.min(), let last = epochs?.max() else { return "" }
+        return " (epochs \(first)–\(last))"
     }
 
     static func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "–" }

@@ -44,9 +44,11 @@ public struct RunFolder: Sendable {
     var manifestURL: URL { url.appendingPathComponent("run.json") }
 
     /// Takes the run's exclusive lock (creating the folder) and deletes temporary files left by
-    /// a killed writer. Hold the returned lock while writing the run.
+    /// a killed writer. Hold the returned lock while writing the run; releasing it removes the
+    /// folder again if it created it and nothing was written (a run that failed to start).
     public func lockForWriting(purpose: String) throws -> FolderLock {
         let lock = try FolderLock(folder: url, purpose: purpose)
+        lock.removesWhatItCreated = true
         AtomicFile.removeStaleTemporaries(in: url)
         return lock
     }
@@ -113,7 +115,11 @@ public struct RunFolder: Sendable {
 
     public func loadManifest() throws -> Manifest {
         guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
-            throw SaneError("\(url.path) is not a SANE run folder (no run.json)", hint: "pass the --out folder of `sane pretrain`")
+            // `prepare` writes run.json last: preprocessing/ without it is a run killed while it was prepared.
+            let unprepared = FileManager.default.fileExists(atPath: url.appendingPathComponent("preprocessing").path)
+            throw SaneError("\(url.path) is not a SANE run folder (no run.json)",
+                            hint: unprepared ? "it was stopped before its run was prepared: run the same `sane pretrain` again to start it"
+                                             : "pass the --out folder of `sane pretrain`")
         }
         let m: Manifest
         do { m = try SaneJSON.decoder().decode(Manifest.self, from: data) } catch {
@@ -124,6 +130,10 @@ public struct RunFolder: Sendable {
                             hint: "upgrade sane")
         }
         try m.config.validate(source: manifestURL.path)
+        for (k, zoo) in m.zoos.enumerated() where zoo.epochs?.isEmpty == true {
+            throw SaneError("\(manifestURL.path): zoo \(k) (\(zoo.path)) selects no epochs",
+                            hint: "a run selects some epochs of each zoo, or all (no \"epochs\" field); was run.json edited?")
+        }
         return m
     }
 
