@@ -1,4 +1,5 @@
 import CBLAS
+import CGEMM
 import Foundation
 
 /// General matrix multiply, row-major:
@@ -33,12 +34,14 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     profile?.add(GEMMProfile.Shape(transposeA, transposeB, m, n, k), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
 }
 
-/// `sgemm` once the trivial cases are out of the way: picks the threading and calls BLAS.
+/// `sgemm` once the trivial cases are out of the way: picks the GEMM and the threading.
 private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     let workers = Parallel.isBusy || m * n * k < BLAS.parallelThreshold ? 1 : Parallel.workers
-    if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
+    if BLAS.usesOwnGEMM(m: m, n: n, k: k) {
+        OwnGEMM.multiply(workers: workers, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    } else if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
         // rows lo..<hi of C take rows lo..<hi of op(A); one single-threaded BLAS call per core
         BLAS.setThreads(1)
         Parallel.forEach(workers) { i in
@@ -50,6 +53,73 @@ private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int
     } else {
         BLAS.setThreads(workers)
         BLAS.gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+/// Sane's own packed SGEMM (`Sources/CGEMM/gemm.c`: Goto/BLIS blocking for the caches read from
+/// the machine, an AVX-512 micro-kernel). One call per core, each on its own share of C: the rows
+/// when m ≥ n, else the columns, cut at whole register tiles; each core packs its own panels of
+/// the operand it shares (the smaller one). Every element of C is the same sum in the same order
+/// however the product is cut, so the result does not depend on the number of workers.
+enum OwnGEMM {
+    /// Rows × columns of C in one micro-kernel tile.
+    static let tile: (rows: Int, columns: Int) = {
+        var rows: Int32 = 0, columns: Int32 = 0
+        sane_gemm_tile(&rows, &columns)
+        return (Int(rows), Int(columns))
+    }()
+
+    static func multiply(workers: Int, _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let ta: Int32 = transposeA ? 1 : 0, tb: Int32 = transposeB ? 1 : 0
+        let byRows = m >= n
+        let step = byRows ? tile.rows : tile.columns, extent = byRows ? m : n
+        let tiles = (extent + step - 1) / step
+        let parts = min(workers, tiles)
+        if parts <= 1 {
+            sane_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        Parallel.forEach(parts) { i in
+            let lo = i * tiles / parts * step, hi = min(extent, (i + 1) * tiles / parts * step)
+            if byRows {
+                sane_sgemm(ta, tb, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+            } else {
+                sane_sgemm(ta, tb, m, hi - lo, k, alpha, a, lda, transposeB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+            }
+        }
+    }
+}
+
+/// Which GEMM `sgemm` runs: OpenBLAS, Sane's own (AVX-512 CPUs only), or the per-shape choice
+/// between them (`BLAS.usesOwnGEMM`). Set by the environment variable `SANE_GEMM` so that
+/// benchmarks can compare whole programs; `sane bench gemm` switches it per call.
+public enum GEMMBackend: String, CaseIterable, Sendable {
+    case openblas, own, auto
+}
+
+extension BLAS {
+    /// True when this CPU runs Sane's own GEMM kernel (AVX-512F).
+    public static let ownGEMMAvailable = sane_gemm_available() != 0
+
+    /// The GEMM in use; starts from `SANE_GEMM` (openblas, own or auto; default auto). `own` on a
+    /// CPU without AVX-512 runs OpenBLAS.
+    nonisolated(unsafe) public static var backend: GEMMBackend = {
+        guard let value = ProcessInfo.processInfo.environment["SANE_GEMM"] else { return .auto }
+        if let b = GEMMBackend(rawValue: value.lowercased()) { return b }
+        FileHandle.standardError.write(Data("sane: SANE_GEMM='\(value)' is not one of openblas, own, auto; using auto\n".utf8))
+        return .auto
+    }()
+
+    /// Whether `sgemm` runs this product with Sane's own GEMM rather than OpenBLAS.
+    public static func usesOwnGEMM(m: Int, n: Int, k: Int) -> Bool {
+        guard ownGEMMAvailable else { return false }
+        switch backend {
+        case .openblas: return false
+        case .own: return true
+        case .auto: return m * n * k >= 1 << 18
+        }
     }
 }
 
