@@ -58,12 +58,17 @@ struct GEMMBench: ParsableCommand {
     @Option(name: .customLong("shape"), help: ArgumentHelp("A product to time instead of the defaults, as [NN|NT|TN|TT:]MxNxK, op(A) op(B) m×n×k (repeatable).", valueName: "shape"))
     var shapes: [String] = []
 
-    /// The d-256 step's products (cnn-cpu at d 256, 2×32 windows × 48 tokens) and the d-1024 step's
-    /// (cnn-paper, 2×4 × 64), by time spent, and three others.
-    static let defaults = ["NT:3072x768x256", "NN:3072x256x768", "TN:768x256x3072", "NT:3072x1024x256", "NN:3072x256x1024",
-                           "TN:256x1024x3072", "TN:1024x256x3072", "NN:3072x256x256",
-                           "NT:512x4096x1024", "NN:512x1024x4096", "TN:4096x1024x512", "NT:512x3072x1024", "TN:1024x1024x512",
-                           "NN:2048x2048x2048", "NN:256x256x256", "NN:48x48x64"]
+    /// The largest products of the d-256 step (cnn-cpu at d 256, 2×32 windows × 48 tokens) and of
+    /// the d-1024 step (cnn-paper, 2×4 windows × 64 tokens), by time spent; the projection head's
+    /// small and ragged ones; squares.
+    static let defaults = [
+        "TN:256x1024x3072", "NN:3072x256x1024", "TN:1024x256x3072", "NT:3072x256x1024", "TN:768x256x3072",
+        "NT:3072x1024x256", "NN:3072x1024x256", "NN:3072x256x768", "NT:3072x768x256", "NT:3072x256x256",
+        "NN:512x1024x4096", "NN:512x4096x1024", "TN:1024x4096x512", "TN:4096x1024x512", "NT:512x1024x4096",
+        "NT:512x4096x1024", "NT:512x3072x1024", "NN:512x1024x1024", "TN:1024x1024x512",
+        "NT:512x289x1024", "TN:128x1024x512", "NN:64x6144x30", "NT:64x30x6144",
+        "NN:2048x2048x2048", "NN:256x256x256", "NN:128x128x128", "NN:48x48x64",
+    ]
 
     func run() throws {
         Parallel.workers = options.threads

@@ -118,7 +118,10 @@ extension BLAS {
         switch backend {
         case .openblas: return false
         case .own: return true
-        case .auto: return m * n * k >= 1 << 18
+        case .auto:
+            let rows = (m + OwnGEMM.tile.rows - 1) / OwnGEMM.tile.rows * OwnGEMM.tile.rows
+            let columns = (n + OwnGEMM.tile.columns - 1) / OwnGEMM.tile.columns * OwnGEMM.tile.columns
+            return m * n * k >= BLAS.parallelThreshold && 4 * rows * columns <= 5 * m * n
         }
     }
 }

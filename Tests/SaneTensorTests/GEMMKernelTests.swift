@@ -40,7 +40,7 @@ final class GEMMKernelTests: XCTestCase {
         a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
             multiply(c.ta, c.tb, c.m, c.n, c.k, c.alpha, pa.baseAddress!, lda, pb.baseAddress!, ldb, c.beta, pc.baseAddress!, ldc)
         } } }
-        var worst = 0.0, maxAbs = 0.0, maxRel = 0.0
+        var worst = 0.0, maxAbs = 0.0, maxRel = 0.0, paddingWritten = false
         for i in 0..<c.m {
             for j in 0..<c.n {
                 var sum = 0.0, magnitude = 0.0
@@ -56,10 +56,10 @@ final class GEMMKernelTests: XCTestCase {
                 worst = max(worst, error / bound)
                 maxAbs = max(maxAbs, error); maxRel = max(maxRel, error / max(abs(expected), 1e-30))
             }
-            for j in c.n..<ldc where out[i * ldc + j] != sentinel { worst = .infinity }   // wrote past the row
+            for j in c.n..<ldc where out[i * ldc + j] != sentinel { worst = .infinity; paddingWritten = true }
         }
         return (worst, "\(c.ta ? "T" : "N")\(c.tb ? "T" : "N") m \(c.m) n \(c.n) k \(c.k) α \(c.alpha) β \(c.beta) pad \(c.pad): "
-                + "max abs error \(maxAbs), max rel error \(maxRel), worst error / bound \(worst)")
+                + "max abs error \(maxAbs), max rel error \(maxRel), worst error / bound \(worst)" + (paddingWritten ? ", wrote into C's row padding" : ""))
     }
 
     /// The C kernel on the calling thread, as `sgemm` calls it per core.
