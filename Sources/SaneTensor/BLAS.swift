@@ -9,12 +9,17 @@ import Foundation
 /// `op(X)` is `X` or `Xᵀ`. `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
 /// With `beta = 1` the product accumulates into `C` — backward passes use that.
 ///
-/// The product runs in BLAS (OpenBLAS on Linux, Accelerate on macOS). Tall products — at least
+/// The product runs in one of two GEMMs, chosen per shape (`BLAS.usesOwnGEMM`, overridden by
+/// the environment variable `SANE_GEMM=openblas|own|auto`): Sane's own packed SGEMM with an
+/// AVX-512 micro-kernel (`OwnGEMM`, only on CPUs with AVX-512F) or BLAS (OpenBLAS on Linux,
+/// Accelerate on macOS). Own GEMM: products of at least `BLAS.parallelThreshold` multiply-adds
+/// are cut into one call per core by rows or columns of C. BLAS: tall products — at least
 /// `BLAS.parallelThreshold` multiply-adds and `BLAS.minimumRowsPerCore` rows of C per core — are
 /// split by rows of C into one single-threaded BLAS call per core; other large products use
-/// BLAS's own threads; inside a parallel region (`Parallel.isBusy`) BLAS runs on one thread.
-/// Results are deterministic for a given `Parallel.workers`; across worker counts they differ in
-/// the last bits (OpenBLAS's kernels for the ragged edge of a block sum in another order).
+/// BLAS's own threads. Inside a parallel region (`Parallel.isBusy`) either runs on one thread.
+/// Results are deterministic for a given `Parallel.workers`; across worker counts BLAS's differ
+/// in the last bits (OpenBLAS's kernels for the ragged edge of a block sum in another order), the
+/// own GEMM's do not.
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
