@@ -117,7 +117,13 @@ extension BLAS {
         return .auto
     }()
 
-    /// Whether `sgemm` runs this product with Sane's own GEMM rather than OpenBLAS.
+    /// Whether `sgemm` runs this product with Sane's own GEMM rather than OpenBLAS. `auto`: own for
+    /// products of at least `parallelThreshold` (2²¹) multiply-adds whose whole register tiles
+    /// (m, n rounded up to 12, 32) exceed m·n by at most 25 %. Measured on a Zen 4 EPYC with
+    /// AVX-512 (BENCHMARKS.md, `sane bench gemm`, 2 threads): own / OpenBLAS 0.93–1.09× on the
+    /// d-256 and d-1024 steps' products (e.g. NT 3072×1024×256 207 vs 190 GFLOP/s), 1.39–1.70× on
+    /// the projection head's 64×6144×30 ones; below 2²¹ and on ragged tiles OpenBLAS was faster
+    /// (48×48×64: 0.63×; 1000×33×100 on one core, thread CPU time: 51 vs 84 GFLOP/s).
     public static func usesOwnGEMM(m: Int, n: Int, k: Int) -> Bool {
         guard ownGEMMAvailable else { return false }
         switch backend {
