@@ -45,7 +45,8 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
         .target(name: "CFMAPeak", path: "Sources/CFMAPeak"),
-        .target(name: "SaneTensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "CGEMM", path: "Sources/CGEMM"),
+        .target(name: "SaneTensor", dependencies: ["CBLAS", "CGEMM"], swiftSettings: fast),
         .target(name: "SaneNN", dependencies: ["SaneTensor"], swiftSettings: fast),
         .target(name: "SaneData", dependencies: ["SaneTensor", "CZlib", "CJPEG"], swiftSettings: fast),
         .target(name: "SaneAnalysis", dependencies: ["CBLAS", "SaneTensor"], swiftSettings: fast),
@@ -54,7 +55,7 @@ let package = Package(
             "Sane", "CFMAPeak", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ] + cliMPI, swiftSettings: cliSettings),
     ] + mpiTargets + [
-        .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor", "CFMAPeak"]),
+        .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor", "CFMAPeak", "CGEMM"]),
         .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"], resources: [.copy("Golden")]),
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),

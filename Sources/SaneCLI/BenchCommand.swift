@@ -45,35 +45,91 @@ struct BenchOptions: ParsableArguments {
 }
 
 struct GEMMBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gemm", abstract: "SGEMM GFLOP/s for transformer-sized shapes.")
+    static let configuration = CommandConfiguration(commandName: "gemm",
+        abstract: "SGEMM GFLOP/s for transformer-sized shapes: OpenBLAS and Sane's own GEMM, alternating.",
+        discussion: """
+        Each shape is timed with every GEMM this CPU has (OpenBLAS; Sane's own on AVX-512 CPUs), \
+        one call of each in turn per repetition, best of --repeats each, as `sgemm` runs it (split \
+        over --threads cores), with beta = 0. The share is of the FMA peak (`sane bench peak`) \
+        measured in the same run before and after. The default shapes are square products and \
+        the largest products of the d-256 and d-1024 SANE steps (`sane bench sane-step --gemm-profile`).
+        """)
     @OptionGroup var options: BenchOptions
-    @Option(name: .customLong("shape"), help: ArgumentHelp("A product to time instead of the defaults, as MxNxK (repeatable).", valueName: "MxNxK"))
+    @Option(name: .customLong("shape"), help: ArgumentHelp("A product to time instead of the defaults, as [NN|NT|TN|TT:]MxNxK, op(A) op(B) m×n×k (repeatable).", valueName: "shape"))
     var shapes: [String] = []
+
+    /// The largest products of the d-256 step (cnn-cpu at d 256, 2×32 windows × 48 tokens) and of
+    /// the d-1024 step (cnn-paper, 2×4 windows × 64 tokens), by time spent; the projection head's
+    /// small and ragged ones; squares.
+    static let defaults = [
+        "TN:256x1024x3072", "NN:3072x256x1024", "TN:1024x256x3072", "NT:3072x256x1024", "TN:768x256x3072",
+        "NT:3072x1024x256", "NN:3072x1024x256", "NN:3072x256x768", "NT:3072x768x256", "NT:3072x256x256",
+        "NN:512x1024x4096", "NN:512x4096x1024", "TN:1024x4096x512", "TN:4096x1024x512", "NT:512x1024x4096",
+        "NT:512x4096x1024", "NT:512x3072x1024", "NN:512x1024x1024", "TN:1024x1024x512",
+        "NT:512x289x1024", "TN:128x1024x512", "NN:64x6144x30", "NT:64x30x6144",
+        "NN:2048x2048x2048", "NN:256x256x256", "NN:128x128x128", "NN:48x48x64",
+    ]
 
     func run() throws {
         Parallel.workers = options.threads
         var g = SeededGenerator(seed: 0)
-        var results: [[String: Any]] = []
-        let defaults = [(3072, 768, 256), (3072, 1024, 256), (3072, 256, 1024), (3072, 3072, 1024), (48, 48, 64), (2048, 2048, 2048)]
-        let chosen = try shapes.map { s -> (Int, Int, Int) in
-            let parts = s.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
-                throw ValidationError("--shape '\(s)' is not MxNxK with positive integers (e.g. 512x4096x1024)")
-            }
-            return (parts[0], parts[1], parts[2])
-        }
-        for (m, n, k) in chosen.isEmpty ? defaults : chosen {
-            let a = Tensor.normal([m, k], using: &g), b = Tensor.normal([k, n], using: &g)
+        let products = try (shapes.isEmpty ? Self.defaults : shapes).map(Self.parse)
+        let backends: [GEMMBackend] = BLAS.ownGEMMAvailable ? [.openblas, .own] : [.openblas]
+        let previous = BLAS.backend
+        defer { BLAS.backend = previous }
+        var peak = (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!
+        var rows: [(String, [Double], String)] = []
+        for (ta, tb, m, n, k) in products {
+            let a = ta ? Tensor.normal([k, m], using: &g) : Tensor.normal([m, k], using: &g)
+            let b = tb ? Tensor.normal([n, k], using: &g) : Tensor.normal([k, n], using: &g)
             var c = Tensor(zeros: [m, n])
             let cp = c.writePointer()
-            let t = bestTime(repeats: options.repeats) {
-                sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a.readPointer, lda: k, b: b.readPointer, ldb: n, c: cp, ldc: n)
+            func call() {
+                sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a.readPointer, lda: ta ? m : k,
+                      b: b.readPointer, ldb: tb ? k : n, c: cp, ldc: n)
             }
-            let gflops = 2 * Double(m * n * k) / t / 1e9
-            results.append(["m": m, "n": n, "k": k, "seconds": t, "gflops": gflops])
-            if !options.json { print(String(format: "sgemm %5d×%5d×%5d  %8.3f ms  %7.1f GFLOP/s", m, n, k, t * 1e3, gflops)) }
+            var best = [Double](repeating: .infinity, count: backends.count)
+            for backend in backends { BLAS.backend = backend; call() }   // warm-up
+            for _ in 0..<options.repeats {
+                for (i, backend) in backends.enumerated() {
+                    BLAS.backend = backend
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    call()
+                    best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+            }
+            BLAS.backend = .auto
+            let name = "\(ta ? "T" : "N")\(tb ? "T" : "N") \(m)×\(n)×\(k)"
+            rows.append((name, best.map { 2 * Double(m * n * k) / $0 / 1e9 }, BLAS.usesOwnGEMM(m: m, n: n, k: k) ? "own" : "openblas"))
         }
-        if options.json { printJSON(["benchmark": "gemm", "threads": options.threads, "results": results]) }
+        peak = max(peak, (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!)
+        if options.json {
+            printJSON(["benchmark": "gemm", "threads": options.threads, "peak_gflops_measured": peak,
+                       "results": rows.map { r in
+                           var o: [String: Any] = ["shape": r.0, "auto": r.2]
+                           for (i, backend) in backends.enumerated() { o["\(backend.rawValue)_gflops"] = r.1[i] }
+                           return o
+                       }])
+            return
+        }
+        print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %d-lane FMAs, best before/after). GFLOP/s (share of peak):", peak, options.threads, Int(sane_fma_lanes())))
+        print("  shape                  " + backends.map { $0.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0) }.joined() + (backends.count > 1 ? "own/openblas  auto" : ""))
+        for (name, gflops, auto) in rows {
+            let cells = gflops.map { String(format: "%7.1f (%3.0f %%)    ", $0, 100 * $0 / peak) }.joined()
+            let ratio = gflops.count > 1 ? String(format: "%6.2f×       %@", gflops[1] / gflops[0], auto) : ""
+            print("  " + name.padding(toLength: 23, withPad: " ", startingAt: 0) + cells + ratio)
+        }
+    }
+
+    /// "NT:3072x768x256" (or "3072x768x256", NN) → (transposeA, transposeB, m, n, k).
+    static func parse(_ s: String) throws -> (Bool, Bool, Int, Int, Int) {
+        var ops = "NN", dims = Substring(s)
+        if let colon = s.firstIndex(of: ":") { ops = s[..<colon].uppercased(); dims = s[s.index(after: colon)...] }
+        let parts = dims.split(separator: "x").compactMap { Int($0) }
+        guard ["NN", "NT", "TN", "TT"].contains(ops), parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--shape '\(s)' is not [NN|NT|TN|TT:]MxNxK with positive integers (e.g. NT:512x4096x1024)")
+        }
+        return (ops == "TN" || ops == "TT", ops == "NT" || ops == "TT", parts[0], parts[1], parts[2])
     }
 }
 

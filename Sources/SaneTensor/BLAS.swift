@@ -1,4 +1,5 @@
 import CBLAS
+import CGEMM
 import Foundation
 
 /// General matrix multiply, row-major:
@@ -8,12 +9,17 @@ import Foundation
 /// `op(X)` is `X` or `Xᵀ`. `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
 /// With `beta = 1` the product accumulates into `C` — backward passes use that.
 ///
-/// The product runs in BLAS (OpenBLAS on Linux, Accelerate on macOS). Tall products — at least
+/// The product runs in one of two GEMMs, chosen per shape (`BLAS.usesOwnGEMM`, overridden by
+/// the environment variable `SANE_GEMM=openblas|own|auto`): Sane's own packed SGEMM with an
+/// AVX-512 micro-kernel (`OwnGEMM`, only on CPUs with AVX-512F) or BLAS (OpenBLAS on Linux,
+/// Accelerate on macOS). Own GEMM: products of at least `BLAS.parallelThreshold` multiply-adds
+/// are cut into one call per core by rows or columns of C. BLAS: tall products — at least
 /// `BLAS.parallelThreshold` multiply-adds and `BLAS.minimumRowsPerCore` rows of C per core — are
 /// split by rows of C into one single-threaded BLAS call per core; other large products use
-/// BLAS's own threads; inside a parallel region (`Parallel.isBusy`) BLAS runs on one thread.
-/// Results are deterministic for a given `Parallel.workers`; across worker counts they differ in
-/// the last bits (OpenBLAS's kernels for the ragged edge of a block sum in another order).
+/// BLAS's own threads. Inside a parallel region (`Parallel.isBusy`) either runs on one thread.
+/// Results are deterministic for a given `Parallel.workers`; across worker counts BLAS's differ
+/// in the last bits (OpenBLAS's kernels for the ragged edge of a block sum in another order), the
+/// own GEMM's do not.
 public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
@@ -33,12 +39,14 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     profile?.add(GEMMProfile.Shape(transposeA, transposeB, m, n, k), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
 }
 
-/// `sgemm` once the trivial cases are out of the way: picks the threading and calls BLAS.
+/// `sgemm` once the trivial cases are out of the way: picks the GEMM and the threading.
 private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     let workers = Parallel.isBusy || m * n * k < BLAS.parallelThreshold ? 1 : Parallel.workers
-    if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
+    if BLAS.usesOwnGEMM(m: m, n: n, k: k) {
+        OwnGEMM.multiply(workers: workers, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    } else if workers > 1 && m / workers >= BLAS.minimumRowsPerCore {
         // rows lo..<hi of C take rows lo..<hi of op(A); one single-threaded BLAS call per core
         BLAS.setThreads(1)
         Parallel.forEach(workers) { i in
@@ -50,6 +58,82 @@ private func multiply(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int
     } else {
         BLAS.setThreads(workers)
         BLAS.gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+/// Sane's own packed SGEMM (`Sources/CGEMM/gemm.c`: Goto/BLIS blocking for the caches read from
+/// the machine, an AVX-512 micro-kernel). One call per core, each on its own share of C: the rows
+/// when m ≥ n, else the columns, cut at whole register tiles; each core packs its own panels of
+/// the operand it shares (the smaller one). Every element of C is the same sum in the same order
+/// however the product is cut, so the result does not depend on the number of workers.
+enum OwnGEMM {
+    /// Rows × columns of C in one micro-kernel tile.
+    static let tile: (rows: Int, columns: Int) = {
+        var rows: Int32 = 0, columns: Int32 = 0
+        sane_gemm_tile(&rows, &columns)
+        return (Int(rows), Int(columns))
+    }()
+
+    static func multiply(workers: Int, _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let ta: Int32 = transposeA ? 1 : 0, tb: Int32 = transposeB ? 1 : 0
+        let byRows = m >= n
+        let step = byRows ? tile.rows : tile.columns, extent = byRows ? m : n
+        let tiles = (extent + step - 1) / step
+        let parts = min(workers, tiles)
+        if parts <= 1 {
+            sane_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        Parallel.forEach(parts) { i in
+            let lo = i * tiles / parts * step, hi = min(extent, (i + 1) * tiles / parts * step)
+            if byRows {
+                sane_sgemm(ta, tb, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+            } else {
+                sane_sgemm(ta, tb, m, hi - lo, k, alpha, a, lda, transposeB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+            }
+        }
+    }
+}
+
+/// Which GEMM `sgemm` runs: OpenBLAS, Sane's own (AVX-512 CPUs only), or the per-shape choice
+/// between them (`BLAS.usesOwnGEMM`). Set by the environment variable `SANE_GEMM` so that
+/// benchmarks can compare whole programs; `sane bench gemm` switches it per call.
+public enum GEMMBackend: String, CaseIterable, Sendable {
+    case openblas, own, auto
+}
+
+extension BLAS {
+    /// True when this CPU runs Sane's own GEMM kernel (AVX-512F).
+    public static let ownGEMMAvailable = sane_gemm_available() != 0
+
+    /// The GEMM in use; starts from `SANE_GEMM` (openblas, own or auto; default auto). `own` on a
+    /// CPU without AVX-512 runs OpenBLAS.
+    nonisolated(unsafe) public static var backend: GEMMBackend = {
+        guard let value = ProcessInfo.processInfo.environment["SANE_GEMM"] else { return .auto }
+        if let b = GEMMBackend(rawValue: value.lowercased()) { return b }
+        FileHandle.standardError.write(Data("sane: SANE_GEMM='\(value)' is not one of openblas, own, auto; using auto\n".utf8))
+        return .auto
+    }()
+
+    /// Whether `sgemm` runs this product with Sane's own GEMM rather than OpenBLAS. `auto`: own for
+    /// products of at least `parallelThreshold` (2²¹) multiply-adds whose whole register tiles
+    /// (m, n rounded up to 12, 32) exceed m·n by at most 25 %. Measured on a Zen 4 EPYC with
+    /// AVX-512 (BENCHMARKS.md, `sane bench gemm`, 2 threads): own / OpenBLAS 0.93–1.09× on the
+    /// d-256 and d-1024 steps' products (e.g. NT 3072×1024×256 207 vs 190 GFLOP/s), 1.39–1.70× on
+    /// the projection head's 64×6144×30 ones; below 2²¹ and on ragged tiles OpenBLAS was faster
+    /// (48×48×64: 0.63×; 1000×33×100 on one core, thread CPU time: 51 vs 84 GFLOP/s).
+    public static func usesOwnGEMM(m: Int, n: Int, k: Int) -> Bool {
+        guard ownGEMMAvailable else { return false }
+        switch backend {
+        case .openblas: return false
+        case .own: return true
+        case .auto:
+            let rows = (m + OwnGEMM.tile.rows - 1) / OwnGEMM.tile.rows * OwnGEMM.tile.rows
+            let columns = (n + OwnGEMM.tile.columns - 1) / OwnGEMM.tile.columns * OwnGEMM.tile.columns
+            return m * n * k >= BLAS.parallelThreshold && 4 * rows * columns <= 5 * m * n
+        }
     }
 }
 
