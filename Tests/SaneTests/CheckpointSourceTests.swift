@@ -10,22 +10,11 @@ final class CheckpointSourceTests: ScratchFolderTestCase {
     /// 8 models of the shared mnist-cnn-seed zoo, linked into a temporary zoo, and a `tiny` SANE
     /// trained one epoch on their epochs 0–3.
     static let fixture: Result<(zoo: URL, encoder: SANEEncoder), Error> = Result(catching: {
-        let source = try Zoo(directory: try ProbeTests.sharedZoos().appendingPathComponent("mnist-cnn-seed"))
         let dir = SyntheticZoo.temporaryDirectory("checkpoint-source")
         let zoo = dir.appendingPathComponent("zoo")
-        try FileManager.default.createDirectory(at: zoo, withIntermediateDirectories: true)
-        for model in source.models.prefix(8) {
-            try FileManager.default.createSymbolicLink(at: zoo.appendingPathComponent(model.name), withDestinationURL: model.directory)
-        }
-        var config = SANEConfig.preset("tiny")!
-        config.epochs = 1
-        let selection = ZooSelection(path: zoo.path, epochs: [0, 1, 2, 3])
-        let tokenizer = TokenizerConfig(tokenSize: config.tokenSize)
-        let data = try WeightSpaceData(selections: [selection], tokenizer: Tokenizer(tokenizer), standardize: true, align: true,
-                                       permutations: 1, seed: 1)
-        let run = RunFolder(path: dir.appendingPathComponent("run").path)
-        try run.prepare(manifest: .init(config: config, zoos: [selection], tokenizer: tokenizer), preprocessing: data.preprocessing)
-        try SANETrainer(run: run, config: config, data: data).train()
+        try SyntheticZoo.linkSeedModels(8, into: zoo)
+        let run = try SyntheticZoo.trainTinyRun(on: ZooSelection(path: zoo.path, epochs: [0, 1, 2, 3]), permutations: 1,
+                                                at: dir.appendingPathComponent("run").path)
         return (zoo, try SANEEncoder(run: run))
     })
 
@@ -287,16 +276,13 @@ extension CLITests {
     /// embed, probe --predict and sample --prompts take a checkpoint file or a folder of them as a
     /// user would pass them; a folder as the probe's fit zoo and Keras names are one-line errors.
     func testAnyCheckpointInAndOut() throws {
-        let zoos = try ProbeTests.sharedZoos()
+        _ = try ProbeTests.sharedZoos()   // skips before anything is created when the shared zoos are missing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sane-cli-any-\(UUID().uuidString)")
         let zoo = dir.appendingPathComponent("zoo"), folder = dir.appendingPathComponent("files"), run = dir.appendingPathComponent("run").path
         try FileManager.default.createDirectory(at: zoo, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let shared = try Zoo(directory: zoos.appendingPathComponent("mnist-cnn-seed"))
-        for model in shared.models.prefix(8) {
-            try FileManager.default.createSymbolicLink(at: zoo.appendingPathComponent(model.name), withDestinationURL: model.directory)
-        }
+        let shared = try SyntheticZoo.linkSeedModels(8, into: zoo)
         let file = try XCTUnwrap(shared.models[0].checkpoints[3])
         try FileManager.default.copyItem(at: file, to: folder.appendingPathComponent("a.pt"))
         try FileManager.default.copyItem(at: try XCTUnwrap(shared.models[1].checkpoints[3]), to: folder.appendingPathComponent("b.pth"))

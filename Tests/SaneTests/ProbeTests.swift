@@ -100,21 +100,11 @@ final class ProbeTests: ScratchFolderTestCase {
     /// A `tiny` SANE run trained for one epoch on 8 models × epochs 0–2 of the seed zoo (linked
     /// into a temporary zoo), then embedded and probed.
     func testTrainEmbedProbeRoundTrip() throws {
-        let source = try Zoo(directory: try Self.sharedZoos().appendingPathComponent("mnist-cnn-seed"))
         let zooURL = scratch.appendingPathComponent("zoo")
-        try FileManager.default.createDirectory(at: zooURL, withIntermediateDirectories: true)
-        for model in source.models.prefix(8) {
-            try FileManager.default.createSymbolicLink(at: zooURL.appendingPathComponent(model.name), withDestinationURL: model.directory)
-        }
-        var config = SANEConfig.preset("tiny")!
-        config.epochs = 1
-        let selection = ZooSelection(path: zooURL.path, epochs: [0, 1, 2])
-        let tokenizer = TokenizerConfig(tokenSize: config.tokenSize)
-        let data = try WeightSpaceData(selections: [selection], tokenizer: Tokenizer(tokenizer), standardize: true, align: true,
-                                       permutations: 2, seed: 1)
-        let run = RunFolder(path: scratch.appendingPathComponent("run").path)
-        try run.prepare(manifest: .init(config: config, zoos: [selection], tokenizer: tokenizer), preprocessing: data.preprocessing)
-        try SANETrainer(run: run, config: config, data: data).train()
+        try SyntheticZoo.linkSeedModels(8, into: zooURL)
+        let config = SANEConfig.preset("tiny")!
+        let run = try SyntheticZoo.trainTinyRun(on: ZooSelection(path: zooURL.path, epochs: [0, 1, 2]), permutations: 2,
+                                                at: scratch.appendingPathComponent("run").path)
 
         let encoder = try SANEEncoder(run: run)
         let zoo = try Zoo(directory: zooURL)
@@ -175,21 +165,10 @@ final class ProbeTests: ScratchFolderTestCase {
 
     /// A zoo of another architecture is refused with a one-line error naming both layouts.
     func testIncompatibleZooIsRefused() throws {
-        let source = try Zoo(directory: try Self.sharedZoos().appendingPathComponent("mnist-cnn-seed"))
         let cnnZoo = scratch.appendingPathComponent("cnn")
-        try FileManager.default.createDirectory(at: cnnZoo, withIntermediateDirectories: true)
-        for model in source.models.prefix(7) {
-            try FileManager.default.createSymbolicLink(at: cnnZoo.appendingPathComponent(model.name), withDestinationURL: model.directory)
-        }
-        var config = SANEConfig.preset("tiny")!
-        config.epochs = 1
-        let selection = ZooSelection(path: cnnZoo.path, epochs: [1])
-        let tokenizer = TokenizerConfig(tokenSize: config.tokenSize)
-        let data = try WeightSpaceData(selections: [selection], tokenizer: Tokenizer(tokenizer), standardize: true, align: true,
-                                       permutations: 1, seed: 1)
-        let run = RunFolder(path: scratch.appendingPathComponent("run").path)
-        try run.prepare(manifest: .init(config: config, zoos: [selection], tokenizer: tokenizer), preprocessing: data.preprocessing)
-        try SANETrainer(run: run, config: config, data: data).train()
+        try SyntheticZoo.linkSeedModels(7, into: cnnZoo)
+        let run = try SyntheticZoo.trainTinyRun(on: ZooSelection(path: cnnZoo.path, epochs: [1]), permutations: 1,
+                                                at: scratch.appendingPathComponent("run").path)
 
         // A zoo of 7 two-layer MLPs ([5, 3] and [2, 5] weights, no biases).
         let mlpZoo = scratch.appendingPathComponent("mlp")

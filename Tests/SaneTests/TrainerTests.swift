@@ -34,6 +34,33 @@ enum SyntheticZoo {
         }
     }
 
+    /// The first `count` models of the shared mnist-cnn-seed zoo, linked into a new zoo folder `zoo`
+    /// (skips the test when the shared zoos are missing).
+    @discardableResult
+    static func linkSeedModels(_ count: Int, into zoo: URL) throws -> Zoo {
+        let source = try Zoo(directory: try ProbeTests.sharedZoos().appendingPathComponent("mnist-cnn-seed"))
+        try FileManager.default.createDirectory(at: zoo, withIntermediateDirectories: true)
+        for model in source.models.prefix(count) {
+            try FileManager.default.createSymbolicLink(at: zoo.appendingPathComponent(model.name), withDestinationURL: model.directory)
+        }
+        return source
+    }
+
+    /// A `tiny` SANE trained for one epoch on `selection` (aligned, standardized, `permutations`
+    /// permuted copies, seed 1) into the run folder at `path`.
+    @discardableResult
+    static func trainTinyRun(on selection: ZooSelection, permutations: Int, at path: String) throws -> RunFolder {
+        var config = SANEConfig.preset("tiny")!
+        config.epochs = 1
+        let tokenizer = TokenizerConfig(tokenSize: config.tokenSize)
+        let data = try WeightSpaceData(selections: [selection], tokenizer: Tokenizer(tokenizer), standardize: true, align: true,
+                                       permutations: permutations, seed: 1)
+        let run = RunFolder(path: path)
+        try run.prepare(manifest: .init(config: config, zoos: [selection], tokenizer: tokenizer), preprocessing: data.preprocessing)
+        try SANETrainer(run: run, config: config, data: data).train()
+        return run
+    }
+
     static func temporaryDirectory(_ name: String) -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sane-tests-\(name)-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.removeItem(at: url)
