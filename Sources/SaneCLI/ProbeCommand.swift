@@ -138,9 +138,9 @@ struct ProbeCommand: ParsableCommand {
             \(report.table.markdown)
             ## Controls: trained SANE vs untrained SANE vs shuffled labels (R²)
 
-            A claim stands where the trained SANE's validation R² beats both controls by ≥ \(PropertyProbe.controlMargin).
-
-            \(report.controlTable.markdown)
+            \(report.verdicts.isEmpty
+                ? "No SANE run was given (`--model`), so there is no SANE claim to control; the shuffled-label control of every baseline is in the table below.\n"
+                : "A claim stands where the trained SANE's validation R² beats both controls by ≥ \(PropertyProbe.controlMargin).\n\n\(report.controlTable.markdown)")
             ## Every probe
 
             \(report.detailTable.markdown)

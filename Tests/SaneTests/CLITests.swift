@@ -161,6 +161,19 @@ final class CLITests: ScratchFolderTestCase {
         XCTAssertTrue(halo.stderr.contains("need --model"), halo.stderr)
     }
 
+    /// `sane probe` without a SANE run probes the baselines and says why there is no SANE control
+    /// table, instead of printing an empty one.
+    func testProbeWithoutRunExplainsMissingControls() throws {
+        let zoo = try ProbeTests.sharedZoos().appendingPathComponent("mnist-cnn-seed")
+        let r = try run(["probe", "--zoo", zoo.path, "--epochs", "0-2", "--out", scratch.path + "/p"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.contains("controls ("), r.stdout)
+        let markdown = try String(contentsOf: scratch.appendingPathComponent("p/probe.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("No SANE run was given"), markdown)
+        XCTAssertFalse(markdown.contains("| target | pooling | trained val"), "empty control table:\n\(markdown)")
+        XCTAssertTrue(markdown.contains("| test_acc | s(W)"), markdown)
+    }
+
     /// A command that fails before it writes leaves no folder it created (a folder holding only a
     /// lock file confused reruns); a folder that existed stays, without a lock file in it.
     func testFailedCommandsLeaveNoOutputFolder() throws {
