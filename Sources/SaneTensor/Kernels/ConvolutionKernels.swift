@@ -45,6 +45,13 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
+/// How the CPU backend computes a convolution (see `ConvolutionKernels.algorithm(for:)`):
+/// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
+/// the input-width grid (ConvolutionKernels+Flat.swift); `im2col`: batched im2col + one GEMM.
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
+    case rows, flat, im2col
+}
+
 public enum ConvolutionKernels {
     /// im2col for batch items `items`: x [B, C, H, W] → cols [K, B·P] (layout above).
     public static func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
