@@ -69,7 +69,7 @@ extension ConvolutionKernels {
                     }
                     let yb = y + (b * co + blk * 4) * plane
                     for k in 0..<Swift.min(4, co - blk * 4) { for oy in 0..<oh {
-                        (yb + k * plane + oy * ow).update(from: rows + k * span + oy * width, count: ow)
+                        copyRow(yb + k * plane + oy * ow, rows + k * span + oy * width, count: ow)
                     } }
                 }
             }
@@ -103,7 +103,7 @@ extension ConvolutionKernels {
         tapOffsets(g).withUnsafeBufferPointer { offp in
             for b in 0..<g.batch {
                 for o in 0..<co { for oy in 0..<oh {
-                    (grid + o * padded + oy * width).update(from: dy + (b * co + o) * plane + oy * ow, count: ow)
+                    copyRow(grid + o * padded + oy * width, dy + (b * co + o) * plane + oy * ow, count: ow)
                 } }
                 let xb = b == g.batch - 1 ? UnsafePointer(last) : x + b * image
                 for o in stride(from: 0, to: co, by: 3) {
@@ -169,7 +169,7 @@ extension ConvolutionKernels {
         defer { grid.deallocate(); packed.deallocate(); rows.deallocate() }
         for b in 0..<g.batch {
             for o in 0..<co { for oy in 0..<oh {
-                (grid + o * rowLength + front + oy * width).update(from: dy + (b * co + o) * plane + oy * ow, count: ow)
+                copyRow(grid + o * rowLength + front + oy * width, dy + (b * co + o) * plane + oy * ow, count: ow)
             } }
             for blk in 0..<blocks {
                 for q in stride(from: 0, to: chunks, by: 3) {
