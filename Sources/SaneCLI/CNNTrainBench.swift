@@ -19,6 +19,8 @@ struct CNNTrainBench: ParsableCommand {
             help: "Datasets root; MNIST (CNN) or CIFAR-10 (CNN3) is used when found there (or in the default places), else random images.")
     var dataDir: String?
     @Flag(help: "Use random images of the dataset's shape even when the dataset is available.") var synthetic = false
+    @Option(help: "Convolution algorithm: auto (the per-shape rule), rows, flat or im2col (where a forced one does not apply, the rule decides).")
+    var convolution = "auto"
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -30,6 +32,12 @@ struct CNNTrainBench: ParsableCommand {
     func run() throws {
         guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
         guard let arch = ZooArchitecture(rawValue: architecture) else { throw CommandError("unknown architecture '\(architecture)' (CNN or CNN3)") }
+        if convolution != "auto" {
+            guard let forced = ConvolutionAlgorithm(rawValue: convolution) else {
+                throw CommandError("unknown convolution algorithm '\(convolution)' (auto, rows, flat or im2col)")
+            }
+            ConvolutionKernels.forcedAlgorithm = forced
+        }
         Parallel.workers = 1
         var g = SeededGenerator(seed: 0)
         // images [steps·batch, c, S, S], labels [steps·batch]: MNIST 1×28×28 for CNN, CIFAR-10 3×32×32 for CNN3
@@ -50,7 +58,7 @@ struct CNNTrainBench: ParsableCommand {
         let (bestCPU, bestWall) = bestTrainingEpoch(net, optimizer, data: data, batch: batch, repeats: repeats)
         let result: [String: Any] = ["benchmark": "cnn-train", "implementation": "sane", "architecture": arch.rawValue,
                                      "data": source, "activation": activation,
-                                     "threads": 1, "batch": batch, "steps": steps, "cpu_seconds_per_step": bestCPU / Double(steps),
+                                     "threads": 1, "convolution": convolution, "batch": batch, "steps": steps, "cpu_seconds_per_step": bestCPU / Double(steps),
                                      "images_per_cpu_second": Double(n) / bestCPU, "images_per_second": Double(n) / bestWall]
         if json { printJSON(result) } else {
             print(String(format: "Sane zoo %@ (%@, Adam) on %@ data, batch %d, 1 thread: %.3f ms/step CPU, %.0f images/s (CPU time), %.0f images/s (wall)",

@@ -45,30 +45,38 @@ final class ConvolutionGradientTests: GradientCheckCase {
         assertGradients("avg pool 3 stride 1", [param([1, 2, 5, 4])]) { $0[0].avgPool2d(kernelSize: 3, stride: 1) }
     }
 
-    /// The vectorized 2×2/2 max pool (rows of ≥ 8 outputs, an overlapping last chunk) equals the
-    /// definition: y = the window maximum, the gradient goes to the first maximum in row-major
-    /// window order (ties included), a NaN wins its window.
+    /// The vectorized 2×2/2 max pool equals the definition: y = the window maximum, the gradient
+    /// goes to the first maximum in row-major window order (ties included), a NaN wins its
+    /// window. Rows of ≥ 8 outputs (an overlapping last chunk), rows of fewer (one partial chunk;
+    /// an odd input width; the last rows of x one by one).
     func testVectorMaxPoolMatchesDefinition() {
-        var x = param([2, 3, 18, 22]).value                       // OW 11: one chunk + overlap
+        checkMaxPool([2, 3, 18, 22], nan: [1, 2, 4, 7])            // OW 11: one chunk + overlap
+        checkMaxPool([2, 3, 13, 13], nan: [1, 1, 5, 3])            // OW 6 (CNN3's second pool)
+        checkMaxPool([3, 2, 4, 4], nan: [2, 1, 3, 0])              // OW 2 (CNN3's third pool)
+    }
+
+    private func checkMaxPool(_ shape: [Int], nan: [Int], file: StaticString = #filePath, line: UInt = #line) {
+        var x = param(shape).value
         for k in stride(from: 0, to: x.count, by: 7) { x.writePointer()[k] = 0.5 }   // ties
-        x[1, 2, 4, 7] = .nan
+        x[nan[0], nan[1], nan[2], nan[3]] = .nan
         let input = Variable(x, requiresGrad: true)
         let y = input.maxPool2d(kernelSize: 2)
-        XCTAssertEqual(y.shape, [2, 3, 9, 11])
-        let dy = param([2, 3, 9, 11]).value
+        let (bn, cn, oh, ow) = (shape[0], shape[1], shape[2] / 2, shape[3] / 2)
+        XCTAssertEqual(y.shape, [bn, cn, oh, ow], file: file, line: line)
+        let dy = param([bn, cn, oh, ow]).value
         (y * Variable(dy)).sum().backward()
         var dx = Tensor(zeros: x.shape)
-        for b in 0..<2 { for c in 0..<3 { for oy in 0..<9 { for ox in 0..<11 {
+        for b in 0..<bn { for c in 0..<cn { for oy in 0..<oh { for ox in 0..<ow {
             var best = -Float.infinity, at = (2 * oy, 2 * ox)
             for i in 0..<2 { for j in 0..<2 {
                 let v = x[b, c, 2 * oy + i, 2 * ox + j]
                 if v > best || (v.isNaN && !best.isNaN) { best = v; at = (2 * oy + i, 2 * ox + j) }
             } }
             let got = y.value[b, c, oy, ox]
-            XCTAssertTrue(got == best || (got.isNaN && best.isNaN), "y[\(b), \(c), \(oy), \(ox)] = \(got), expected \(best)")
+            XCTAssertTrue(got == best || (got.isNaN && best.isNaN), "\(shape): y[\(b), \(c), \(oy), \(ox)] = \(got), expected \(best)", file: file, line: line)
             dx[b, c, at.0, at.1] += dy[b, c, oy, ox]
         } } } }
-        XCTAssertEqual(input.grad!.scalars, dx.scalars, "gradient routed to the first maximum")
+        XCTAssertEqual(input.grad!.scalars, dx.scalars, "\(shape): gradient routed to the first maximum", file: file, line: line)
     }
 
     func testBatchNormTraining() {

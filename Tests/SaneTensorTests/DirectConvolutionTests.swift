@@ -1,11 +1,15 @@
 import XCTest
 @testable import SaneTensor
 
-/// The direct convolution kernels (Kernels/ConvolutionKernels+Direct.swift, used by conv2d for
-/// stride 1, no padding, OW ≥ 8) against the definition, forward and all gradients, summed in
-/// Float64: y[b,o,oy,ox] = bias[o] + Σ_{c,i,j} w[o,c,i,j]·x[b,c,oy+i,ox+j].
+/// The direct convolution kernels (used by conv2d for stride 1 without padding: row-blocked,
+/// Kernels/ConvolutionKernels+Direct.swift, and on the input-width grid, +Flat.swift) against the
+/// definition, forward and all gradients, summed in Float64:
+/// y[b,o,oy,ox] = bias[o] + Σ_{c,i,j} w[o,c,i,j]·x[b,c,oy+i,ox+j].
 final class DirectConvolutionTests: XCTestCase {
-    func check(x xShape: [Int], w wShape: [Int], file: StaticString = #filePath, line: UInt = #line) {
+    /// Runs conv2d with `algorithm` forced (it must apply to the shape) and checks it against the definition.
+    func check(x xShape: [Int], w wShape: [Int], algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
+        ConvolutionKernels.forcedAlgorithm = algorithm
+        defer { ConvolutionKernels.forcedAlgorithm = nil }
         var g = SeededGenerator(seed: 5)
         let x = Variable(Tensor.normal(xShape, using: &g), requiresGrad: true)
         let w = Variable(Tensor.normal(wShape, std: 0.3, using: &g), requiresGrad: true)
@@ -13,8 +17,8 @@ final class DirectConvolutionTests: XCTestCase {
         let (bn, ci, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
         let (co, kh, kw) = (wShape[0], wShape[2], wShape[3])
         let (oh, ow) = (h - kh + 1, wd - kw + 1)
-        XCTAssertTrue(ConvolutionKernels.directApplies(ConvolutionGeometry(batch: bn, channels: ci, height: h, width: wd, kernelHeight: kh,
-                                                                           kernelWidth: kw, stride: 1, padding: 0)), file: file, line: line)
+        XCTAssertEqual(ConvolutionKernels.algorithm(for: ConvolutionGeometry(batch: bn, channels: ci, height: h, width: wd, kernelHeight: kh,
+                                                                            kernelWidth: kw, stride: 1, padding: 0)), algorithm, file: file, line: line)
         let y = Variable.conv2d(x, weight: w, bias: bias)
         let seed = Tensor.normal(y.shape, using: &g)
         y.backward(seed: seed)
@@ -37,7 +41,7 @@ final class DirectConvolutionTests: XCTestCase {
             return zip(ref, (0..<t.count).map { Double(t.readPointer[$0]) }).map { abs($0 - $1) }.max() ?? 0
         }
         let (ex, ew, eb) = (maxDiff(dx, x.grad), maxDiff(dw, w.grad), maxDiff(db, bias.grad))
-        print("direct conv x \(xShape) w \(wShape): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
+        print("direct conv (\(algorithm)) x \(xShape) w \(wShape): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
         XCTAssertLessThan(maxError, 1e-4, "forward", file: file, line: line)
         XCTAssertLessThan(ex, 1e-4, "input gradient", file: file, line: line)
         XCTAssertLessThan(ew, 1e-3, "weight gradient", file: file, line: line)
@@ -46,13 +50,45 @@ final class DirectConvolutionTests: XCTestCase {
 
     /// Output rows of 11 (one chunk + overlap/tail), 5 output channels (a partial block of 4).
     func testRaggedShapes() {
-        check(x: [3, 2, 11, 13], w: [5, 2, 3, 3])
-        // W 21: three chunk starts (0, 8, 13), an odd one out of the pairs; 5 input channels; kh ≠ kw
-        check(x: [2, 5, 9, 21], w: [3, 5, 2, 4])
+        for algorithm in [ConvolutionAlgorithm.rows, .flat] {
+            check(x: [3, 2, 11, 13], w: [5, 2, 3, 3], algorithm: algorithm)
+            // W 21: three chunk starts (0, 8, 13), an odd one out of the pairs; 5 input channels; kh ≠ kw
+            check(x: [2, 5, 9, 21], w: [3, 5, 2, 4], algorithm: algorithm)
+        }
     }
     /// The zoo CNN's first two layers (OW 24 and 8), with 9 output channels (two blocks of 8).
     func testZooShapes() {
-        check(x: [2, 1, 28, 28], w: [9, 1, 5, 5])
-        check(x: [2, 8, 12, 12], w: [6, 8, 5, 5])
+        check(x: [2, 1, 28, 28], w: [9, 1, 5, 5], algorithm: .rows)
+        check(x: [2, 8, 12, 12], w: [6, 8, 5, 5], algorithm: .rows)
+    }
+    /// The flat kernels on CNN3's three layers (OW 30, 13, 4), the zoo CNN's last (OW 3: a grid
+    /// span of 11), one image (its last chunk reads the zero-padded copy), a span of exactly 8,
+    /// and 7 input channels / 6 taps (partial blocks of 4 channels and of 3 taps).
+    func testFlatShapes() {
+        check(x: [2, 3, 32, 32], w: [16, 3, 3, 3], algorithm: .flat)
+        check(x: [2, 16, 15, 15], w: [32, 16, 3, 3], algorithm: .flat)
+        check(x: [3, 32, 6, 6], w: [15, 32, 3, 3], algorithm: .flat)
+        check(x: [2, 6, 4, 4], w: [4, 6, 2, 2], algorithm: .flat)
+        check(x: [1, 2, 5, 7], w: [3, 2, 3, 3], algorithm: .flat)
+        check(x: [2, 1, 2, 8], w: [2, 1, 2, 1], algorithm: .flat)   // OH 1, OW 8: span 8
+        check(x: [2, 7, 5, 6], w: [5, 7, 2, 2], algorithm: .flat)
+    }
+
+    /// The per-shape rule: rows where OW is a multiple of 8, flat for other unpadded stride-1
+    /// layers with a grid span ≥ 8, im2col + GEMM for padding, stride or a shorter span.
+    func testAlgorithmRule() {
+        func algorithm(_ c: Int, _ s: Int, _ k: Int, stride: Int = 1, padding: Int = 0) -> ConvolutionAlgorithm {
+            ConvolutionKernels.algorithm(for: ConvolutionGeometry(batch: 64, channels: c, height: s, width: s, kernelHeight: k,
+                                                                  kernelWidth: k, stride: stride, padding: padding))
+        }
+        XCTAssertEqual(algorithm(1, 28, 5), .rows)       // zoo CNN, OW 24
+        XCTAssertEqual(algorithm(8, 12, 5), .rows)       // OW 8
+        XCTAssertEqual(algorithm(6, 4, 2), .flat)        // OW 3, span 11
+        XCTAssertEqual(algorithm(3, 32, 3), .flat)       // CNN3, OW 30
+        XCTAssertEqual(algorithm(16, 15, 3), .flat)      // OW 13
+        XCTAssertEqual(algorithm(32, 6, 3), .flat)       // OW 4, span 22
+        XCTAssertEqual(algorithm(4, 3, 2), .im2col)      // OH = OW = 2: span 1·3 + 2 = 5
+        XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(64, 32, 3, stride: 2, padding: 1), .im2col)
     }
 }

@@ -275,15 +275,16 @@ public struct CPUBackend: Backend {
 
     // MARK: Convolution family
 
-    /// Stride 1 without padding and OW ≥ 8 (the zoo CNNs' first layers): the direct kernels of
-    /// ConvolutionKernels+Direct.swift, no workspace. Otherwise batched im2col (layout in
-    /// ConvolutionKernels.swift): cols [K, B·P]; y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias;
-    /// cols is the workspace.
+    /// The algorithm per shape is `ConvolutionKernels.algorithm(for:)`: the direct kernels
+    /// (`rows`: ConvolutionKernels+Direct.swift, `flat`: ConvolutionKernels+Flat.swift) need no
+    /// workspace. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
+    /// y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias; cols is the workspace.
     public func conv2dForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, geometry geo: ConvolutionGeometry, outChannels co: Int) -> Tensor? {
-        if ConvolutionKernels.directApplies(geo) {
-            ConvolutionKernels.directConvolution(x, weight, bias, y, geo, outChannels: co)
-            return nil
+        switch ConvolutionKernels.algorithm(for: geo) {
+        case .rows: ConvolutionKernels.directConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .im2col: break
         }
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
@@ -310,9 +311,17 @@ public struct CPUBackend: Backend {
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
         guard let cols = workspace else {
-            if let dweight { ConvolutionKernels.directConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+            // direct: the same algorithm as the forward pass chose (no workspace)
+            let flat = ConvolutionKernels.algorithm(for: geo) == .flat
+            if let dweight {
+                if flat { ConvolutionKernels.flatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+                else { ConvolutionKernels.directConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+            }
             if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
-            if let dx { ConvolutionKernels.directConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+            if let dx {
+                if flat { ConvolutionKernels.flatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+                else { ConvolutionKernels.directConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+            }
             return
         }
         // g' [Co, B·P]

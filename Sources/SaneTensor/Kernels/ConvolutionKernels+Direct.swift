@@ -8,10 +8,33 @@
 // offset off[t] = (c·H + i)·W + j of an input image, so x[b, c, oy + i, ox + j] = xb[off[t] + oy·W + ox].
 
 extension ConvolutionKernels {
-    /// Whether the direct kernels handle geometry `g`: stride 1, no padding, OW ≥ 8.
+    /// Whether the row-blocked direct kernels handle geometry `g`: stride 1, no padding, OW ≥ 8.
     public static func directApplies(_ g: ConvolutionGeometry) -> Bool {
         g.stride == 1 && g.padding == 0 && g.outputWidth >= 8
     }
+
+    /// Which kernels `conv2d` uses on the CPU for geometry `g` (`forcedAlgorithm` first, where it
+    /// applies). The rule, from measurements on the zoo CNNs' layers (BENCHMARKS.md, "Training the
+    /// CIFAR CNN"): stride 1 without padding runs direct — row-blocked (`rows`) when OW is a
+    /// multiple of 8 (no wasted lanes: the MNIST CNN's OW 24 and 8, where it beat `flat` by
+    /// 10–30 %), else on the input-width grid (`flat`: CNN3's OW 30, 13, 4, 1.3–4× faster than
+    /// `rows`' partial chunks and scalar tails and than im2col + GEMM); padding or stride > 1
+    /// (ResNets) or a grid span under 8 runs im2col + GEMM.
+    public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
+        let flat = g.stride == 1 && g.padding == 0 && flatSpan(g) >= 8
+        switch forcedAlgorithm {
+        case .rows? where directApplies(g): return .rows
+        case .flat? where flat: return .flat
+        case .im2col?: return .im2col
+        default: break
+        }
+        if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
+        return flat ? .flat : .im2col
+    }
+
+    /// Benchmarks set this to compare the algorithms (`sane bench cnn-train --convolution`); nil
+    /// (the default) applies the rule of `algorithm(for:)`. Not for concurrent mutation.
+    nonisolated(unsafe) public static var forcedAlgorithm: ConvolutionAlgorithm?
 
     /// Input offsets off[t] of the T taps (legend above).
     static func tapOffsets(_ g: ConvolutionGeometry) -> [Int] {

@@ -45,6 +45,13 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
+/// How the CPU backend computes a convolution (see `ConvolutionKernels.algorithm(for:)`):
+/// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
+/// the input-width grid (ConvolutionKernels+Flat.swift); `im2col`: batched im2col + one GEMM.
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
+    case rows, flat, im2col
+}
+
 public enum ConvolutionKernels {
     /// im2col for batch items `items`: x [B, C, H, W] → cols [K, B·P] (layout above).
     public static func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
@@ -132,14 +139,19 @@ public enum ConvolutionKernels {
                 best.replace(with: v, where: take)
                 idx.replace(with: i, where: take)
             }
+            // Rows of fewer than 8 outputs (CNN3's 13×13 → 6×6 and 4×4 → 2×2) take one chunk whose
+            // lanes past OW read the following input (ignored) and are not stored; only where that
+            // chunk would read past the end of x do they go one by one.
+            let end = x + planes * plane
             for pl in 0..<planes {
                 let src = x + pl * plane, dst = y + pl * out, arg = argmax + pl * out
                 for oy in 0..<oh {
                     let r0 = src + 2 * oy * g.width, r1 = r0 + g.width
                     let rowBase = Int32(truncatingIfNeeded: 2 * oy * g.width)
+                    let partial = ow < 8 && r1 + 16 <= end
                     var ox = 0
-                    while ow >= 8 && ox < ow {
-                        let o = Swift.min(ox, ow - 8)
+                    while (ow >= 8 || partial) && ox < ow {
+                        let o = partial ? 0 : Swift.min(ox, ow - 8)
                         let top = UnsafeRawPointer(r0 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
                         let bottom = UnsafeRawPointer(r1 + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
                         let base = SIMD8(repeating: Float(2 * oy * g.width + 2 * o)) + lane
@@ -147,11 +159,16 @@ public enum ConvolutionKernels {
                         pick(&best, &idx, top.oddHalf, base + 1)
                         pick(&best, &idx, bottom.evenHalf, base + wf)
                         pick(&best, &idx, bottom.oddHalf, base + (wf + 1))
-                        UnsafeMutableRawPointer(dst + oy * ow + o).storeBytes(of: best, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(arg + oy * ow + o).storeBytes(of: unsafeBitCast(idx + magic, to: SIMD8<Int32>.self) &- magicBits, as: SIMD8<Int32>.self)
+                        let positions = unsafeBitCast(idx + magic, to: SIMD8<Int32>.self) &- magicBits
+                        if partial {
+                            for k in 0..<ow { dst[oy * ow + k] = best[k]; arg[oy * ow + k] = positions[k] }
+                        } else {
+                            UnsafeMutableRawPointer(dst + oy * ow + o).storeBytes(of: best, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(arg + oy * ow + o).storeBytes(of: positions, as: SIMD8<Int32>.self)
+                        }
                         ox += 8
                     }
-                    for ox in ow >= 8 ? ow..<ow : 0..<ow {
+                    for ox in ow >= 8 || partial ? ow..<ow : 0..<ow {
                         let base = rowBase &+ Int32(truncatingIfNeeded: 2 * ox)
                         var best = r0[2 * ox], idx = base
                         @inline(__always) func pick(_ v: Float, _ i: Int32) {
