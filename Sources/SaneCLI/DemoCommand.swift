@@ -65,7 +65,7 @@ struct DemoCommand: ParsableCommand {
         try SampleCommand.parse(["--model", run, "--prompts", zoo, "--prompt-epoch", String(p.promptEpoch), "--prompt-count", "5",
                                  "--data", dataRoot, "--dataset", dataset, "--validation-size", String(p.validationSize),
                                  "--samples", String(p.samples), "--keep", String(p.keep), "--bandwidth", String(p.bandwidth), "--bandwidth-unit", "absolute",
-                                 "--seed", String(seed), "--out", run + "/samples"]).run()
+                                 "--sampler", "kde", "--seed", String(seed), "--out", run + "/samples"]).run()
 
         // 5. Fine-tune
         step(5, "fine-tune samples, prompts and fresh initializations for \(p.finetuneEpochs) epochs; test accuracy per epoch")

@@ -23,6 +23,15 @@ struct SampleCommand: ParsableCommand {
         (smaller bandwidths only approach the decoded prompts); the choice and every candidate \
         are recorded in samples.json.
 
+        Sampler (--sampler): kde (the paper: KDE around the prompts, --mode picks one prompt \
+        per sequence / token / layer), kde30 (the paper's KDE30: the KDE fitted to the 30 \
+        train-split models of the zoo with the best validation accuracy), kde-layer (one prompt \
+        per layer), prompt-context (each draw redraws one layer, decoded with the prompt's own \
+        latents as context; the other layers are the prompt's). auto (default) runs all four, \
+        each with its bandwidth rule and a validation-only audit, and keeps the one whose kept \
+        samples lead the better baseline by the most validation accuracy; the choice and every \
+        candidate are recorded in samples.json. Passing --mode alone implies --sampler kde.
+
         Audit (default; --no-audit skips it): each kept sample's distance to the nearest prompt \
         and to the nearest training checkpoint (aligned, standardized weights), next to two \
         baselines with the same k-draw / keep-m selection at the samples' distance: prompts + \
@@ -43,6 +52,7 @@ struct SampleCommand: ParsableCommand {
 
         Examples:
           sane sample --model runs/seed --out samples/seed
+          sane sample --model runs/seed --sampler kde30 --out samples/kde30
           sane sample --model runs/seed --prompt-epoch 5 --rounds 2 --out samples/boot
           sane sample --model runs/seed --bandwidth 0.3 --bandwidth-unit rms --out samples/rel
           sane sample --model runs/seed --audit-finetune-epochs 1 --out samples/audit
@@ -64,7 +74,8 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Same as --bandwidth-unit rms (kept for old scripts).") var relativeBandwidth = false
     @Flag(inversion: .prefixedNo, help: "Audit the samples against prompts + noise and prompt averages (test accuracy computed once, after).") var audit = true
     @Option(help: "Audit: also fine-tune every audited model this many epochs (0 = zero-shot only).") var auditFinetuneEpochs = 0
-    @Option(help: "sequence (one prompt per sample) or token (one prompt per token).") var mode = "sequence"
+    @Option(help: "How to generate: kde, kde30, kde-layer, prompt-context, or auto (chosen on validation against the audit's baselines). Default: auto, or kde when --mode is given.") var sampler: String?
+    @Option(help: "--sampler kde: sequence (one prompt per sample), token (one per token) or layer (one per layer).") var mode: String?
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
     @Option(help: "Random seed (prompt choice, draws, validation split).") var seed: UInt64 = 0
@@ -78,7 +89,16 @@ struct SampleCommand: ParsableCommand {
             throw ValidationError("--bandwidth-unit must be spread, rms or absolute, got '\(bandwidthUnit)'")
         }
         try check("--audit-finetune-epochs", auditFinetuneEpochs, in: 0...100_000)
-        guard SamplingSettings.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be sequence or token, got '\(mode)'") }
+        if let mode, SamplingSettings.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be sequence, token or layer, got '\(mode)'") }
+        if let sampler, sampler != "auto", SamplerVariant(rawValue: sampler) == nil {
+            throw ValidationError("--sampler must be auto, \(SamplerVariant.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
+        }
+        if mode != nil, samplerChoice != "kde" {
+            throw ValidationError("--mode applies to --sampler kde only (got --sampler \(samplerChoice)); the other samplers set their own mode")
+        }
+        if priorStd != nil, samplerChoice != "kde" {
+            throw ValidationError("--prior-std applies to --sampler kde only (got --sampler \(samplerChoice))")
+        }
         try validating { try makeSettings().validate() }
         try check("--validation-size", validationSize, in: 1...Int.max)
         try check("--run-zoo", runZoo, in: 0...Int.max)
@@ -90,9 +110,15 @@ struct SampleCommand: ParsableCommand {
         settings.samples = samples; settings.keep = keep; settings.rounds = rounds
         settings.bandwidth = Float(bandwidth) ?? BandwidthSelection.grid[0]
         settings.bandwidthUnit = relativeBandwidth ? .rms : SamplingSettings.BandwidthUnit(rawValue: bandwidthUnit) ?? .spread
-        settings.mode = SamplingSettings.Mode(rawValue: mode) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
+        settings.mode = mode.flatMap(SamplingSettings.Mode.init(rawValue:)) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
         return settings
     }
+
+    /// `--sampler` in effect: as given, else kde when --mode or --prior-std is given, else auto.
+    var samplerChoice: String { sampler ?? (mode != nil || priorStd != nil ? "kde" : "auto") }
+
+    /// The variants `--sampler` runs (one, or all for auto).
+    var variants: [SamplerVariant] { SamplerVariant(rawValue: samplerChoice).map { [$0] } ?? SamplerVariant.allCases }
 
     func run() throws {
         let runFolder = RunFolder(path: model)
@@ -121,17 +147,58 @@ struct SampleCommand: ParsableCommand {
         }
         let data = SamplingData(training: training, validationCount: validationSize, seed: seed)
 
-        var settings = makeSettings()
+        let settings = makeSettings()
         let grid = bandwidth == "auto" ? BandwidthSelection.grid : [settings.bandwidth]
-        diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue)) → \(samples) draws × \(rounds + 1) round(s) × \(grid.count) bandwidth(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
-        let bar = ProgressBar("sampling", total: samples * (rounds + 1) * grid.count)
-        let (bandwidthChoice, result, sampler) = try BandwidthSelection.run(
-            encoder: encoder, zoo: runZoo, target: target, settings: settings, grid: grid, prompts: chosen.map(\.stateDict), data: data
-        ) { sampler, index in
-            sampler.onProgress = { round, done, k in bar.update((index * (rounds + 1) + round) * k + done, detail: "bandwidth \(grid[index]), round \(round)") }
+        let variants = self.variants
+        // kde30's prompts: every model of the prompt split of the zoo (--prompts, else the run's) at the epoch.
+        var zooModels: [PromptModel]?
+        func promptModels(_ variant: SamplerVariant) throws -> [PromptModel] {
+            guard variant.usesZooModels else { return chosen }
+            if let zooModels { return zooModels }
+            let path = prompts.prompts ?? selection.path
+            let all = try PromptSelection(count: nil, split: ZooSplit(rawValue: prompts.promptSplit)!, epoch: prompts.promptEpoch)
+                .load(try checkpointSource(path), path: path, defaultEpoch: selection.epochs?.max(), seed: seed,
+                      settings: prompts.prompts == nil ? nil : try? runNetwork(), warn: diagnostic)
+            zooModels = all
+            return all
+        }
+        // The audit's distances: the checkpoints SANE was trained on.
+        let zoo = try Zoo(path: selection.path)
+        let trainingCheckpoints = try (audit || variants.count > 1) && !chosen.isEmpty
+            ? zoo.models(in: .train, seed: selection.splitSeed).map { try zoo.loadCheckpoints(of: [$0], epochs: selection.epochs).checkpoints.map(\.stateDict) }
+            : []
+        diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue)) → \(samples) draws × \(rounds + 1) round(s) × \(grid.count) bandwidth(s) × \(variants.count) sampler(s) [\(variants.map(\.rawValue).joined(separator: ", "))], keep \(keep); scoring on \(validationSize) \(datasetName) training images")
+        let bar = ProgressBar("sampling", total: samples * (rounds + 1) * grid.count * variants.count)
+        let chosenRun: SamplerRun, samplerSelection: SamplerSelection?
+        if variants.count == 1 {
+            let variant = variants[0]
+            let given = try promptModels(variant).map(\.stateDict)
+            let (choice, result, sampler) = try BandwidthSelection.run(
+                encoder: encoder, zoo: runZoo, target: target, settings: variant.apply(to: settings), grid: grid, prompts: given, data: data
+            ) { sampler, index in
+                sampler.onProgress = { round, done, k in bar.update((index * (rounds + 1) + round) * k + done, detail: "bandwidth \(grid[index]), round \(round)") }
+            }
+            (chosenRun, samplerSelection) = (SamplerRun(variant: variant, prompts: given, bandwidth: choice, result: result, sampler: sampler), nil)
+        } else {
+            let (selection, run, _) = try SamplerSelection.run(
+                variants: variants, encoder: encoder, zoo: runZoo, target: target, settings: settings, grid: grid,
+                prompts: { try promptModels($0).map(\.stateDict) }, training: trainingCheckpoints, data: data,
+                configure: { sampler, variant, index in
+                    let v = variants.firstIndex(of: variant)!
+                    sampler.onProgress = { round, done, k in
+                        bar.update(((v * grid.count + index) * (rounds + 1) + round) * k + done, detail: "\(variant.rawValue), bandwidth \(grid[index]), round \(round)")
+                    }
+                },
+                auditProgress: { variant, done, total in
+                    let v = variants.firstIndex(of: variant)!
+                    bar.update((v + 1) * grid.count * (rounds + 1) * samples, detail: "\(variant.rawValue): audit on validation \(done)/\(total)")
+                })
+            (chosenRun, samplerSelection) = (run, selection)
         }
         bar.finish()
-        settings = sampler.settings
+        let result = chosenRun.result, sampler = chosenRun.sampler, bandwidthChoice = chosenRun.bandwidth
+        let runPrompts = try promptModels(chosenRun.variant)
+        let anchors = result.anchors.map { runPrompts[$0] }
 
         var records: [SampleManifest.Sample] = []
         for (i, s) in result.kept.enumerated() {
@@ -139,36 +206,47 @@ struct SampleCommand: ParsableCommand {
             try Safetensors.write(s.stateDict, to: outURL.appendingPathComponent(file))
             records.append(.init(file: file, validationAccuracy: s.validationAccuracy, round: s.round, draw: s.draw))
         }
-        let manifest = SampleManifest(
+        var manifest = SampleManifest(
             run: runFolder.url.standardizedFileURL.path, runZoo: runZoo, network: target, dataset: datasetName,
             dataDirectory: task.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, validationSize: validationSize,
-            settings: settings, promptLatentRMS: result.promptLatentRMS.isFinite ? result.promptLatentRMS : nil,
+            settings: sampler.settings, promptLatentRMS: result.promptLatentRMS.isFinite ? result.promptLatentRMS : nil,
             promptLatentSpread: result.promptLatentSpread.isFinite ? result.promptLatentSpread : nil,
             bandwidthSelection: bandwidth == "auto" ? bandwidthChoice : nil,
-            prompts: chosen.indices.map { i in
-                .init(name: chosen[i].name, path: chosen[i].path, validationAccuracy: result.promptAccuracies[i],
+            prompts: result.anchors.map { i in
+                .init(name: runPrompts[i].name, path: runPrompts[i].path, validationAccuracy: result.promptAccuracies[i],
                       decodedValidationAccuracy: result.decodedPromptAccuracies[i])
             },
             rounds: result.rounds, samples: records)
+        manifest.sampler = chosenRun.variant
+        manifest.samplerSelection = samplerSelection
         try manifest.write(folder: outURL)
 
         func line(_ label: String, _ values: [Double], _ note: String = "") {
             let cell = values.isEmpty ? "-" : Table.meanPlusMinusStd(values.map { 100 * $0 }, decimals: 1)
             print("  " + label.padding(toLength: 20, withPad: " ", startingAt: 0) + cell + note)
         }
-        print("validation accuracy % (mean ± std), \(datasetName), \(validationSize) images carved from the training set:")
-        line("prompts", result.promptAccuracies)
-        line("prompts decoded", result.decodedPromptAccuracies, "   (own latents, bandwidth 0)")
+        if let samplerSelection {
+            print("sampler chosen on validation (\(SamplerSelection.rule)):")
+            for c in samplerSelection.candidates {
+                let baselines = c.baselineValidationAccuracy.sorted { $0.key > $1.key }.map { String(format: "%@ %.1f %%", $0.key, 100 * $0.value) }.joined(separator: ", ")
+                print(String(format: "  %@ %-14@ bandwidth %-4g, %d anchors: kept %.1f %% vs %@ → advantage %+.1f points (distance to prompt %.3f)",
+                             c.variant == samplerSelection.chosen ? "→" : " ", c.variant.rawValue, c.bandwidth, c.anchors,
+                             100 * c.keptValidationAccuracy, baselines, 100 * c.advantage, c.distanceToPrompt))
+            }
+        }
+        print("validation accuracy % (mean ± std), \(datasetName), \(validationSize) images carved from the training set; sampler \(chosenRun.variant.rawValue):")
+        line("prompts", anchors.indices.map { result.promptAccuracies[result.anchors[$0]] }, anchors.count == runPrompts.count ? "" : "   (the \(anchors.count) KDE anchors of \(runPrompts.count))")
+        line("prompts decoded", result.anchors.map { result.decodedPromptAccuracies[$0] }, "   (own latents, bandwidth 0)")
         if bandwidth == "auto" {
             print("bandwidth chosen on validation (\(BandwidthSelection.rule)):")
             for c in bandwidthChoice.candidates {
                 print(String(format: "  %@ %-5g × %@: kept %.1f %%, all draws %.1f %%", c.bandwidth == bandwidthChoice.chosen ? "→" : " ",
-                             c.bandwidth, settings.unit.rawValue, 100 * c.meanKeptValidationAccuracy, 100 * c.meanValidationAccuracy))
+                             c.bandwidth, sampler.settings.unit.rawValue, 100 * c.meanKeptValidationAccuracy, 100 * c.meanValidationAccuracy))
             }
         }
         if !chosen.isEmpty {
             print(String(format: "  (prompt latents: rms %.4f, spread %.4f; bandwidth %g × %@ = mean noise std %.4g)", result.promptLatentRMS,
-                         result.promptLatentSpread, settings.bandwidth, settings.unit.rawValue, result.effectiveBandwidth))
+                         result.promptLatentSpread, sampler.settings.bandwidth, sampler.settings.unit.rawValue, result.effectiveBandwidth))
         }
         for r in result.rounds {
             line("round \(r.round), all \(samples)", r.validationAccuracies)
@@ -178,9 +256,6 @@ struct SampleCommand: ParsableCommand {
         guard audit, !chosen.isEmpty else { return }
 
         // The audit: baselines, then test accuracy once.
-        let zoo = try Zoo(path: selection.path)
-        let trainModels = zoo.models(in: .train, seed: selection.splitSeed)
-        let trainingCheckpoints = try trainModels.map { try zoo.loadCheckpoints(of: [$0], epochs: selection.epochs).checkpoints.map(\.stateDict) }
         let test = try task.load(datasetName, split: .test, side: target.architecture.inputSize)
         var fineTuning: GenerationAudit.FineTuningRequest?
         if auditFinetuneEpochs > 0 {
@@ -189,11 +264,11 @@ struct SampleCommand: ParsableCommand {
             fineTuning = .init(training: training, settings: s)
         }
         let auditBar = ProgressBar("audit", total: 2 * samples)
-        let report = try GenerationAudit.run(sampler: sampler, prompts: chosen.map(\.stateDict), kept: result.kept, training: trainingCheckpoints,
+        let report = try GenerationAudit.run(sampler: sampler, prompts: anchors.map(\.stateDict), kept: result.kept, training: trainingCheckpoints,
                                              data: data, test: test, fineTuning: fineTuning, seed: seed) { done, _ in auditBar.update(done, detail: "baseline draws") }
         auditBar.finish()
         try SaneJSON.write(report, to: outURL.appendingPathComponent("audit.json"))
-        print("audit (\(samples) draws → best \(keep) by validation for every generator; distances: \(GenerationAudit.distanceUnit); test accuracy computed once, after every choice):")
+        print("audit of sampler \(chosenRun.variant.rawValue) (\(samples) draws → best \(keep) by validation for every generator; distances: \(GenerationAudit.distanceUnit); test accuracy computed once, after every choice):")
         print(report.table.plainText, terminator: "")
         for line in report.verdictLines { print(line) }
         print("wrote audit.json to \(out)")

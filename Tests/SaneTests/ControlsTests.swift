@@ -80,6 +80,50 @@ final class ControlsTests: XCTestCase {
         XCTAssertEqual(BandwidthSelection.choose([c(0.05, 0.5), c(0.1, 0.9), c(0.2, 0.7)]), 1)
     }
 
+    /// The sampler rule takes the largest advantage over the better baseline (first on ties), not the best raw accuracy.
+    func testSamplerRulePrefersTheAdvantageOverBaselines() {
+        func c(_ v: SamplerVariant, kept: Double, advantage: Double) -> SamplerSelection.Candidate {
+            .init(variant: v, bandwidth: 0.5, anchors: 5, keptValidationAccuracy: kept, baselineValidationAccuracy: [:], advantage: advantage, distanceToPrompt: 1)
+        }
+        XCTAssertEqual(SamplerSelection.choose([c(.kde, kept: 0.9, advantage: -0.05), c(.kde30, kept: 0.6, advantage: 0.01),
+                                                c(.promptContext, kept: 0.97, advantage: -0.01)]), 1)
+        XCTAssertEqual(SamplerSelection.choose([c(.kde, kept: 0.5, advantage: 0.02), c(.kdeLayer, kept: 0.6, advantage: 0.02)]), 0)
+    }
+
+    /// `SamplerSelection.run` audits every variant on validation only and returns the run the rule picks.
+    func testSamplerSelectionAuditsEveryVariantOnValidationOnly() throws {
+        let encoder = try SamplingTests.encoder.get()
+        let data = SamplingData(training: SamplingTests.identifiedImages(ids: 0..<120), validationCount: 30, seed: 2)
+        let validationIDs = SamplingTests.ids(data.validation)
+        var settings = SamplingSettings()
+        settings.samples = 4; settings.keep = 2; settings.seed = 3
+        let prompts = prompts(3)
+        func select() throws -> (SamplerSelection, SamplerRun) {
+            let (selection, chosen, runs) = try SamplerSelection.run(
+                variants: [.kde, .kdeLayer, .promptContext], encoder: encoder, zoo: 0, target: cnn, settings: settings, grid: [0.5],
+                prompts: { _ in prompts }, training: prompts.map { [$0] }, data: data,
+                configure: { sampler, _, _ in
+                    sampler.scorer = { net, d in
+                        XCTAssertEqual(SamplingTests.ids(d), validationIDs, "only validation images are scored")
+                        return Double(net.stateDict()["module_list.11.bias"]!.scalars[0])
+                    }
+                })
+            XCTAssertEqual(runs.map(\.variant), [.kde, .kdeLayer, .promptContext])
+            return (selection, chosen)
+        }
+        let (selection, chosen) = try select()
+        XCTAssertEqual(selection.candidates.map(\.variant), [.kde, .kdeLayer, .promptContext])
+        XCTAssertEqual(selection.chosen, selection.candidates[SamplerSelection.choose(selection.candidates)].variant)
+        XCTAssertEqual(chosen.variant, selection.chosen)
+        for c in selection.candidates {
+            XCTAssertEqual(Set(c.baselineValidationAccuracy.keys), ["prompts + noise", "prompt averages"])
+            XCTAssertEqual(c.advantage, c.keptValidationAccuracy - c.baselineValidationAccuracy.values.max()!, accuracy: 1e-12)
+        }
+        let (again, chosenAgain) = try select()
+        XCTAssertEqual(again.candidates.map(\.advantage), selection.candidates.map(\.advantage), "same seed, same choice")
+        XCTAssertEqual(chosenAgain.result.kept.map(\.tokens.scalars), chosen.result.kept.map(\.tokens.scalars))
+    }
+
     /// promptSpread is the per-dimension std over prompts at equal tokens; with unit `.spread`
     /// the KDE noise of dimension j is bandwidth · s_j (a dimension where the prompts agree gets none).
     func testSpreadBandwidthScalesPerDimension() {

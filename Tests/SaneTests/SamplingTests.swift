@@ -49,25 +49,35 @@ final class SamplingTests: XCTestCase {
     func testKDEShapesAndDeterminismInBothModes() {
         var g = SeededGenerator(seed: 1)
         let anchors = (0..<3).map { _ in Tensor.normal([6, 4], using: &g) }                  // E × [N, d_z]
+        let layers = [0, 0, 1, 1, 1, 2]                                                     // [N]
         for mode in SamplingSettings.Mode.allCases {
             var a = SeededGenerator(seed: 7), b = SeededGenerator(seed: 7), c = SeededGenerator(seed: 8)
-            let first = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, using: &a)
-            let again = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, using: &b)
-            let other = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, using: &c)
+            let first = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, layers: layers, using: &a)
+            let again = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, layers: layers, using: &b)
+            let other = LatentKDE.draw(anchors: anchors, count: 5, bandwidth: 0.2, mode: mode, layers: layers, using: &c)
             XCTAssertEqual(first.count, 5)
             XCTAssertTrue(first.allSatisfy { $0.shape == [6, 4] })
             XCTAssertEqual(first.map(\.scalars), again.map(\.scalars), "\(mode): same seed, other samples")
             XCTAssertNotEqual(first.map(\.scalars), other.map(\.scalars), "\(mode): other seed, same samples")
             // Bandwidth 0: every token row is that token's row of some prompt; in sequence mode
-            // all rows of a draw come from one prompt.
+            // all rows of a draw come from one prompt, in layer mode all rows of one layer.
             var z = SeededGenerator(seed: 3)
-            for draw in LatentKDE.draw(anchors: anchors, count: 20, bandwidth: 0, mode: mode, using: &z) {
+            var mixed = false
+            for draw in LatentKDE.draw(anchors: anchors, count: 20, bandwidth: 0, mode: mode, layers: layers, using: &z) {
                 let sources = (0..<6).map { n in
                     Set(anchors.indices.filter { Array(anchors[$0].scalars[(n * 4)..<(n * 4 + 4)]) == Array(draw.scalars[(n * 4)..<(n * 4 + 4)]) })
                 }
                 XCTAssertTrue(sources.allSatisfy { !$0.isEmpty }, "\(mode): a token is not a prompt token")
                 if mode == .sequence { XCTAssertFalse(sources.reduce(Set(anchors.indices)) { $0.intersection($1) }.isEmpty) }
+                if mode == .layer {
+                    for l in Set(layers) {
+                        let rows = layers.indices.filter { layers[$0] == l }
+                        XCTAssertFalse(rows.reduce(Set(anchors.indices)) { $0.intersection(sources[$1]) }.isEmpty, "layer \(l) mixes prompts")
+                    }
+                    if sources.reduce(Set(anchors.indices), { $0.intersection($1) }).isEmpty { mixed = true }
+                }
             }
+            if mode == .layer { XCTAssertTrue(mixed, "20 layer-mode draws never combined two prompts") }
         }
         var p = SeededGenerator(seed: 4)
         let prior = LatentKDE.prior(count: 200, tokens: 6, dimensions: 4, standardDeviation: 10, using: &p)
@@ -88,6 +98,82 @@ final class SamplingTests: XCTestCase {
         let decodedDraw = try sampler.decode(draw), decodedPrompt = try sampler.decode(latents[0])
         XCTAssertEqual(decodedDraw.keys, ZooNetwork(cnn.seeded(0)).stateDict().keys)
         for key in decodedPrompt.keys { XCTAssertEqual(decodedDraw[key]!.scalars, decodedPrompt[key]!.scalars, key) }
+    }
+
+    /// Scope `.layer`: each draw changes the latents of exactly one layer of one prompt;
+    /// at bandwidth 0 a draw is that prompt's latents.
+    func testLayerDrawsPerturbOneLayerOfOnePrompt() {
+        var g = SeededGenerator(seed: 1)
+        let anchors = (0..<3).map { _ in Tensor.normal([6, 4], using: &g) }                  // E × [N, d_z]
+        let layers = [0, 0, 1, 1, 1, 2]
+        var a = SeededGenerator(seed: 5), b = SeededGenerator(seed: 5)
+        let draws = LatentKDE.drawLayer(anchors: anchors, count: 30, bandwidth: 0.3, layers: layers, using: &a)
+        XCTAssertEqual(draws.map(\.latents.scalars), LatentKDE.drawLayer(anchors: anchors, count: 30, bandwidth: 0.3, layers: layers, using: &b).map(\.latents.scalars))
+        XCTAssertEqual(Set(draws.map(\.layer)), [0, 1, 2], "every layer is drawn")
+        for d in draws {
+            XCTAssertEqual(d.latents.shape, [6, 4])
+            for n in 0..<6 {
+                let row = Array(d.latents.scalars[(n * 4)..<(n * 4 + 4)]), anchor = Array(anchors[d.anchor].scalars[(n * 4)..<(n * 4 + 4)])
+                if layers[n] == d.layer { XCTAssertNotEqual(row, anchor) } else { XCTAssertEqual(row, anchor, "token \(n) outside layer \(d.layer) changed") }
+            }
+        }
+        var z = SeededGenerator(seed: 5)
+        for d in LatentKDE.drawLayer(anchors: anchors, count: 5, bandwidth: 0, layers: layers, using: &z) {
+            XCTAssertEqual(d.latents.scalars, anchors[d.anchor].scalars)
+        }
+    }
+
+    /// prompt-context samples are their prompt's tokens with one layer replaced by decoded tokens.
+    func testPromptContextSamplesKeepThePromptOutsideOneLayer() throws {
+        let encoder = try Self.encoder.get()
+        var settings = SamplerVariant.promptContext.apply(to: SamplingSettings())
+        settings.samples = 4; settings.keep = 4; settings.seed = 2; settings.bandwidth = 0.5
+        let sampler = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
+        sampler.scorer = { _, _ in 0 }
+        let data = SamplingData(training: Self.identifiedImages(ids: 0..<60), validationCount: 20, seed: 1)
+        let prompts = prompts(2)
+        let result = try sampler.run(prompts: prompts, data: data)
+        let promptTokens = try sampler.tokenize(prompts).map(\.tokens.scalars)
+        let layers = sampler.tokenLayers, d = result.kept[0].tokens.shape[1]
+        XCTAssertEqual(result.kept.count, 4)
+        for sample in result.kept {
+            let t = sample.tokens.scalars
+            let matches = promptTokens.map { p in Set(layers.indices.filter { n in Array(t[(n * d)..<(n * d + d)]) != Array(p[(n * d)..<(n * d + d)]) }.map { layers[$0] }) }
+            XCTAssertTrue(matches.contains { $0.count == 1 }, "a sample differs from every prompt in more or fewer than one layer: \(matches)")
+        }
+        let again = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
+        again.scorer = sampler.scorer
+        XCTAssertEqual(try again.run(prompts: prompts, data: data).kept.map(\.tokens.scalars), result.kept.map(\.tokens.scalars))
+    }
+
+    /// anchorCount fits the KDE to the prompts with the best validation accuracy only.
+    func testAnchorCountKeepsTheBestPromptsOnValidation() throws {
+        let encoder = try Self.encoder.get()
+        var settings = SamplingSettings()
+        settings.samples = 6; settings.keep = 6; settings.anchorCount = 2; settings.bandwidth = 0; settings.bandwidthUnit = .absolute
+        let sampler = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
+        sampler.scorer = { net, _ in Double(net.stateDict()["module_list.11.bias"]!.scalars[0]) }
+        let data = SamplingData(training: Self.identifiedImages(ids: 0..<60), validationCount: 20, seed: 1)
+        let result = try sampler.run(prompts: prompts(4), data: data)
+        XCTAssertEqual(result.anchors, ModelSampler.best(result.promptAccuracies, keep: 2))
+        let anchorLatents = try sampler.embed(result.anchors.map { prompts(4)[$0] }).map(\.scalars)
+        XCTAssertEqual(result.anchors.count, 2)
+        // Bandwidth 0: every draw is the latents of one of the two anchors.
+        for sample in result.kept { XCTAssertTrue(anchorLatents.contains(sample.latents.scalars), "draw \(sample.draw) is not an anchor") }
+        settings.anchorCount = 0
+        XCTAssertThrowsError(try settings.validate())
+    }
+
+    func testSamplerVariantsSetModeScopeAndAnchors() {
+        var base = SamplingSettings()
+        base.mode = .token
+        XCTAssertEqual(SamplerVariant.kde.apply(to: base).mode, .token, "kde keeps --mode")
+        XCTAssertEqual(SamplerVariant.kde.apply(to: base).drawScope, .model)
+        XCTAssertEqual(SamplerVariant.kde30.apply(to: base).anchorCount, 30)
+        XCTAssertEqual(SamplerVariant.kde30.apply(to: base).mode, .sequence)
+        XCTAssertEqual(SamplerVariant.kdeLayer.apply(to: base).mode, .layer)
+        XCTAssertEqual(SamplerVariant.promptContext.apply(to: base).drawScope, .layer)
+        XCTAssertNil(SamplerVariant.promptContext.apply(to: base).anchorCount)
     }
 
     // MARK: subsampling, scoring data, decoded networks

@@ -44,6 +44,11 @@ public struct SampleManifest: Codable, Sendable {
     public var promptLatentSpread: Double?
     /// How `--bandwidth auto` chose (nil when a bandwidth was given).
     public var bandwidthSelection: BandwidthSelection?
+    /// The sampler that generated the samples (nil in files written before `--sampler`).
+    public var sampler: SamplerVariant?
+    /// How `--sampler auto` chose (nil when a sampler was given).
+    public var samplerSelection: SamplerSelection?
+    /// The prompts the KDE was fitted to (for kde30 the 30 anchors, not every zoo model scored).
     public var prompts: [Prompt]
     public var rounds: [SamplingRound]
     public var samples: [Sample]

@@ -44,6 +44,9 @@ public struct AuditVerdict: Codable, Sendable {
     public var baselineValidationAccuracy: Double
     public var saneTestAccuracy: Double?
     public var baselineTestAccuracy: Double?
+    /// Mean test accuracy after the audit's fine-tuning (nil without it).
+    public var saneFineTunedTestAccuracy: Double?
+    public var baselineFineTunedTestAccuracy: Double?
     /// Decided on mean validation accuracy: SANE ≥ baseline + `GenerationAudit.margin`.
     public var saneBeatsBaseline: Bool
 }
@@ -180,6 +183,7 @@ public struct GenerationAudit: Codable, Sendable {
         let verdicts = groups.dropFirst().filter { $0.name != "prompts" }.map { b in
             AuditVerdict(baseline: b.name, saneValidationAccuracy: mean(sane.validationAccuracy)!, baselineValidationAccuracy: mean(b.validationAccuracy)!,
                          saneTestAccuracy: mean(sane.testAccuracy), baselineTestAccuracy: mean(b.testAccuracy),
+                         saneFineTunedTestAccuracy: mean(sane.fineTunedTestAccuracy), baselineFineTunedTestAccuracy: mean(b.fineTunedTestAccuracy),
                          saneBeatsBaseline: mean(sane.validationAccuracy)! >= mean(b.validationAccuracy)! + margin)
         }
         return GenerationAudit(targetDistance: sigma, noiseStandardDeviation: noiseSigma, groups: groups, verdicts: verdicts)
@@ -211,11 +215,22 @@ public struct GenerationAudit: Codable, Sendable {
                      })
     }
 
-    /// "SANE samples beat prompts + noise: yes/NO (val 91.2 % vs 90.1 %, margin 0.5 points)" per baseline.
+    /// Mean validation accuracy of the SANE samples minus that of the best baseline (fractions):
+    /// > `margin` where SANE beats every baseline. −∞ without baselines.
+    public var validationAdvantage: Double {
+        verdicts.map { $0.saneValidationAccuracy - $0.baselineValidationAccuracy }.min() ?? -.infinity
+    }
+
+    /// "SANE samples beat prompts + noise: yes/NO (validation 91.2 % vs 90.1 %, rule …; test …; after 1 epoch …)" per baseline.
     public var verdictLines: [String] {
         verdicts.map { v in
-            String(format: "SANE samples beat %@: %@ (validation %.1f %% vs %.1f %%, rule: ≥ +%.1f points)",
-                   v.baseline, v.saneBeatsBaseline ? "yes" : "NO", 100 * v.saneValidationAccuracy, 100 * v.baselineValidationAccuracy, 100 * margin)
+            var line = String(format: "SANE samples beat %@: %@ (validation %.1f %% vs %.1f %%, rule: ≥ +%.1f points",
+                              v.baseline, v.saneBeatsBaseline ? "yes" : "NO", 100 * v.saneValidationAccuracy, 100 * v.baselineValidationAccuracy, 100 * margin)
+            if let a = v.saneTestAccuracy, let b = v.baselineTestAccuracy { line += String(format: "; test %.1f %% vs %.1f %%", 100 * a, 100 * b) }
+            if let a = v.saneFineTunedTestAccuracy, let b = v.baselineFineTunedTestAccuracy, let e = groups.first?.fineTuningEpochs {
+                line += String(format: "; test after %d epoch(s) of fine-tuning %.1f %% vs %.1f %%", e, 100 * a, 100 * b)
+            }
+            return line + ")"
         }
     }
 }

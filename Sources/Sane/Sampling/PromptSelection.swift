@@ -16,13 +16,14 @@ public struct PromptModel: Sendable {
 /// Which models are the prompts: from a zoo, a seeded choice of `count` models of `split` at one
 /// epoch; from a folder of checkpoint files or one file (`CheckpointSource`), all of them.
 public struct PromptSelection: Sendable {
-    /// Zoo prompts: how many models, from which split, at which epoch (nil: `defaultEpoch`,
+    /// Zoo prompts: how many models (nil: every model of the split with a checkpoint at the
+    /// epoch, as `--sampler kde30` needs), from which split, at which epoch (nil: `defaultEpoch`,
     /// else each model's last).
-    public var count: Int
+    public var count: Int?
     public var split: ZooSplit
     public var epoch: Int?
 
-    public init(count: Int, split: ZooSplit, epoch: Int?) {
+    public init(count: Int?, split: ZooSplit, epoch: Int?) {
         self.count = count; self.split = split; self.epoch = epoch
     }
 
@@ -49,7 +50,8 @@ public struct PromptSelection: Sendable {
         var g = SeededGenerator(seed: seed)
         let candidates = zoo.models(in: split)
         var chosen: [PromptModel] = []
-        for i in g.permutation(candidates.count) where chosen.count < count {
+        let wanted = count ?? candidates.count
+        for i in g.permutation(candidates.count) where chosen.count < wanted {
             let m = candidates[i]
             guard let epoch = epoch ?? defaultEpoch ?? m.epochs.last, let file = m.checkpoints[epoch] else { continue }
             let stateDict = try m.loadCheckpoint(epoch: epoch)
@@ -57,8 +59,8 @@ public struct PromptSelection: Sendable {
             chosen.append(PromptModel(name: "\(m.name)@\(epoch)", path: file.path, stateDict: stateDict,
                                       network: try ZooModelFactory.configuration(params: m.params), dataset: m.params.datasetName))
         }
-        guard chosen.count == count else {
-            throw SaneError("zoo \(path) has only \(chosen.count) \(split.rawValue)-split models with a checkpoint at epoch \((epoch ?? defaultEpoch).map(String.init) ?? "last"), asked for \(count)")
+        guard chosen.count == wanted || (count == nil && !chosen.isEmpty) else {
+            throw SaneError("zoo \(path) has only \(chosen.count) \(split.rawValue)-split models with a checkpoint at epoch \((epoch ?? defaultEpoch).map(String.init) ?? "last"), asked for \(count.map(String.init) ?? "all")")
         }
         return chosen
     }

@@ -19,6 +19,19 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
         case sequence
         /// An independent prompt index per token.
         case token
+        /// An independent prompt index per layer (the tokens of one layer share it): a
+        /// layer-wise crossover of the aligned prompts, with KDE noise.
+        case layer
+    }
+
+    /// Which tokens a draw changes.
+    public enum Scope: String, Codable, CaseIterable, Sendable {
+        /// Every token is drawn and decoded (the paper, §7.2–3).
+        case model
+        /// One layer per draw: prompt e and layer l uniform; only l's latents get the KDE noise,
+        /// the decoder sees the prompt's own latents as context for every other token, and the
+        /// sample is prompt e (aligned) with layer l replaced by its decoded weights.
+        case layer
     }
 
     /// k: samples drawn (and scored) per round.
@@ -49,6 +62,13 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
     /// The unit in effect.
     public var unit: BandwidthUnit { bandwidthUnit ?? (relativeBandwidth == true ? .rms : .absolute) }
     public var mode = Mode.sequence
+    /// nil: `.model` (files written before it existed).
+    public var scope: Scope?
+    /// The scope in effect.
+    public var drawScope: Scope { scope ?? .model }
+    /// KDE anchors: the `anchorCount` prompts with the highest validation accuracy (the paper's
+    /// KDE30 fits the KDE to the top 30 models of the zoo); nil: every prompt.
+    public var anchorCount: Int?
     /// σ of the Gaussian prior z ~ N(0, σ²I) that replaces the prompts in the first round; nil = prompts.
     public var priorStandardDeviation: Float?
     /// Forward passes in training mode that set BatchNorm running statistics (no-op without BatchNorm).
@@ -86,29 +106,71 @@ public struct SamplingData: Sendable {
 /// the Gaussian prior.
 public enum LatentKDE {
     /// k latent sequences `z_n = z^{e}_n + h·ε_n`, ε_n ~ N(0, I), e uniform over the prompts —
-    /// drawn once per sequence (`.sequence`) or once per token (`.token`).
-    /// - Parameter anchors: E prompt latents, each [N, d_z].
+    /// drawn once per sequence (`.sequence`), once per token (`.token`) or once per layer (`.layer`).
+    /// - Parameters:
+    ///   - anchors: E prompt latents, each [N, d_z].
+    ///   - scale: per latent dimension, a factor on h ([d_z]; nil = 1).
+    ///   - layers: the layer of each token ([N]; `.layer` mode needs it, others ignore it).
     /// - Returns: k latents, each [N, d_z].
-    /// - Parameter scale: per latent dimension, a factor on h ([d_z]; nil = 1).
     public static func draw(anchors: [Tensor], count k: Int, bandwidth h: Float, scale: [Float]? = nil, mode: SamplingSettings.Mode,
-                            using g: inout SeededGenerator) -> [Tensor] {
-        precondition(!anchors.isEmpty, "the KDE needs at least one prompt")
-        let shape = anchors[0].shape
-        precondition(shape.count == 2 && anchors.allSatisfy { $0.shape == shape },
-                     "prompt latents must share one shape [N, d_z], got \(anchors.map(\.shape))")
+                            layers: [Int]? = nil, using g: inout SeededGenerator) -> [Tensor] {
+        let (shape, hs, values) = checked(anchors, bandwidth: h, scale: scale)
         let (n, d) = (shape[0], shape[1])
-        let hs = (scale ?? [Float](repeating: 1, count: d)).map { $0 * h }
-        precondition(hs.count == d, "one bandwidth scale per latent dimension")
-        let values = anchors.map(\.scalars)
+        precondition(mode != .layer || layers?.count == n, "one layer index per token for mode layer")
         return (0..<k).map { _ in
             var e = g.int(below: anchors.count)
+            var layerAnchor: [Int: Int] = [:]
             return Tensor(hostShape: shape) { z in                                     // [N, d_z]
                 for token in 0..<n {
-                    if mode == .token { e = g.int(below: anchors.count) }
+                    switch mode {
+                    case .sequence: break
+                    case .token: e = g.int(below: anchors.count)
+                    case .layer:
+                        let l = layers![token]
+                        if let known = layerAnchor[l] { e = known } else { e = g.int(below: anchors.count); layerAnchor[l] = e }
+                    }
                     for j in 0..<d { z[token * d + j] = values[e][token * d + j] + hs[j] * g.normal() }
                 }
             }
         }
+    }
+
+    /// One draw of scope `.layer`: which prompt, which layer, and the latents (the prompt's, with
+    /// noise on that layer's tokens only).
+    public struct LayerDraw {
+        public var anchor: Int
+        public var layer: Int
+        public var latents: Tensor                                              // [N, d_z]
+    }
+
+    /// k draws of scope `.layer`: e uniform over the prompts, l uniform over the layers present
+    /// in `layers` ([N]); `z_n = z^e_n + h·ε_n` for the tokens n of layer l, `z_n = z^e_n` elsewhere.
+    public static func drawLayer(anchors: [Tensor], count k: Int, bandwidth h: Float, scale: [Float]? = nil, layers: [Int],
+                                 using g: inout SeededGenerator) -> [LayerDraw] {
+        let (shape, hs, values) = checked(anchors, bandwidth: h, scale: scale)
+        let (n, d) = (shape[0], shape[1])
+        precondition(layers.count == n, "one layer index per token")
+        let distinct = Array(Set(layers)).sorted()
+        return (0..<k).map { _ in
+            let e = g.int(below: anchors.count), l = distinct[g.int(below: distinct.count)]
+            let z = Tensor(hostShape: shape) { z in                                     // [N, d_z]
+                for token in 0..<n {
+                    for j in 0..<d { z[token * d + j] = values[e][token * d + j] + (layers[token] == l ? hs[j] * g.normal() : 0) }
+                }
+            }
+            return LayerDraw(anchor: e, layer: l, latents: z)
+        }
+    }
+
+    /// The anchors' common shape [N, d_z], the per-dimension bandwidths and the anchors' values.
+    private static func checked(_ anchors: [Tensor], bandwidth h: Float, scale: [Float]?) -> ([Int], [Float], [[Float]]) {
+        precondition(!anchors.isEmpty, "the KDE needs at least one prompt")
+        let shape = anchors[0].shape
+        precondition(shape.count == 2 && anchors.allSatisfy { $0.shape == shape },
+                     "prompt latents must share one shape [N, d_z], got \(anchors.map(\.shape))")
+        let hs = (scale ?? [Float](repeating: 1, count: shape[1])).map { $0 * h }
+        precondition(hs.count == shape[1], "one bandwidth scale per latent dimension")
+        return (shape, hs, anchors.map(\.scalars))
     }
 
     /// k latent sequences from the prior z ~ N(0, σ²I), each [N, d_z].
@@ -172,6 +234,8 @@ public struct SampledModel: Sendable {
     public var stateDict: StateDict
     /// The latents it was decoded from.
     public var latents: Tensor                                                  // [N, d_z]
+    /// The tokens its weights were de-tokenized from (aligned, standardized).
+    public var tokens: Tensor                                                   // [N, d_t]
     public var validationAccuracy: Double
     /// Round (0 = from the prompts or the prior) and index among that round's k draws.
     public var round: Int
@@ -202,6 +266,9 @@ public struct SamplingResult: Sendable {
     public var promptLatentSpread: Double
     /// The mean noise standard deviation h_j the KDE used (absolute units).
     public var effectiveBandwidth: Double
+    /// The prompts the KDE was fitted to (indices into the prompts, best validation accuracy
+    /// first when `anchorCount` chose them; all, in order, otherwise).
+    public var anchors: [Int]
 }
 
 /// Samples new models of a target network from a trained SANE (§7).
@@ -240,11 +307,29 @@ public final class ModelSampler {
 
     /// z^e: the prompts' token latents, each [N, d_z], preprocessed as in training (§7.1).
     public func embed(_ prompts: [StateDict]) throws -> [Tensor] {
+        try tokenize(prompts).map(encoder.encode)
+    }
+
+    /// The prompts aligned, standardized and tokenized as in training, each (T [N, d_t], M, P).
+    public func tokenize(_ prompts: [StateDict]) throws -> [TokenSequence] {
         try prompts.map { prompt in
             guard let sequence = try encoder.tokenize(trajectory: [prompt], zoo: zoo, seed: settings.seed).first else {
                 throw SaneError("prompt could not be tokenized")
             }
-            return encoder.encode(sequence)
+            return sequence
+        }
+    }
+
+    /// The layer of each token of the target's sequence, [N].
+    public var tokenLayers: [Int] { stride(from: 1, to: positions.count, by: 3).map { Int(positions[$0]) } }
+
+    /// Tokens `base` [N, d_t] with the rows of the tokens of `layer` taken from `replacement` [N, d_t].
+    public func replacingLayer(_ layer: Int, of base: Tensor, with replacement: Tensor) -> Tensor {
+        let d = base.shape[1], layers = tokenLayers
+        return Tensor(hostShape: base.shape) { x in
+            base.withHostBuffer { b in replacement.withHostBuffer { r in
+                for n in layers.indices { for j in 0..<d { x[n * d + j] = layers[n] == layer ? r[n * d + j] : b[n * d + j] } }
+            } }
         }
     }
 
@@ -287,57 +372,75 @@ public final class ModelSampler {
         var conditioning = g.fork()
         func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
 
-        let promptLatents = try embed(prompts)                                 // E × [N, d_z]
+        let promptSequences = try tokenize(prompts)                           // E × (N, d_t)
+        let promptLatents = promptSequences.map(encoder.encode)               // E × [N, d_z]
         if let i = promptLatents.firstIndex(where: { $0.shape != promptLatents[0].shape }) {
             throw SaneError("prompt \(i + 1) has \(promptLatents[i].shape[0]) tokens, prompt 1 has \(promptLatents[0].shape[0])",
                             hint: "prompts must all be models of the target architecture")
         }
         try data.validation.checkFits(classes: target.outputs, channels: target.channelsIn, what: "the validation data")
-        let values = promptLatents.flatMap(\.scalars)
+        let promptAccuracies = try prompts.map(score)
+        let anchorIndices = settings.anchorCount.map { ModelSampler.best(promptAccuracies, keep: $0) } ?? Array(prompts.indices)
+        let anchorLatents = anchorIndices.map { promptLatents[$0] }
+        let values = anchorLatents.flatMap(\.scalars)
         let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(Swift.max(values.count, 1))).squareRoot()
-        let spread = LatentKDE.promptSpread(promptLatents)
-        let meanSpread = promptLatents.count >= 2 ? Double(spread.reduce(0, +)) / Double(spread.count) : .nan
+        let spread = LatentKDE.promptSpread(anchorLatents)
+        let meanSpread = anchorLatents.count >= 2 ? Double(spread.reduce(0, +)) / Double(spread.count) : .nan
         let bandwidth: Float, scale: [Float]?
         switch settings.unit {
         case .absolute: (bandwidth, scale) = (settings.bandwidth, nil)
         case .rms: (bandwidth, scale) = (settings.bandwidth * Float(rms), nil)
         case .spread:
-            guard promptLatents.count >= 2 || settings.priorStandardDeviation != nil else {
-                throw SaneError("a bandwidth in units of the prompts' spread needs at least 2 prompts, got \(promptLatents.count)",
+            guard anchorLatents.count >= 2 || settings.priorStandardDeviation != nil else {
+                throw SaneError("a bandwidth in units of the prompts' spread needs at least 2 prompts, got \(anchorLatents.count)",
                                 hint: "pass more prompts (--prompt-count), or --bandwidth-unit rms")
             }
             (bandwidth, scale) = (settings.bandwidth, spread)
         }
         let effective = Double(bandwidth) * (scale.map { Double($0.reduce(0, +)) / Double(max($0.count, 1)) } ?? 1)
-        let promptAccuracies = try prompts.map(score)
         let decodedPromptAccuracies = try promptLatents.enumerated().map { try score(try decoded($1, "prompt \($0 + 1)")) }
 
-        var anchors = promptLatents
+        var anchors = anchorLatents
+        var anchorTokens = anchorIndices.map { promptSequences[$0].tokens }
+        let layers = tokenLayers
         var rounds: [SamplingRound] = []
         var kept: [SampledModel] = []
         for round in 0...settings.rounds {
-            let latents: [Tensor]                                               // k × [N, d_z]
+            var draws: [(latents: Tensor, tokens: Tensor)] = []                 // k × ([N, d_z], [N, d_t])
             if round == 0, let sigma = settings.priorStandardDeviation {
-                latents = LatentKDE.prior(count: settings.samples, tokens: positions.count / 3,
-                                          dimensions: encoder.model.config.latentDimensions, standardDeviation: sigma, using: &g)
+                draws = LatentKDE.prior(count: settings.samples, tokens: positions.count / 3,
+                                        dimensions: encoder.model.config.latentDimensions, standardDeviation: sigma, using: &g)
+                    .map { ($0, encoder.decode($0, positions: positions)) }
             } else {
                 guard !anchors.isEmpty else { throw SaneError("no prompts to sample around", hint: "pass prompts or a prior σ") }
-                latents = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: bandwidth, scale: scale,
-                                         mode: settings.mode, using: &g)
+                switch settings.drawScope {
+                case .model:
+                    draws = LatentKDE.draw(anchors: anchors, count: settings.samples, bandwidth: bandwidth, scale: scale,
+                                           mode: settings.mode, layers: layers, using: &g)
+                        .map { ($0, encoder.decode($0, positions: positions)) }
+                case .layer:
+                    draws = LatentKDE.drawLayer(anchors: anchors, count: settings.samples, bandwidth: bandwidth, scale: scale,
+                                                layers: layers, using: &g)
+                        .map { d in (d.latents, replacingLayer(d.layer, of: anchorTokens[d.anchor], with: encoder.decode(d.latents, positions: positions))) }
+                }
             }
             var candidates: [SampledModel] = []
-            for (i, z) in latents.enumerated() {
-                let state = try decoded(z, "draw \(i) of round \(round)")
-                candidates.append(SampledModel(stateDict: state, latents: z, validationAccuracy: try score(state), round: round, draw: i))
-                onProgress?(round, i + 1, latents.count)
+            for (i, draw) in draws.enumerated() {
+                let state = try encoder.weights(fromTokens: draw.tokens, like: reference, zoo: zoo)
+                try state.checkFinite("draw \(i) of round \(round) (decoded weights)",
+                                      hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
+                candidates.append(SampledModel(stateDict: state, latents: draw.latents, tokens: draw.tokens, validationAccuracy: try score(state),
+                                               round: round, draw: i))
+                onProgress?(round, i + 1, draws.count)
             }
             let best = ModelSampler.best(candidates.map(\.validationAccuracy), keep: settings.keep)
             rounds.append(SamplingRound(round: round, validationAccuracies: candidates.map(\.validationAccuracy), kept: best))
             kept = best.map { candidates[$0] }
             anchors = kept.map(\.latents)
+            anchorTokens = kept.map(\.tokens)
         }
         return SamplingResult(kept: kept, rounds: rounds, promptAccuracies: promptAccuracies,
                               decodedPromptAccuracies: decodedPromptAccuracies, promptLatentRMS: rms,
-                              promptLatentSpread: meanSpread, effectiveBandwidth: effective)
+                              promptLatentSpread: meanSpread, effectiveBandwidth: effective, anchors: anchorIndices)
     }
 }

@@ -21,6 +21,9 @@ extension SamplingSettings {
         guard (1...samples).contains(keep) else { throw settingsError("--keep", keep, "must be between 1 and --samples (\(samples))") }
         guard (0...(1 << 16)).contains(rounds) else { throw settingsError("--rounds", rounds, "must be between 0 and \(1 << 16)") }
         guard bandwidth.isFinite && bandwidth >= 0 else { throw settingsError("--bandwidth", bandwidth, "must be a finite number ≥ 0") }
+        if let count = anchorCount, !(1...settingsCountLimit).contains(count) {
+            throw settingsError("anchorCount", count, "must be between 1 and \(settingsCountLimit)")
+        }
         if let sigma = priorStandardDeviation, !(sigma.isFinite && sigma > 0) {
             throw settingsError("--prior-std", sigma, "must be a finite number > 0")
         }
