@@ -133,6 +133,11 @@ struct SampleCommand: ParsableCommand {
             throw CommandError("the run's zoo \(selection.path) has no models to take the target architecture from (hint: pass --prompts)")
         }
         let target = network
+        var settings = makeSettings()
+        // The target's preprocessing, checked before any data is read (new architecture: fitted on the prompts).
+        let preprocessingLine = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings, prompts: chosen.map(\.stateDict))
+            .targetPreprocessing.summary(targetName: target.architecture.rawValue, prompts: chosen.count)
+        diagnostic("sample: " + preprocessingLine)
         let datasetName = task.dataset ?? chosen.first?.dataset ?? "mnist"
         let training = try task.load(datasetName, split: .train, side: target.architecture.inputSize)
         guard validationSize < training.count else {
@@ -140,11 +145,6 @@ struct SampleCommand: ParsableCommand {
         }
         let data = SamplingData(training: training, validationCount: validationSize, seed: seed)
 
-        var settings = makeSettings()
-        // The target's preprocessing, checked before any sampling (new architecture: fitted on the prompts).
-        let preprocessingLine = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings, prompts: chosen.map(\.stateDict))
-            .targetPreprocessing.summary(targetName: target.architecture.rawValue, prompts: chosen.count)
-        diagnostic("sample: " + preprocessingLine)
         let grid = bandwidth == "auto" ? BandwidthSelection.grid : [settings.bandwidth]
         diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue)) → \(samples) draws × \(rounds + 1) round(s) × \(grid.count) bandwidth(s), keep \(keep); scoring on \(validationSize) \(datasetName) training images")
         let bar = ProgressBar("sampling", total: samples * (rounds + 1) * grid.count)

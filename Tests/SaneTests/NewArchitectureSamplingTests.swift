@@ -13,8 +13,9 @@ final class NewArchitectureSamplingTests: XCTestCase {
     /// A ResNet-18 zoo (4 models, epochs 0–1, weights drifting from their init towards a shared
     /// target) and a `tiny` SANE trained one epoch on it, its position tables sized in the config
     /// for ResNet-34 at the same width (542 tokens, 73 layers), as the sampling rule asks.
+    static let runDirectory = SyntheticZoo.temporaryDirectory("newarch").appendingPathComponent("run")
     static let encoder: Result<SANEEncoder, Error> = Result(catching: {
-        let dir = SyntheticZoo.temporaryDirectory("newarch")
+        let dir = runDirectory.deletingLastPathComponent()
         let zoo = dir.appendingPathComponent("zoo")
         var g = SeededGenerator(seed: 5)
         let target = ZooNetwork(r18.seeded(99)).stateDict()
@@ -189,5 +190,43 @@ final class NewArchitectureSamplingTests: XCTestCase {
         let mismatched = SANEEncoder(model: SANEModel(config: other, using: &g), preprocessing: encoder.preprocessing, manifest: encoder.manifest, halo: encoder.halo)
         assertOneLine(message { _ = try ModelSampler(encoder: mismatched, target: Self.r34, settings: self.settings(), prompts: self.prompts(2)) },
                       contains: ["d_t = \(encoder.model.config.tokenSize)", "d_t = 8"])
+    }
+}
+
+extension CLITests {
+    /// `sane sample --prompts DIR` with ResNet-34 checkpoint files (params.json beside them, one
+    /// input channel) on a SANE trained on 3-channel ResNet-18s: the output says what was fitted,
+    /// samples.json records it, the samples are ResNet-34s; asking for the run's standardization
+    /// fails before any data is read.
+    func testSampleNewArchitectureFromCheckpointFiles() throws {
+        _ = try NewArchitectureSamplingTests.encoder.get()
+        let data = try EmbeddedData.materialize(in: scratch.appendingPathComponent("data"))
+        let prompts = scratch.appendingPathComponent("prompts")
+        try FileManager.default.createDirectory(at: prompts, withIntermediateDirectories: true)
+        let r34 = ZooNetworkConfiguration(architecture: .resnet34, channelsIn: 1, outputs: 10, width: 2)
+        for i in 0..<2 {
+            try Safetensors.write(ZooNetwork(r34.seeded(UInt64(300 + i))).stateDict(), to: prompts.appendingPathComponent("p\(i).safetensors"))
+        }
+        try #"{"model::type": "Resnet34", "model::width": 2, "model::channels_in": 1, "model::o_dim": 10, "model::nlin": "relu"}"#
+            .write(to: prompts.appendingPathComponent("params.json"), atomically: true, encoding: .utf8)
+        let out = scratch.appendingPathComponent("samples")
+        let r = try run(["sample", "--model", NewArchitectureSamplingTests.runDirectory.path, "--prompts", prompts.path, "--data", data.path,
+                         "--dataset", "digits8x8", "--validation-size", "100", "--samples", "3", "--keep", "2", "--bandwidth", "0.2",
+                         "--no-audit", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("new architecture: target Resnet34 (542 tokens, 73 layers) vs SANE's training zoo (310 tokens, 41 layers)"), r.stderr)
+        let manifest = try SampleManifest.read(folder: out)
+        XCTAssertEqual(manifest.network.architecture, .resnet34)
+        XCTAssertTrue(manifest.preprocessing?.contains("fitted on the 2 prompt(s)") == true, manifest.preprocessing ?? "nil")
+        XCTAssertEqual(manifest.samples.count, 2)
+        let sample = try StateDict(contentsOf: out.appendingPathComponent(manifest.samples[0].file))
+        XCTAssertEqual(ZooArchitecture.identify(sample)?.architecture, .resnet34)
+        XCTAssertEqual(sample["conv1.weight"]?.shape, [2, 1, 3, 3])
+        // The run's standardization cannot serve another architecture: one line with the way out.
+        let refused = try run(["sample", "--model", NewArchitectureSamplingTests.runDirectory.path, "--prompts", prompts.path, "--data", data.path,
+                               "--dataset", "digits8x8", "--standardization", "run", "--validation-size", "100000",
+                               "--out", scratch.appendingPathComponent("refused").path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("--standardization prompts"), refused.stderr)
     }
 }
