@@ -46,6 +46,17 @@ struct SampleCommand: ParsableCommand {
         them, else from their keys and shapes (the architecture registry) with activation, \
         dropout and initialization from the run's zoo, which must then be of that architecture.
 
+        New architecture or task: prompts of another architecture than SANE's training zoo (e.g. \
+        SANE trained on ResNet-18s, prompts ResNet-34s; the paper's Table 15) are tokenized with \
+        their own layout, standardized per layer with statistics fitted on the prompts (the \
+        run's are per layer of its own architecture), aligned to the first prompt, encoded and \
+        decoded at their full length with haloed windows; samples are written as the prompts' \
+        architecture and BatchNorm-conditioned on the target data. --standardization prompts \
+        does the same for the training architecture (prompts of a new task). The target's \
+        positions must fit SANE's position tables (maxTokens, maxLayers, maxRows, fixed at \
+        pretraining): size them in the pretraining config for the architectures you will sample; \
+        positions the training zoo never reached are reported as untrained.
+
         Writes OUT/sample-00.safetensors … (PyTorch key names, best first) and OUT/samples.json \
         (scores of every draw, prompt accuracies, settings). Evaluate and fine-tune them with \
         `sane finetune --models OUT`.
@@ -59,6 +70,7 @@ struct SampleCommand: ParsableCommand {
           sane sample --model RUN --prompts FMNIST_ZOO --dataset fashion-mnist --out S
           sane sample --model runs/seed --prompts my-models/ --out samples/mine
           sane sample --model runs/seed --prior-std 10 --out samples/prior
+          sane sample --model runs/r18 --prompts R34_ZOO --prompt-count 3 --dataset cifar10 --out samples/r34
         """
     )
 
@@ -78,6 +90,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "--sampler kde: sequence (one prompt per sample), token (one per token) or layer (one per layer).") var mode: String?
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
+    @Option(help: "Per-layer standardization: auto (the run's for its training architecture, else fitted on the prompts), run, or prompts.") var standardization = "auto"
     @Option(help: "Random seed (prompt choice, draws, validation split).") var seed: UInt64 = 0
     @Option(help: "Output folder for the samples.") var out: String
 
@@ -99,6 +112,9 @@ struct SampleCommand: ParsableCommand {
         if priorStd != nil, samplerChoice != "kde" {
             throw ValidationError("--prior-std applies to --sampler kde only (got --sampler \(samplerChoice))")
         }
+        guard TargetPreprocessing.Standardization(rawValue: standardization) != nil else {
+            throw ValidationError("--standardization must be auto, run or prompts, got '\(standardization)'")
+        }
         try validating { try makeSettings().validate() }
         try check("--validation-size", validationSize, in: 1...Int.max)
         try check("--run-zoo", runZoo, in: 0...Int.max)
@@ -111,6 +127,7 @@ struct SampleCommand: ParsableCommand {
         settings.bandwidth = Float(bandwidth) ?? BandwidthSelection.grid[0]
         settings.bandwidthUnit = relativeBandwidth ? .rms : SamplingSettings.BandwidthUnit(rawValue: bandwidthUnit) ?? .spread
         settings.mode = mode.flatMap(SamplingSettings.Mode.init(rawValue:)) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
+        settings.standardization = TargetPreprocessing.Standardization(rawValue: standardization).flatMap { $0 == .auto ? nil : $0 }
         return settings
     }
 
@@ -133,13 +150,21 @@ struct SampleCommand: ParsableCommand {
         defer { outLock.release() }
         // The run's zoo's network: the target without prompts, and what checkpoint files' weights do not tell.
         let runNetwork = { try Zoo(path: selection.path).models.first.map { try ZooModelFactory.configuration(params: $0.params) } }
-        let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: selection.epochs?.max(), seed: seed,
+        // The last epoch SANE was trained on is the default only for prompts from the run's own zoo.
+        let ownZoo = prompts.prompts.map { ZooSelection.canonical(URL(fileURLWithPath: $0)) == selection.canonicalPath } ?? true
+        let chosen = try prompts.load(defaultZoo: selection.path, defaultEpoch: ownZoo ? selection.epochs?.max() : nil, seed: seed,
                                       settings: prompts.prompts == nil ? nil : try? runNetwork())
         guard priorStd != nil || !chosen.isEmpty else { throw CommandError("no prompt models found in \(prompts.prompts ?? selection.path)") }
         guard let network = try chosen.first?.network ?? runNetwork() else {
             throw CommandError("the run's zoo \(selection.path) has no models to take the target architecture from (hint: pass --prompts)")
         }
         let target = network
+        let settings = makeSettings()
+        // The target's preprocessing, checked before any data is read (new architecture: fitted on the prompts).
+        let targetPreprocessing = try ModelSampler(encoder: encoder, zoo: runZoo, target: target, settings: settings, prompts: chosen.map(\.stateDict))
+            .targetPreprocessing
+        let preprocessingLine = targetPreprocessing.summary(targetName: target.architecture.rawValue, prompts: chosen.count)
+        diagnostic("sample: " + preprocessingLine)
         let datasetName = task.dataset ?? chosen.first?.dataset ?? "mnist"
         let training = try task.load(datasetName, split: .train, side: target.architecture.inputSize)
         guard validationSize < training.count else {
@@ -147,7 +172,6 @@ struct SampleCommand: ParsableCommand {
         }
         let data = SamplingData(training: training, validationCount: validationSize, seed: seed)
 
-        let settings = makeSettings()
         let grid = bandwidth == "auto" ? BandwidthSelection.grid : [settings.bandwidth]
         let variants = self.variants
         // kde30's prompts: every model of the prompt split of the zoo (--prompts, else the run's) at the epoch.
@@ -162,9 +186,13 @@ struct SampleCommand: ParsableCommand {
             zooModels = all
             return all
         }
-        // The audit's distances: the checkpoints SANE was trained on.
+        // The audit's distances: the checkpoints SANE was trained on, where they are of the target's architecture.
         let zoo = try Zoo(path: selection.path)
-        let trainingCheckpoints = try (audit || variants.count > 1) && !chosen.isEmpty
+        let sameArchitecture = targetPreprocessing.isTrainingArchitecture
+        if !sameArchitecture, audit || variants.count > 1 {
+            diagnostic("audit: the training zoo is another architecture than the target; distances to training are left out (NaN)")
+        }
+        let trainingCheckpoints = try (audit || variants.count > 1) && !chosen.isEmpty && sameArchitecture
             ? zoo.models(in: .train, seed: selection.splitSeed).map { try zoo.loadCheckpoints(of: [$0], epochs: selection.epochs).checkpoints.map(\.stateDict) }
             : []
         diagnostic("sample: \(chosen.count) prompts (\(target.architecture.rawValue)) → \(samples) draws × \(rounds + 1) round(s) × \(grid.count) bandwidth(s) × \(variants.count) sampler(s) [\(variants.map(\.rawValue).joined(separator: ", "))], keep \(keep); scoring on \(validationSize) \(datasetName) training images")
@@ -219,6 +247,7 @@ struct SampleCommand: ParsableCommand {
             rounds: result.rounds, samples: records)
         manifest.sampler = chosenRun.variant
         manifest.samplerSelection = samplerSelection
+        manifest.preprocessing = preprocessingLine
         try manifest.write(folder: outURL)
 
         func line(_ label: String, _ values: [Double], _ note: String = "") {
@@ -279,7 +308,7 @@ struct SampleCommand: ParsableCommand {
 /// folder of checkpoint files, or one checkpoint file (`CheckpointSource`).
 struct PromptOptions: ParsableArguments {
     @Option(help: "Prompt models: a zoo directory, a folder of checkpoint files (*.safetensors, *.pt, *.pth), or one checkpoint file.") var prompts: String?
-    @Option(help: "Zoo prompts: checkpoint epoch (default: the last epoch SANE was trained on, else each model's last).") var promptEpoch: Int?
+    @Option(help: "Zoo prompts: checkpoint epoch (default: for the run's own zoo the last epoch SANE was trained on, else each model's last).") var promptEpoch: Int?
     @Option(help: "Zoo prompts: how many models.") var promptCount = 5
     @Option(help: "Zoo prompts: the zoo split they come from (train, validation, test).") var promptSplit = "train"
 

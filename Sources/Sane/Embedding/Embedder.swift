@@ -80,8 +80,13 @@ public final class SANEEncoder {
     /// Preprocesses a model's checkpoints exactly as training did (alignment computed on the last
     /// one given, standardization with the train statistics of zoo `zoo`) and tokenizes them.
     public func tokenize(trajectory: [StateDict], zoo: Int = 0, seed: UInt64 = 0) throws -> [TokenSequence] {
+        try tokenize(trajectory: trajectory, preprocessing: preprocessing[zoo], seed: seed)
+    }
+
+    /// Preprocesses a model's checkpoints with `prep` (the run's preprocessing of one zoo, or one
+    /// fitted for a new architecture, `TargetPreprocessing`) and tokenizes them.
+    public func tokenize(trajectory: [StateDict], preprocessing prep: ZooPreprocessing, seed: UInt64 = 0) throws -> [TokenSequence] {
         var g = SeededGenerator(seed: seed)
-        let prep = preprocessing[zoo]
         let sequences = try prep.prepare(trajectory: trajectory, using: &g).map { try prep.tokenizer.tokenize($0) }
         try model.config.validatePositions(of: sequences)   // a zoo with more layers or rows than the run's
         return sequences
@@ -135,7 +140,12 @@ public final class SANEEncoder {
     /// De-tokenizes decoded tokens into a state dict shaped like `reference` and undoes the
     /// standardization of zoo `zoo`.
     public func weights(fromTokens tokens: Tensor, like reference: StateDict, zoo: Int = 0) throws -> StateDict {
-        let prep = preprocessing[zoo]
-        return try prep.restore(try prep.tokenizer.detokenize(tokens, like: reference))
+        try weights(fromTokens: tokens, like: reference, preprocessing: preprocessing[zoo])
+    }
+
+    /// De-tokenizes decoded tokens into a state dict shaped like `reference` and undoes the
+    /// standardization of `prep`.
+    public func weights(fromTokens tokens: Tensor, like reference: StateDict, preprocessing prep: ZooPreprocessing) throws -> StateDict {
+        try prep.restore(try prep.tokenizer.detokenize(tokens, like: reference))
     }
 }

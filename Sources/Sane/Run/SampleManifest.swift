@@ -42,6 +42,9 @@ public struct SampleManifest: Codable, Sendable {
     public var settings: SamplingSettings
     public var promptLatentRMS: Double?
     public var promptLatentSpread: Double?
+    /// What the target's preprocessing was fitted on (`TargetPreprocessing.summary`); nil in
+    /// files written before it was recorded.
+    public var preprocessing: String?
     /// How `--bandwidth auto` chose (nil when a bandwidth was given).
     public var bandwidthSelection: BandwidthSelection?
     /// The sampler that generated the samples (nil in files written before `--sampler`).

@@ -50,7 +50,7 @@ public struct BandwidthSelection: Codable, Sendable {
         for (i, h) in grid.enumerated() {
             var s = settings
             s.bandwidth = h
-            let sampler = try ModelSampler(encoder: encoder, zoo: zoo, target: target, settings: s)
+            let sampler = try ModelSampler(encoder: encoder, zoo: zoo, target: target, settings: s, prompts: prompts)
             configure(sampler, i)
             let result = try sampler.run(prompts: prompts, data: data)
             let kept = result.kept.map(\.validationAccuracy)

@@ -74,21 +74,22 @@ public struct GenerationAudit: Codable, Sendable {
 
     /// Audits the kept samples of `sampler`'s run.
     /// - Parameters:
-    ///   - training: the zoo checkpoints SANE was trained on, per model (a trajectory each).
+    ///   - training: the zoo checkpoints SANE was trained on, per model (a trajectory each); empty
+    ///     for a target of another architecture (distances to training are then NaN).
     ///   - test: test images; accuracy on them is computed once, after every choice.
     ///   - progress: called with (models scored, total) while the baselines are scored.
     public static func run(sampler: ModelSampler, prompts: [StateDict], kept: [SampledModel], training: [[StateDict]],
                            data: SamplingData, test: ImageDataset?, fineTuning: FineTuningRequest? = nil, seed: UInt64 = 0,
                            progress: ((Int, Int) -> Void)? = nil) throws -> GenerationAudit {
-        let encoder = sampler.encoder, zoo = sampler.zoo
+        let encoder = sampler.encoder, prep = sampler.targetPreprocessing.preprocessing
         func tokens(_ state: StateDict) throws -> TokenSequence {
-            guard let sequence = try encoder.tokenize(trajectory: [state], zoo: zoo, seed: seed).first else {
+            guard let sequence = try encoder.tokenize(trajectory: [state], preprocessing: prep, seed: seed).first else {
                 throw SaneError("a model could not be tokenized for the audit")
             }
             return sequence
         }
         let promptTokens = try prompts.map(tokens)                                      // E × (N, d_t)
-        let trainingTokens = try training.flatMap { try encoder.tokenize(trajectory: $0, zoo: zoo, seed: seed) }
+        let trainingTokens = try training.flatMap { try encoder.tokenize(trajectory: $0, preprocessing: prep, seed: seed) }
         func distances(_ state: StateDict) throws -> (prompt: Double, training: Double) {
             let t = try tokens(state)
             return (promptTokens.map { distance(t, $0) }.min() ?? .nan, trainingTokens.map { distance(t, $0) }.min() ?? .nan)
@@ -128,7 +129,7 @@ public struct GenerationAudit: Codable, Sendable {
                         for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * g.normal() }
                     } }
                 }
-                return try encoder.weights(fromTokens: x, like: sampler.reference, zoo: zoo)
+                return try encoder.weights(fromTokens: x, like: sampler.reference, preprocessing: prep)
             }
         }
         // Re-aligning a noisy model can pick another permutation than its prompt's, which moves it
@@ -155,7 +156,7 @@ public struct GenerationAudit: Codable, Sendable {
                     } }
                 }
             }
-            let (averageGroup, averageStates) = try group("prompt averages", try averages.map { try encoder.weights(fromTokens: $0, like: sampler.reference, zoo: zoo) })
+            let (averageGroup, averageStates) = try group("prompt averages", try averages.map { try encoder.weights(fromTokens: $0, like: sampler.reference, preprocessing: prep) })
             groups.append(averageGroup); states.append(averageStates)
         }
         let promptScores = try prompts.map { sampler.scorer(try sampler.network($0, data: data, using: &conditioning), data.validation) }

@@ -75,6 +75,9 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
     public var batchNormIterations = 10
     public var batchNormBatchSize = 64
     public var seed: UInt64 = 0
+    /// Where the per-layer standardization comes from (`TargetPreprocessing`); nil = `.auto`
+    /// (the run's for its training architecture, fitted on the prompts for a new one).
+    public var standardization: TargetPreprocessing.Standardization?
 
     public init() {}
 }
@@ -271,7 +274,8 @@ public struct SamplingResult: Sendable {
     public var anchors: [Int]
 }
 
-/// Samples new models of a target network from a trained SANE (§7).
+/// Samples new models of a target network from a trained SANE (§7): of SANE's training
+/// architecture, or of a new one with the preprocessing fitted on the prompts (`TargetPreprocessing`).
 public final class ModelSampler {
     public let encoder: SANEEncoder
     /// Which of the run's zoos' preprocessing (alignment reference, standardization) applies.
@@ -288,21 +292,23 @@ public final class ModelSampler {
     public let reference: StateDict
     /// P of the target's token sequence, flattened [N·3].
     public let positions: [Int32]
+    /// The preprocessing of the target's models: the run's zoo's, or fitted on the prompts.
+    public let targetPreprocessing: TargetPreprocessing
 
-    public init(encoder: SANEEncoder, zoo: Int = 0, target: ZooNetworkConfiguration, settings: SamplingSettings) throws {
+    /// - Parameter prompts: the prompts, needed when the target is not SANE's training
+    ///   architecture (or `settings.standardization` is `.prompts`): its preprocessing is fitted
+    ///   on them. `run(prompts:data:)` should be given the same ones.
+    public init(encoder: SANEEncoder, zoo: Int = 0, target: ZooNetworkConfiguration, settings: SamplingSettings,
+                prompts: [StateDict] = []) throws {
         guard zoo >= 0 && zoo < encoder.preprocessing.count else {
             throw SaneError("the run has no zoo \(zoo) (it has \(encoder.preprocessing.count), numbered from 0)")
         }
         try settings.validate()
         self.encoder = encoder; self.zoo = zoo; self.target = target; self.settings = settings
         reference = ZooNetwork(target.seeded(settings.seed)).stateDict()
-        let sequence = try encoder.preprocessing[zoo].tokenizer.tokenize(reference)
-        let trained = encoder.preprocessing[zoo].reference
-        guard try encoder.preprocessing[zoo].tokenizer.layout(for: trained) == encoder.preprocessing[zoo].tokenizer.layout(for: reference) else {
-            throw SaneError("the target network (\(target.architecture.rawValue), \(sequence.count) tokens) is not the architecture SANE was trained on",
-                            hint: "sample the architecture of the run's zoo; its standardization and alignment are per layer")
-        }
-        positions = sequence.positions
+        targetPreprocessing = try TargetPreprocessing(encoder: encoder, zoo: zoo, targetName: target.architecture.rawValue, reference: reference,
+                                                      prompts: prompts, standardization: settings.standardization ?? .auto)
+        positions = try targetPreprocessing.preprocessing.tokenizer.tokenize(reference).positions
     }
 
     /// z^e: the prompts' token latents, each [N, d_z], preprocessed as in training (§7.1).
@@ -313,7 +319,7 @@ public final class ModelSampler {
     /// The prompts aligned, standardized and tokenized as in training, each (T [N, d_t], M, P).
     public func tokenize(_ prompts: [StateDict]) throws -> [TokenSequence] {
         try prompts.map { prompt in
-            guard let sequence = try encoder.tokenize(trajectory: [prompt], zoo: zoo, seed: settings.seed).first else {
+            guard let sequence = try encoder.tokenize(trajectory: [prompt], preprocessing: targetPreprocessing.preprocessing, seed: settings.seed).first else {
                 throw SaneError("prompt could not be tokenized")
             }
             return sequence
@@ -335,7 +341,7 @@ public final class ModelSampler {
 
     /// Weights decoded from latents [N, d_z]: decode (haloed), de-standardize, de-tokenize (§7.3).
     public func decode(_ latents: Tensor) throws -> StateDict {
-        try encoder.weights(fromTokens: encoder.decode(latents, positions: positions), like: reference, zoo: zoo)
+        try encoder.weights(fromTokens: encoder.decode(latents, positions: positions), like: reference, preprocessing: targetPreprocessing.preprocessing)
     }
 
     /// The target network holding `stateDict`, BatchNorm-conditioned on the conditioning data, in
