@@ -25,7 +25,7 @@ public final class FlatBuffer: @unchecked Sendable {
 /// Parameters whose values and gradients live in two flat buffers with a named layout.
 ///
 /// Layout: every parameter has a slot `offset ..< offset + count` (its name and shape are kept
-/// with it). Slots are in parameter order within two sections,
+/// with it), 64-byte aligned. Slots are in parameter order within two sections,
 ///
 ///     values:    [ ≥2-D parameters (matrices, kernels) | < 2-D parameters (biases, norms) ]
 ///     gradients: [ the same slots                                  | present₀ … present_{P−1} ]
@@ -83,8 +83,10 @@ public final class FlatParameters {
         }
         let matrices = parameters.indices.filter { parameters[$0].1.shape.count >= 2 }
         let vectors = parameters.indices.filter { parameters[$0].1.shape.count < 2 }
+        // Each slot starts at a multiple of 16 floats (64 bytes, like a tensor of its own); the
+        // padding stays zero, so runs may span it (an Adam or SGD update of zeros is zero).
         var offsets = [Int](repeating: 0, count: parameters.count), next = 0
-        for k in matrices + vectors { offsets[k] = next; next += parameters[k].1.count }
+        for k in matrices + vectors { offsets[k] = next; next = (next + parameters[k].1.count + 15) / 16 * 16 }
         slots = parameters.indices.map { Slot(name: parameters[$0].0, shape: parameters[$0].1.shape, offset: offsets[$0], count: parameters[$0].1.count) }
         variables = parameters.map(\.1)
         bufferOrder = matrices + vectors
@@ -95,6 +97,8 @@ public final class FlatParameters {
         gradientViews = valueViews
         for (k, v) in variables.enumerated() {
             v.flatParameters = self
+            if isKnownUniquelyReferenced(&v.value.storage) { v.value.storage.recycles = false }
+            if v.spareGradient != nil, isKnownUniquelyReferenced(&v.spareGradient!.storage) { v.spareGradient!.storage.recycles = false }
             bindValue(k, copying: v.value)
             let s = makeGradientView(k)
             if let g = v.grad {
@@ -176,17 +180,20 @@ public final class FlatParameters {
     /// Whether parameter k has a gradient now.
     public func hasGradient(_ k: Int) -> Bool { variables[k].grad != nil }
 
-    /// Maximal runs of slots adjacent in the buffer on which `key` (nil: skip the slot) is equal:
-    /// (offset, count, key) in buffer order. An optimizer runs one kernel call per run.
+    /// Maximal runs of slots next to each other in buffer order on which `key` (nil: skip the
+    /// slot) is equal: (offset, count, key) in buffer order, a run covering the zero padding
+    /// between its slots. An optimizer runs one kernel call per run.
     public func runs<Key: Equatable>(_ key: (Int) -> Key?) -> [(offset: Int, count: Int, key: Key)] {
         var out: [(offset: Int, count: Int, key: Key)] = []
+        var previousIncluded = false
         for k in bufferOrder {
-            guard let kk = key(k) else { continue }
-            if let last = out.last, last.key == kk, last.offset + last.count == slots[k].offset {
-                out[out.count - 1].count += slots[k].count
+            guard let kk = key(k) else { previousIncluded = false; continue }
+            if previousIncluded, let last = out.last, last.key == kk {
+                out[out.count - 1].count = slots[k].offset + slots[k].count - last.offset
             } else {
                 out.append((slots[k].offset, slots[k].count, kk))
             }
+            previousIncluded = true
         }
         return out
     }

@@ -17,6 +17,9 @@ public final class TensorStorage: @unchecked Sendable {
     private(set) var arena: FlatBuffer?
     /// Where the buffer lives.
     public let device: Device = .cpu
+    /// False: on release the buffer goes back to malloc, not to `BufferCache` (a parameter's
+    /// buffer replaced by its flat-buffer view would otherwise sit in the cache for good).
+    var recycles = true
 
     /// Uninitialized storage of `count` floats.
     public init(uninitializedCount count: Int) {
@@ -41,7 +44,7 @@ public final class TensorStorage: @unchecked Sendable {
     deinit {
         guard arena == nil else { return }
         let raw = UnsafeMutableRawPointer(pointer)
-        if !BufferCache.give(raw, bytes: max(count, 1) * 4) { raw.deallocate() }
+        if !recycles || !BufferCache.give(raw, bytes: max(count, 1) * 4) { raw.deallocate() }
     }
 
     @usableFromInline func copy() -> TensorStorage {

@@ -29,25 +29,28 @@ final class FlatParametersTests: XCTestCase {
         return [("a", a), ("b", b), ("c", c)]
     }
 
-    /// The layout: slots in parameter order within the ≥2-D and the < 2-D sections; values and
-    /// gradients become views of the flat buffers and keep their elements.
+    /// The layout: 64-byte aligned slots in parameter order within the ≥2-D and the < 2-D
+    /// sections; values and gradients become views of the flat buffers and keep their elements.
     func testLayoutAndViews() {
         let p = parameters()
         let d = Variable(Tensor(shape: [1, 2], scalars: [8, 9]), requiresGrad: true)
         let flat = FlatParameters.binding(p + [("d", d)])
-        XCTAssertEqual(flat.slots.map(\.offset), [0, 8, 12, 6])
+        XCTAssertEqual(flat.slots.map(\.offset), [0, 32, 48, 16])
         XCTAssertEqual(flat.bufferOrder, [0, 3, 1, 2])
-        XCTAssertEqual(flat.count, 13)
-        XCTAssertEqual(flat.allreduceByteCount, (13 + 4) * 4)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: flat.values.pointer, count: 13)), [1, 2, 3, 4, 5, 6, 8, 9, 0, 0, 0, 0, 7])
+        XCTAssertEqual(flat.count, 64)
+        XCTAssertEqual(flat.allreduceByteCount, (64 + 4) * 4)
+        let all = Array(UnsafeBufferPointer(start: flat.values.pointer, count: 64))
+        XCTAssertEqual(all, [1, 2, 3, 4, 5, 6] + Array(repeating: 0, count: 10) + [8, 9] + Array(repeating: 0, count: 30) + [7] + Array(repeating: 0, count: 15))
         XCTAssertEqual(p[0].1.value.readPointer, UnsafePointer(flat.values.pointer), "the value is a view, not a copy")
-        XCTAssertEqual(p[2].1.grad?.readPointer, UnsafePointer(flat.gradients.pointer + 12))
+        XCTAssertEqual(p[2].1.grad?.readPointer, UnsafePointer(flat.gradients.pointer + 48))
         XCTAssertEqual(p[2].1.grad?.scalars, [1.25])
         XCTAssertNil(p[1].1.grad)
         XCTAssertTrue(FlatParameters.binding(p + [("d", d)]) === flat, "the same list binds the same buffers")
         XCTAssertNil(FlatParameters.existing(for: p), "another list is not these flat parameters")
-        XCTAssertEqual(flat.runs { flat.hasGradient($0) ? 0 : nil }.map(\.offset), [0, 12], "b has no gradient, so c and a do not merge")
-        XCTAssertEqual(flat.runs { flat.slots[$0].shape.count >= 2 }.map { [$0.offset, $0.count] }, [[0, 8], [8, 5]])
+        XCTAssertEqual(flat.runs { flat.hasGradient($0) ? 0 : nil }.map { [$0.offset, $0.count] }, [[0, 6], [48, 1]],
+                       "d and b have no gradient, so a and c do not merge")
+        XCTAssertEqual(flat.runs { flat.slots[$0].shape.count >= 2 }.map { [$0.offset, $0.count] }, [[0, 18], [32, 17]],
+                       "runs span the padding between their slots")
     }
 
     /// One allreduce carries every gradient: each comes back summed over the ranks, in its own
@@ -82,10 +85,10 @@ final class FlatParametersTests: XCTestCase {
 
         p[2].1.value = Tensor(shape: [1], scalars: [100])       // e.g. Module.load
         p[2].1.accumulateGradient(Tensor(shape: [1], scalars: [2]))
-        XCTAssertEqual(p[2].1.grad?.readPointer, UnsafePointer(sgd.flat.gradients.pointer + 10), "the first gradient lands in its slot")
+        XCTAssertEqual(p[2].1.grad?.readPointer, UnsafePointer(sgd.flat.gradients.pointer + 32), "the first gradient lands in its slot")
         sgd.step()
         XCTAssertEqual(p[2].1.value.scalars, [98])
-        XCTAssertEqual(sgd.flat.values.pointer[10], 98, "the assigned value was brought back into the buffer")
+        XCTAssertEqual(sgd.flat.values.pointer[32], 98, "the assigned value was brought back into the buffer")
         XCTAssertEqual(p[0].1.value.scalars, [0.5, 3, 1, 4, 2, 10], "no gradient, no update")
 
         let saved = sgd.flat.stateDict()
