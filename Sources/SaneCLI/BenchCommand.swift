@@ -177,7 +177,7 @@ struct SANEStepBench: ParsableCommand {
         let data = ViewBatch(tokens1: Tensor.normal(shape, using: &g), tokens2: Tensor.normal(shape, using: &g),
                              mask1: Tensor(shape: shape, repeating: 1), mask2: Tensor(shape: shape, repeating: 1),
                              positions1: positions, positions2: positions)
-        let gradients = world.size > 1 ? GradientBuffer(parameters: model.namedParameters()) : nil
+        let gradients = world.size > 1 ? model.flatParameters() : nil
         var allreduceTime = 0.0, waitTime = 0.0
         /// One step: (seconds, forward seconds, GEMM FLOP); the seconds spent waiting for the
         /// slowest rank's backward (a barrier) and in the allreduce itself go to `waitTime`, `allreduceTime`.
@@ -192,7 +192,7 @@ struct SANEStepBench: ParsableCommand {
             if gradients != nil { world.barrier() }
             let ta = DispatchTime.now().uptimeNanoseconds
             waitTime = Double(ta - tw) / 1e9
-            gradients?.allreduceSum(over: world)
+            gradients?.allreduceGradients(over: world)
             allreduceTime = Double(DispatchTime.now().uptimeNanoseconds - ta) / 1e9
             optimizer.step()
             let t2 = DispatchTime.now().uptimeNanoseconds
@@ -238,7 +238,7 @@ struct SANEStepBench: ParsableCommand {
         if gemmProfile { result["gemm_profile"] = profileRows }
         if let gradients {
             result["ranks"] = world.size; result["allreduce_seconds"] = allreduceSeconds
-            result["allreduce_share"] = allreduceSeconds / t; result["allreduce_bytes"] = gradients.byteCount
+            result["allreduce_share"] = allreduceSeconds / t; result["allreduce_bytes"] = gradients.allreduceByteCount
             result["wait_seconds"] = waitSeconds
         }
         guard world.isRoot else { return }
@@ -250,7 +250,7 @@ struct SANEStepBench: ParsableCommand {
                          Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads, Int(sane_fma_lanes())))
             if let gradients {
                 print(String(format: "%d ranks × %d threads: allreduce of %.1f MB took %.1f ms = %.1f %% of the step, after %.1f ms waiting for the slowest rank (rank 0's fastest step)",
-                             world.size, options.threads, Double(gradients.byteCount) / 1e6, allreduceSeconds * 1e3, 100 * allreduceSeconds / t, waitSeconds * 1e3))
+                             world.size, options.threads, Double(gradients.allreduceByteCount) / 1e6, allreduceSeconds * 1e3, 100 * allreduceSeconds / t, waitSeconds * 1e3))
             }
             if gemmProfile { print("GEMM by shape, one more step (op(A) op(B) m×n×k):"); profileLines.forEach { print($0) } }
         }

@@ -56,6 +56,7 @@ open class Module {
             }
             v.value = t.reshaped(v.shape)
         }
+        FlatParameters.existing(for: namedParameters())?.attach()   // copies the loaded values into the flat buffer
         if strict {
             let known = Set(mine.map(\.0))
             if let extra = state.keys.first(where: { !known.contains($0) }) {
@@ -72,8 +73,16 @@ open class Module {
     /// Number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
-    /// Clears all parameter gradients.
-    public func zeroGradients() { for p in parameters { p.clearGradient() } }
+    /// The flat buffers (`FlatParameters`) this module's parameters live in, binding them on the
+    /// first call; an optimizer made for `namedParameters()` binds the same ones.
+    public func flatParameters() -> FlatParameters { FlatParameters.binding(namedParameters()) }
+
+    /// Clears all parameter gradients: one zero-fill of the flat gradient buffer when the
+    /// parameters are bound (an optimizer was made for them), else parameter by parameter.
+    public func zeroGradients() {
+        let named = namedParameters()
+        if let flat = FlatParameters.existing(for: named) { flat.zeroGradients() } else { for p in named { p.1.clearGradient() } }
+    }
 }
 
 /// A module with one input and one output.

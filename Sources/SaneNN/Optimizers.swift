@@ -19,17 +19,13 @@ public protocol Optimizer: AnyObject {
     func load(_ state: StateDict) throws
 }
 
-/// The state entry `name`, checked against the parameter's shape.
-private func restore(_ name: String, from state: StateDict, shape: [Int]) throws -> Tensor {
-    guard let t = state[name] else { throw SaneError("optimizer state has no entry '\(name)'", hint: "was it saved for another model?") }
-    guard t.shape == shape else { throw SaneError("optimizer state '\(name)' has shape \(t.shape), expected \(shape)") }
-    return t
-}
-
 /// Stochastic gradient descent with momentum and L2 weight decay (torch.optim.SGD):
 ///
 ///     d = g + λ·p;  buf = d (first step) or μ·buf + (1 − dampening)·d
 ///     d = d + μ·buf (Nesterov) or buf;   p ← p − lr·d
+///
+/// One pass over the flat parameters (`FlatParameters`): a loop per run of adjacent slots that
+/// have a gradient and agree on whether their momentum buffer exists yet.
 public final class SGD: Optimizer {
     public let parameters: [(name: String, variable: Variable)]
     public var learningRate: Double
@@ -37,48 +33,50 @@ public final class SGD: Optimizer {
     public var dampening: Double
     public var weightDecay: Double
     public var nesterov: Bool
-    /// Momentum buffers, created on a parameter's first update.
-    private var buffers: [Tensor?]
+    /// The parameters' values and gradients.
+    public let flat: FlatParameters
+    /// Momentum buffers (the parameters' layout); a slot's buffer starts on its first update.
+    private let buffers: FlatBuffer
+    private var started: [Bool]
 
     public init(parameters: [(String, Variable)], learningRate: Double, momentum: Double = 0, dampening: Double = 0,
                 weightDecay: Double = 0, nesterov: Bool = false) {
         self.parameters = parameters.map { (name: $0.0, variable: $0.1) }
         self.learningRate = learningRate; self.momentum = momentum; self.dampening = dampening
         self.weightDecay = weightDecay; self.nesterov = nesterov
-        buffers = Array(repeating: nil, count: parameters.count)
-        for p in parameters { p.1.reserveGradient() }
+        flat = FlatParameters.binding(parameters)
+        buffers = FlatBuffer(zeros: flat.count)
+        started = Array(repeating: false, count: parameters.count)
     }
 
     public func step() {
+        flat.attach()
         let lr = Float(learningRate), mu = Float(momentum), damp = Float(1 - dampening), wd = Float(weightDecay)
-        for (i, p) in parameters.enumerated() {
-            guard let grad = p.variable.grad else { continue }
-            let n = grad.count, pg = grad.readPointer, pp = p.variable.value.writePointer()
-            var d = Tensor(shape: grad.shape) { d in for j in 0..<n { d[j] = wd == 0 ? pg[j] : pg[j] + wd * pp[j] } }
-            if momentum != 0 {
-                if var buf = buffers[i] {
-                    let pb = buf.writePointer(), pd = d.readPointer
-                    for j in 0..<n { pb[j] = mu * pb[j] + damp * pd[j] }
-                    buffers[i] = buf
-                } else {
-                    buffers[i] = d
+        let useMomentum = momentum != 0, nesterov = nesterov
+        for run in flat.runs({ flat.hasGradient($0) ? started[$0] : nil }) {
+            let pp = flat.values.pointer + run.offset, pg = flat.gradients.pointer + run.offset
+            let pb = buffers.pointer + run.offset, first = !run.key
+            for j in 0..<run.count {
+                var d = wd == 0 ? pg[j] : pg[j] + wd * pp[j]
+                if useMomentum {
+                    pb[j] = first ? d : mu * pb[j] + damp * d
+                    d = nesterov ? d + mu * pb[j] : pb[j]
                 }
-                let pb = buffers[i]!.readPointer
-                if nesterov { let pd = d.writePointer(); for j in 0..<n { pd[j] += mu * pb[j] } } else { d = buffers[i]! }
+                pp[j] -= lr * d
             }
-            let pd = d.readPointer
-            for j in 0..<n { pp[j] -= lr * pd[j] }
         }
+        if useMomentum { for k in started.indices where flat.hasGradient(k) { started[k] = true } }
     }
 
     public func stateDict() -> StateDict {
-        StateDict(zip(parameters, buffers).compactMap { p, b in b.map { (p.name + ".momentum_buffer", $0) } })
+        StateDict(flat.slots.indices.filter { started[$0] }.map { (flat.slots[$0].name + ".momentum_buffer", flat.copy(slot: $0, of: buffers)) })
     }
 
     public func load(_ state: StateDict) throws {
-        buffers = try parameters.map { p in
-            state[p.name + ".momentum_buffer"] == nil ? nil : try restore(p.name + ".momentum_buffer", from: state, shape: p.variable.shape)
-        }
+        let present = flat.slots.map { state[$0.name + ".momentum_buffer"] != nil }
+        let saved = try flat.checkedEntries(of: state, suffix: ".momentum_buffer", what: "optimizer state") { present[$0] }
+        flat.write(saved, into: buffers)
+        started = present
     }
 }
 
@@ -101,6 +99,8 @@ public final class Adam: Optimizer {
     public func step() {
         core.step(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon) { _ in (l2: weightDecay, decoupled: 0) }
     }
+    /// The parameters' values and gradients.
+    public var flat: FlatParameters { core.flat }
     public func stateDict() -> StateDict { core.stateDict() }
     public func load(_ state: StateDict) throws { try core.load(state) }
 }
@@ -126,56 +126,64 @@ public final class AdamW: Optimizer {
     }
 
     public func step() {
-        core.step(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon) { p in
-            (l2: 0, decoupled: p.shape.count >= 2 ? weightDecay : 0)
+        core.step(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon) { shape in
+            (l2: 0, decoupled: shape.count >= 2 ? weightDecay : 0)
         }
     }
+    /// The parameters' values and gradients.
+    public var flat: FlatParameters { core.flat }
     public func stateDict() -> StateDict { core.stateDict() }
     public func load(_ state: StateDict) throws { try core.load(state) }
 }
 
-/// The moment buffers and step count shared by Adam and AdamW (torch's `_single_tensor_adam`).
+/// The moment buffers and step count shared by Adam and AdamW (torch's `_single_tensor_adam`),
+/// in the parameters' flat layout: one backend `adamUpdate` call per run of adjacent slots with
+/// a gradient and the same decay (AdamW: the ≥2-D section and the rest; Adam: one run).
 struct AdamMoments {
-    let parameters: [(name: String, variable: Variable)]
-    /// m, v per parameter.
-    var exponentialAverage: [Tensor], exponentialAverageSquared: [Tensor]
+    let flat: FlatParameters
+    /// m and v, in the parameters' layout.
+    let exponentialAverage: FlatBuffer, exponentialAverageSquared: FlatBuffer
     /// Number of steps taken (PyTorch keeps one per parameter; they are all equal here).
     var stepCount = 0
 
     init(_ parameters: [(String, Variable)]) {
-        self.parameters = parameters.map { (name: $0.0, variable: $0.1) }
-        exponentialAverage = parameters.map { Tensor(zeros: $0.1.shape) }
-        exponentialAverageSquared = parameters.map { Tensor(zeros: $0.1.shape) }
-        for p in parameters { p.1.reserveGradient() }
+        flat = FlatParameters.binding(parameters)
+        exponentialAverage = FlatBuffer(zeros: flat.count)
+        exponentialAverageSquared = FlatBuffer(zeros: flat.count)
     }
 
-    /// One update; `decay(p)` gives the L2 coefficient (added to the gradient) and the decoupled
-    /// coefficient (p ← p·(1 − lr·λ)) for parameter p.
+    /// One update; `decay(shape)` gives the L2 coefficient (added to the gradient) and the decoupled
+    /// coefficient (p ← p·(1 − lr·λ)) for a parameter of that shape.
     mutating func step(learningRate lr: Double, beta1: Double, beta2: Double, epsilon: Double,
-                       decay: (Variable) -> (l2: Double, decoupled: Double)) {
+                       decay: ([Int]) -> (l2: Double, decoupled: Double)) {
         stepCount += 1
         let t = Double(stepCount)
         let biasCorrection1 = 1 - Foundation.pow(beta1, t)
         let biasCorrection2Sqrt = (1 - Foundation.pow(beta2, t)).squareRoot()
         let backend = Backends.current
-        for (i, p) in parameters.enumerated() {
-            guard let grad = p.variable.grad else { continue }
-            let (l2, decoupled) = decay(p.variable)
-            let c = AdamCoefficients(decayFactor: decoupled != 0 ? Float(1 - lr * decoupled) : 1, l2: Float(l2),
+        let flat = flat
+        flat.attach()
+        struct Decay: Equatable { let l2: Double, decoupled: Double }
+        for run in flat.runs({ k -> Decay? in
+            guard flat.hasGradient(k) else { return nil }
+            let d = decay(flat.slots[k].shape)
+            return Decay(l2: d.l2, decoupled: d.decoupled)
+        }) {
+            let c = AdamCoefficients(decayFactor: run.key.decoupled != 0 ? Float(1 - lr * run.key.decoupled) : 1, l2: Float(run.key.l2),
                                      oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
                                      stepSize: Float(lr / biasCorrection1), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
                                      epsilon: Float(epsilon))
-            backend.adamUpdate(parameters: p.variable.value.writePointer(), firstMoment: exponentialAverage[i].writePointer(),
-                               secondMoment: exponentialAverageSquared[i].writePointer(), gradient: grad.readPointer,
-                               count: grad.count, coefficients: c)
+            backend.adamUpdate(parameters: flat.values.pointer + run.offset, firstMoment: exponentialAverage.pointer + run.offset,
+                               secondMoment: exponentialAverageSquared.pointer + run.offset,
+                               gradient: flat.gradients.pointer + run.offset, count: run.count, coefficients: c)
         }
     }
 
     func stateDict() -> StateDict {
         var s = StateDict()
-        for (i, p) in parameters.enumerated() {
-            s[p.name + ".exp_avg"] = exponentialAverage[i]
-            s[p.name + ".exp_avg_sq"] = exponentialAverageSquared[i]
+        for (k, slot) in flat.slots.enumerated() {
+            s[slot.name + ".exp_avg"] = flat.copy(slot: k, of: exponentialAverage)
+            s[slot.name + ".exp_avg_sq"] = flat.copy(slot: k, of: exponentialAverageSquared)
         }
         // Float32 holds step counts exactly up to 2²⁴ (16.7M steps).
         s["step"] = Tensor(Float(stepCount))
@@ -184,9 +192,11 @@ struct AdamMoments {
 
     mutating func load(_ state: StateDict) throws {
         guard let step = state["step"], step.count == 1 else { throw SaneError("optimizer state has no 'step'") }
-        exponentialAverage = try parameters.map { try restore($0.name + ".exp_avg", from: state, shape: $0.variable.shape) }
-        exponentialAverageSquared = try parameters.map { try restore($0.name + ".exp_avg_sq", from: state, shape: $0.variable.shape) }
+        // both checked before either is written
+        let m = try flat.checkedEntries(of: state, suffix: ".exp_avg", what: "optimizer state")
+        let v = try flat.checkedEntries(of: state, suffix: ".exp_avg_sq", what: "optimizer state")
+        flat.write(m, into: exponentialAverage)
+        flat.write(v, into: exponentialAverageSquared)
         stepCount = Int(step.scalar)
     }
 }
-

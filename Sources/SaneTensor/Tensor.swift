@@ -5,31 +5,64 @@
 //   N rows (flattened leading dims), K reduced dimension, M output features.
 
 /// Heap storage of a tensor: one 64-byte aligned Float32 buffer (large ones recycled through
-/// `BufferCache`) on a device. Only host (`.cpu`) storage exists so far; a device backend adds
+/// `BufferCache`) on a device, or a view into a `FlatBuffer` (a parameter, gradient or moment
+/// slot of `FlatParameters`). Only host (`.cpu`) storage exists so far; a device backend adds
 /// its allocation here (Documentation/AddingABackend.md).
 public final class TensorStorage: @unchecked Sendable {
     public let count: Int
-    public let pointer: UnsafeMutablePointer<Float>
+    /// The elements. Changes only when `detachFromArena()` moves a view into memory of its own.
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+    /// The flat buffer this storage is a view into (kept alive by the view), or nil when the
+    /// storage owns its memory.
+    private(set) var arena: FlatBuffer?
     /// Where the buffer lives.
     public let device: Device = .cpu
+    /// False: on release the buffer goes back to malloc, not to `BufferCache` (a parameter's
+    /// buffer replaced by its flat-buffer view would otherwise sit in the cache for good).
+    var recycles = true
 
     /// Uninitialized storage of `count` floats.
     public init(uninitializedCount count: Int) {
         self.count = count
+        pointer = TensorStorage.allocate(count)
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         let bytes = max(count, 1) * 4
         let raw = BufferCache.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// A view of `count` floats of `arena` from `offset`.
+    init(view arena: FlatBuffer, offset: Int, count: Int) {
+        precondition(offset >= 0 && offset + count <= arena.count, "view \(offset)..<\(offset + count) outside a flat buffer of \(arena.count)")
+        self.count = count
+        self.arena = arena
+        pointer = arena.pointer + offset
     }
 
     deinit {
+        guard arena == nil else { return }
         let raw = UnsafeMutableRawPointer(pointer)
-        if !BufferCache.give(raw, bytes: max(count, 1) * 4) { raw.deallocate() }
+        if !recycles || !BufferCache.give(raw, bytes: max(count, 1) * 4) { raw.deallocate() }
     }
 
     @usableFromInline func copy() -> TensorStorage {
         let s = TensorStorage(uninitializedCount: count)
         s.pointer.update(from: pointer, count: count)
         return s
+    }
+
+    /// Moves a view's elements into memory of its own, leaving the arena slot to its flat buffer.
+    /// `FlatParameters` calls it before writing a slot in place that a tensor other than its
+    /// parameter still holds (a state-dict snapshot, a captured value): those holders keep the
+    /// values they had, as copy-on-write promises.
+    func detachFromArena() {
+        guard arena != nil else { return }
+        let own = TensorStorage.allocate(count)
+        own.update(from: pointer, count: count)
+        pointer = own
+        arena = nil
     }
 }
 
@@ -86,6 +119,13 @@ public struct Tensor: @unchecked Sendable {
 
     /// A scalar tensor (shape `[]`).
     public init(_ scalar: Float) { self.init(shape: [], scalars: [scalar]) }
+
+    /// A tensor over existing storage (a flat-buffer view).
+    init(storage: TensorStorage, shape: [Int]) {
+        precondition(Tensor.elementCount(shape) == storage.count, "shape \(shape) does not fit storage of \(storage.count)")
+        self.storage = storage
+        self.shape = shape
+    }
 
     /// A tensor whose elements are not initialized; every element must be written before it is read.
     public init(uninitialized shape: [Int]) {

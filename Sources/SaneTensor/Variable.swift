@@ -58,7 +58,7 @@ public final class Variable {
         if grad == nil {
             if var spare = spareGradient {
                 spareGradient = nil
-                spare.writePointer().update(repeating: 0, count: spare.count)
+                if !spareIsZero { spare.writePointer().update(repeating: 0, count: spare.count) }
                 grad = spare
             } else {
                 grad = Tensor(zeros: value.shape)
@@ -67,34 +67,52 @@ public final class Variable {
         return grad!.writePointer()
     }
 
-    /// The buffer of a gradient released by `clearGradient()`, reused by the next `gradientPointer()`.
-    private var spareGradient: Tensor?
+    /// The buffer the next gradient goes to: one released by `clearGradient()`, reserved by
+    /// `reserveGradient()`, or the parameter's slot of a `FlatParameters` gradient buffer.
+    var spareGradient: Tensor?
+    /// Whether `spareGradient` is known to hold zeros (`FlatParameters.zeroGradients()` cleared
+    /// the whole gradient buffer in one call), so taking it needs no zero-fill.
+    var spareIsZero = false
+    /// The flat buffers this parameter's value and gradient live in, if any.
+    public internal(set) weak var flatParameters: FlatParameters?
 
     /// Sets `grad` to nil (no gradient yet, as PyTorch's `zero_grad(set_to_none=True)`) but keeps
     /// its buffer for the next backward pass: re-zeroing memory the process owns is far cheaper
     /// than freeing it and page-faulting fresh pages in again (7 % of a d-1024 SANE step in
     /// `clear_page_erms` before this).
     public func clearGradient() {
-        if let g = grad, g.shape == value.shape { spareGradient = g }
+        if let g = grad, g.shape == value.shape { spareGradient = g; spareIsZero = false }
         grad = nil
     }
 
-    /// Allocates the gradient buffer now, for a parameter that will be trained. Optimizers call
-    /// it at creation, so the long-lived gradient buffers sit together with the moment buffers
-    /// instead of being carved out between the first step's activations, which fragmented the
-    /// heap (a d-1024 step grew by ~300 MB of fresh pages per step).
+    /// Allocates the gradient buffer now, for a parameter that will be trained, so the long-lived
+    /// gradient buffers sit together with the moment buffers instead of being carved out between
+    /// the first step's activations, which fragmented the heap (a d-1024 step grew by ~300 MB of
+    /// fresh pages per step). `FlatParameters` does this for all parameters at once.
     public func reserveGradient() {
-        if grad == nil && spareGradient == nil { spareGradient = Tensor(zeros: value.shape) }
+        if grad == nil && spareGradient == nil { spareGradient = Tensor(zeros: value.shape); spareIsZero = true }
     }
 
     /// Adds `g` (same element count) to the gradient, with the current backend.
     public func accumulateGradient(_ g: Tensor) { accumulateGradient(g, using: Backends.current) }
 
     /// Adds `g` (same element count) to the gradient with `backend` (ops pass the backend of
-    /// their forward pass). The first gradient is taken as it is, without a copy.
+    /// their forward pass). The first gradient is copied into the reserved buffer when there is one
+    /// (a parameter), else taken as it is, without a copy (an intermediate node).
     public func accumulateGradient(_ g: Tensor, using backend: any Backend) {
         precondition(g.count == value.count, "gradient of \(g.shape) does not fit value of \(value.shape)")
-        if grad == nil { grad = g.reshaped(value.shape); return }
+        if grad == nil {
+            if var spare = spareGradient, spare.count == g.count {
+                // a reserved buffer (a flat-parameter slot) receives the first gradient as a copy
+                spareGradient = nil
+                backend.copyBlocks(dst: spare.writePointer(), dstStride: 0, src: g.readPointer, srcStride: 0,
+                                   blocks: 1, length: g.count, accumulate: false)
+                grad = spare
+            } else {
+                grad = g.reshaped(value.shape)   // taken as it is, without a copy
+            }
+            return
+        }
         backend.accumulate(gradientPointer(), g.readPointer, count: g.count, scale: 1)
     }
 

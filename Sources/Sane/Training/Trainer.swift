@@ -46,8 +46,8 @@ public final class SANETrainer {
     let optimizer: AdamW
     let schedule: OneCycleSchedule
     public let communicator: Communicator
-    /// All gradients in one buffer for the allreduce (data-parallel runs only).
-    let gradients: GradientBuffer?
+    /// The model's flat parameters, whose gradient buffer is allreduced (data-parallel runs only).
+    let gradients: FlatParameters?
     var state: TrainerState
     public var log: [EpochLog] { state.log }
     /// Called after every batch: (epoch, batch, batches, loss) — for progress bars.
@@ -71,7 +71,7 @@ public final class SANETrainer {
         model = SANEModel(config: config, using: &g)
         optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(config.learningRate),
                           weightDecay: Double(config.weightDecay))
-        gradients = communicator.size > 1 ? GradientBuffer(parameters: model.namedParameters()) : nil
+        gradients = communicator.size > 1 ? model.flatParameters() : nil
         let perEpoch = (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
         schedule = OneCycleSchedule(maxLearningRate: Double(config.learningRate), totalSteps: max(1, perEpoch * config.epochs))
         state = TrainerState(completedEpochs: 0, step: 0, generator: g.fork().stateWords, log: [])
@@ -123,7 +123,7 @@ public final class SANETrainer {
             let losses = gradients == nil ? model.losses(batch) : model.dataParallelLosses(batch, over: communicator)
             model.zeroGradients()
             if losses.total.requiresGrad { losses.total.backward() }
-            gradients?.allreduceSum(over: communicator)
+            gradients?.allreduceGradients(over: communicator)
             optimizer.step()
             state.step += 1
             let total = Double(losses.value)
