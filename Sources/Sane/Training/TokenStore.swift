@@ -251,7 +251,9 @@ public final class TokenStore: @unchecked Sendable {
         } else {
             tokens.withMutableHostBuffer { out in file.copyFloats(of: entry, elements: (start * d)..<((start + real) * d), into: out.baseAddress!) }
         }
-        file.release((file.header.dataStart + entry.begin)..<(file.header.dataStart + entry.end))
+        // With a margin: the kernel's fault-around also maps up to 64 KiB of neighbouring pages.
+        let margin = 1 << 16
+        file.release(max(0, file.header.dataStart + entry.begin - margin)..<(file.header.dataStart + entry.end + margin))
         var mask = Tensor(zeros: [length, d])                           // (ws, d_t)
         mask.withMutableHostBuffer { m in
             for t in 0..<real { (m.baseAddress! + t * d).update(repeating: 1, count: Int(counts[start + t])) }
