@@ -50,16 +50,17 @@ def save_safetensors(path, tensors):
         f.write(struct.pack('<Q', len(h))); f.write(h); [f.write(b) for b in blobs]
 
 
-out = sys.argv[1]
-for arch in ("Resnet18", "Resnet34"):
-    for width in (16, 64):
-        sd = state_dict(BLOCKS[arch], width, np.random.default_rng(1))
-        model_dir = os.path.join(out, f"{arch.lower()}-w{width}", f"{arch.lower()}_w{width}_seed1")
-        ck = os.path.join(model_dir, "checkpoint_000000")
-        os.makedirs(ck, exist_ok=True)
-        save_safetensors(os.path.join(ck, "checkpoints.safetensors"), sd)
-        params = {"model::type": arch, "model::width": width, "model::channels_in": 3, "model::o_dim": 10,
-                  "seed": 1, "dataset::name": "none (random init)"}
-        with open(os.path.join(model_dir, "params.json"), "w") as f: json.dump(params, f, indent=2)
-        learned = sum(v.size for k, v in sd.items() if k.endswith("weight") or k.endswith("bias"))
-        print(model_dir, learned, "parameters")
+if __name__ == "__main__":
+    out = sys.argv[1]
+    for arch in ("Resnet18", "Resnet34"):
+        for width in (16, 64):
+            sd = state_dict(BLOCKS[arch], width, np.random.default_rng(1))
+            model_dir = os.path.join(out, f"{arch.lower()}-w{width}", f"{arch.lower()}_w{width}_seed1")
+            ck = os.path.join(model_dir, "checkpoint_000000")
+            os.makedirs(ck, exist_ok=True)
+            save_safetensors(os.path.join(ck, "checkpoints.safetensors"), sd)
+            params = {"model::type": arch, "model::width": width, "model::channels_in": 3, "model::o_dim": 10,
+                      "seed": 1, "dataset::name": "none (random init)"}
+            with open(os.path.join(model_dir, "params.json"), "w") as f: json.dump(params, f, indent=2)
+            learned = sum(v.size for k, v in sd.items() if k.endswith("weight") or k.endswith("bias"))
+            print(model_dir, learned, "parameters")

@@ -41,6 +41,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Stop after this epoch (checkpointed; e.g. to fit a cluster job's time limit); run again to continue.")
     var stopAfter: Int?
     @Flag(help: "Print one JSON line per epoch on stdout.") var json = false
+    @Option(help: "Token store folder: the zoo tokenized once (safetensors shards + index.json), read memory-mapped one window at a time. Reused by later runs with the same zoo files and preprocessing settings (share one between runs). Default: OUT/token-store.")
+    var tokenStore: String?
+    @Flag(help: "Tokenize the zoo again into --token-store even if a store is there (a stale or damaged store is otherwise refused).")
+    var rebuildTokenStore = false
     @Flag(help: "Resume even though a zoo's files changed since the run started: re-fit the preprocessing (alignment reference, standardization) on the zoo as it is now. Without it such a resume is refused.")
     var refitChangedZoo = false
 
@@ -79,20 +83,23 @@ struct PretrainCommand: ParsableCommand {
         let lock = try root ? run.lockForWriting(purpose: "sane pretrain") : nil
         defer { lock?.release() }
 
-        let loading = ProgressBar("loading zoo", total: 1)
+        let storeURL = URL(fileURLWithPath: tokenStore ?? URL(fileURLWithPath: out).appendingPathComponent("token-store").path)
+        let loading = ProgressBar("tokenizing zoo into \(storeURL.path)", total: 1)
         loading.quiet = !root
         let data = try WeightSpaceData(selections: selections, tokenizer: Tokenizer(tokenizer),
                                        standardize: cfg.normalization == .standardize, align: cfg.align,
-                                       permutations: cfg.permutationsPerModel, seed: cfg.seed) { done, total in
+                                       permutations: cfg.permutationsPerModel, seed: cfg.seed,
+                                       store: storeURL, rebuild: rebuildTokenStore || refitChangedZoo) { done, total in
             loading.total = total
             loading.update(done, detail: "models")
         }
         loading.finish()
+        if root && !data.built { diagnostic("token store: reusing \(storeURL.path)") }
         if root { data.zoos.forEach { reportSkipped($0) } }
         if root && !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
-        if root { diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.sequence.count ?? 0) tokens each") }
+        if root { diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.tokens ?? 0) tokens each") }
         // The position tables grow to the zoo's longest sequence, layer count and largest layer.
-        let grown = cfg.growPositionTables(toFit: (data.train + data.validation + data.test).map(\.sequence))
+        let grown = cfg.growPositionTables(toFit: data.layouts)
         if root && grown.contains(where: { !$0.hasPrefix("maxTokens") }) { diagnostic("position tables sized to the zoo: \(grown.joined(separator: ", "))") }
 
         var manifest = RunFolder.Manifest(config: cfg, zoos: selections, tokenizer: tokenizer)

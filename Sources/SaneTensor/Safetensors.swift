@@ -59,12 +59,42 @@ public enum Safetensors {
 
     /// Decodes safetensors bytes; `source` names the file in error messages.
     public static func decode(_ data: Data, source: String) throws -> StateDict {
-        func fail(_ what: String) -> SaneError {
-            SaneError("\(what) in safetensors file \(source)", hint: "the file is corrupt or not a safetensors file")
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> StateDict in
+            let header = try Header(parsing: raw, source: source)
+            var sd = StateDict()
+            sd.metadata = header.metadata
+            for e in header.entries {
+                let base = raw.baseAddress! + header.dataStart + e.begin
+                sd[e.name] = Tensor(shape: e.shape) { out in e.dtype.convert(base, count: e.count, into: out) }
+            }
+            return sd
         }
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> StateDict in
+    }
+
+    /// A parsed and checked safetensors header: every entry's dtype, shape and byte range, the
+    /// ranges tiling the data section. Shared by `decode` and `MappedSafetensors`.
+    public struct Header: Sendable {
+        public struct Entry: Sendable {
+            public var name: String
+            public var dtype: StoredScalarType
+            public var shape: [Int]
+            /// Elements.
+            public var count: Int
+            /// Byte range relative to `dataStart`.
+            public var begin: Int, end: Int
+        }
+        public var metadata: [String: String] = [:]
+        public var entries: [Entry] = []
+        /// Byte offset of the data section in the file (8 + header length).
+        public var dataStart = 0
+
+        /// Parses the header of the file bytes `raw`; `source` names the file in errors.
+        public init(parsing raw: UnsafeRawBufferPointer, source: String) throws {
+            func fail(_ what: String) -> SaneError {
+                SaneError("\(what) in safetensors file \(source)", hint: "the file is corrupt or not a safetensors file")
+            }
             let bytes = raw.bindMemory(to: UInt8.self)
-            guard bytes.count >= 8, let start = raw.baseAddress else { throw fail("file shorter than the 8-byte header length") }
+            guard bytes.count >= 8, raw.baseAddress != nil else { throw fail("file shorter than the 8-byte header length") }
             var n: UInt64 = 0
             for k in 0..<8 { n |= UInt64(bytes[k]) << (8 * UInt64(k)) }
             guard n <= UInt64(maxHeaderBytes) else { throw fail("header length \(n) exceeds \(maxHeaderBytes) bytes") }
@@ -74,10 +104,9 @@ public enum Safetensors {
             do { header = try JSONValue.parse(bytes[8..<headerEnd]) } catch let e as SaneError { throw fail(e.message) }
             guard let members = header.objectMembers else { throw fail("header is not a JSON object") }
             let dataCount = bytes.count - headerEnd
+            dataStart = headerEnd
 
             // Every entry is checked, and the ranges together, before any tensor is allocated.
-            var metadata: [String: String] = [:]
-            var entries: [(name: String, dtype: StoredScalarType, shape: [Int], count: Int, begin: Int, end: Int)] = []
             var names = Set<String>()
             for member in members {
                 if member.key == "__metadata__" {
@@ -112,17 +141,9 @@ public enum Safetensors {
                     throw fail("tensor \"\(name)\" shape \(shape) needs \(count) × \(dtype.size) bytes but data_offsets span \(offs[1] - offs[0])")
                 }
                 guard names.insert(name).inserted else { throw fail("duplicate tensor name \"\(name)\"") }
-                entries.append((name, dtype, shape, count, offs[0], offs[1]))
+                entries.append(Entry(name: name, dtype: dtype, shape: shape, count: count, begin: offs[0], end: offs[1]))
             }
             try checkTiling(entries.map { ($0.begin, $0.end, $0.name) }, dataCount: dataCount, fail: fail)
-
-            var sd = StateDict()
-            sd.metadata = metadata
-            for e in entries {
-                let base = start + headerEnd + e.begin
-                sd[e.name] = Tensor(shape: e.shape) { out in e.dtype.convert(base, count: e.count, into: out) }
-            }
-            return sd
         }
     }
 }

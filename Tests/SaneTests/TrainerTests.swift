@@ -166,6 +166,7 @@ final class TrainerTests: XCTestCase {
         changed.maxRows = 19; changed.projectionDimensions = 23; changed.gamma = 0.5; changed.temperature = 0.7; changed.noiseStd = 0.3
         changed.learningRate = 0.25; changed.weightDecay = 0.125; changed.batchSize = 29; changed.epochs = 31
         changed.windowsPerCheckpoint = 37; changed.permutationsPerModel = 41; changed.normalization = .lossNormalization
+        changed.onePerModelPerBatch = true; changed.erasingProbability = 0.375
         changed.align = false; changed.seed = 43
         let encoded = try JSONEncoder().encode(changed)
         XCTAssertEqual(try JSONDecoder().decode(SANEConfig.self, from: encoded), changed)

@@ -32,7 +32,7 @@ final class ValidationTests: XCTestCase {
             ("even", { $0.modelDimensions = 129; $0.heads = 3 }),
             ("maxLayers", { $0.maxLayers = 0 }), ("maxRows", { $0.maxRows = -1 }), ("maxTokens", { $0.maxTokens = 0 }),
             ("encoderBlocks", { $0.encoderBlocks = -1 }), ("projectionDimensions", { $0.projectionDimensions = 0 }),
-            ("windowsPerCheckpoint", { $0.windowsPerCheckpoint = 0 }),
+            ("windowsPerCheckpoint", { $0.windowsPerCheckpoint = -1 }), ("erasingProbability", { $0.erasingProbability = 1.5 }),
             ("learningRate", { $0.learningRate = -1 }), ("learningRate", { $0.learningRate = 0 }),
             ("learningRate", { $0.learningRate = .nan }), ("learningRate", { $0.learningRate = .infinity }),
             ("epochs", { $0.epochs = 0 }), ("epochs", { $0.epochs = -1 }), ("epochs", { $0.epochs = Int.max }),

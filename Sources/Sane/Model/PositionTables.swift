@@ -9,11 +9,20 @@ extension SANEConfig {
     /// that grew, e.g. ["maxRows 256 → 512"].
     @discardableResult
     public mutating func growPositionTables(toFit sequences: [TokenSequence]) -> [String] {
+        growPositionTables(toFit: sequences.map { ($0.count, $0.positionExtent.layers, $0.positionExtent.rows) })
+    }
+
+    /// `growPositionTables(toFit:)` for the sequences of token layouts (the token store's zoos).
+    @discardableResult
+    public mutating func growPositionTables(toFit layouts: [TokenLayout]) -> [String] {
+        growPositionTables(toFit: layouts.map(\.positionExtent))
+    }
+
+    /// The tables sized to (tokens, layers, rows) extents.
+    mutating func growPositionTables(toFit extents: [(tokens: Int, layers: Int, rows: Int)]) -> [String] {
         var tokens = 0, layers = 0, rows = 0
-        for s in sequences {
-            tokens = max(tokens, s.count)
-            let extent = s.positionExtent
-            layers = max(layers, extent.layers); rows = max(rows, extent.rows)
+        for e in extents {
+            tokens = max(tokens, e.tokens); layers = max(layers, e.layers); rows = max(rows, e.rows)
         }
         var grown: [String] = []
         func grow(_ name: String, _ value: inout Int, _ needed: Int) {
@@ -23,5 +32,12 @@ extension SANEConfig {
         grow("maxLayers", &maxLayers, layers)
         grow("maxRows", &maxRows, rows)
         return grown
+    }
+}
+
+extension TokenLayout {
+    /// Position table sizes the layout's sequence needs: N, max l + 1, max k + 1.
+    public var positionExtent: (tokens: Int, layers: Int, rows: Int) {
+        (tokenCount, (layers.map(\.index).max() ?? -1) + 1, layers.map(\.rows).max() ?? 0)
     }
 }

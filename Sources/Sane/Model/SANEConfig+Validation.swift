@@ -50,7 +50,8 @@ extension SANEConfig {
         try real("weightDecay", weightDecay, 0...Float.greatestFiniteMagnitude)
         try size("batchSize", batchSize)
         try size("epochs", epochs, max: 100_000)
-        try size("windowsPerCheckpoint", windowsPerCheckpoint, max: 100_000)
+        try size("windowsPerCheckpoint", windowsPerCheckpoint, min: 0, max: 100_000)
+        try real("erasingProbability", erasingProbability, 0...1)
         try size("permutationsPerModel", permutationsPerModel, min: 0, max: 100_000)
         // One batch's widest activation, batchSize × windowSize × max(d_t, d_model) floats, must
         // fit in memory (2³³ values = 32 GiB): larger settings would die allocating it.
@@ -72,6 +73,20 @@ extension SANEConfig {
                 largest = (max(largest.n, p[i]), max(largest.l, p[i + 1]), max(largest.k, p[i + 2]))
             }
         }
+        try validatePositions(largest: largest)
+    }
+
+    /// `validatePositions(of:)` for the sequences of token layouts (the token store's zoos).
+    public func validatePositions(of layouts: [TokenLayout]) throws {
+        var largest: (n: Int32, l: Int32, k: Int32) = (0, 0, 0)
+        for layout in layouts {
+            let e = layout.positionExtent
+            largest = (max(largest.n, Int32(e.tokens - 1)), max(largest.l, Int32(e.layers - 1)), max(largest.k, Int32(e.rows - 1)))
+        }
+        try validatePositions(largest: largest)
+    }
+
+    func validatePositions(largest: (n: Int32, l: Int32, k: Int32)) throws {
         for (field, table, index) in [("maxTokens", maxTokens, largest.n), ("maxLayers", maxLayers, largest.l), ("maxRows", maxRows, largest.k)]
         where Int(index) >= table {
             throw SaneError("config: \(field) = \(table) is too small for the zoo, whose tokens reach index \(index)",

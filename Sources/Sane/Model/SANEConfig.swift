@@ -31,8 +31,18 @@ public struct SANEConfig: Codable, Equatable, Sendable {
     public var weightDecay: Float = 3e-9
     public var batchSize = 32
     public var epochs = 50
-    /// Windows drawn per checkpoint per epoch.
+    /// Windows drawn per checkpoint per epoch, each at a uniformly random start. 0 = coverage
+    /// (the paper's super-sampling for long sequences): ceil(N / windowSize) windows per
+    /// checkpoint that tile its N tokens, the overlap placed at random, so every token is seen
+    /// every epoch.
     public var windowsPerCheckpoint = 1
+    /// At most one window per model in a batch (the paper's choice for ResNets): windows of the
+    /// same model, e.g. of two epochs, would be near-duplicate negatives in NT-Xent. Batches are
+    /// filled greedily in the epoch's random order; a window whose model is already in the batch
+    /// waits for the next one, so the last batches of an epoch may be smaller.
+    public var onePerModelPerBatch = false
+    /// Probability of random erasing per view (`TokenSequence.erasingRandomBlock`); 0 = off.
+    public var erasingProbability: Float = 0
     /// Random permutations precomputed per model for the second view.
     public var permutationsPerModel = 5
     /// "standardize" (per-layer, SANE) or "lossNormalization" (masked per-token, MultiZoo).
@@ -54,7 +64,8 @@ public struct SANEConfig: Codable, Equatable, Sendable {
         Field("gamma", \.gamma), Field("temperature", \.temperature), Field("noiseStd", \.noiseStd),
         Field("learningRate", \.learningRate), Field("weightDecay", \.weightDecay), Field("batchSize", \.batchSize),
         Field("epochs", \.epochs), Field("windowsPerCheckpoint", \.windowsPerCheckpoint),
-        Field("permutationsPerModel", \.permutationsPerModel), Field("normalization", \.normalization),
+        Field("permutationsPerModel", \.permutationsPerModel), Field("onePerModelPerBatch", \.onePerModelPerBatch),
+        Field("erasingProbability", \.erasingProbability), Field("normalization", \.normalization),
         Field("align", \.align), Field("seed", \.seed),
     ]
 

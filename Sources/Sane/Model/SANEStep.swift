@@ -11,6 +11,9 @@ public struct ViewBatch {
     public var positions1: [Int32], positions2: [Int32]
     /// [B, T], 1 = real token (nil when every token is real)
     public var keyMask1: Tensor?, keyMask2: Tensor?
+    /// [B, T, d_t]: the encoder's input where it differs from the reconstruction target
+    /// `tokens` (random erasing); nil = `tokens`.
+    public var inputs1: Tensor?, inputs2: Tensor?
 
     public init(tokens1: Tensor, tokens2: Tensor, mask1: Tensor, mask2: Tensor, positions1: [Int32], positions2: [Int32],
                 keyMask1: Tensor? = nil, keyMask2: Tensor? = nil) {
@@ -63,7 +66,9 @@ extension SANEModel {
             keyMask = Tensor.concatenated([batch.keyMask1 ?? Tensor(shape: [b, t], repeating: 1),
                                            batch.keyMask2 ?? Tensor(shape: [b, t], repeating: 1)])
         }
-        let z = encode(Variable(tokens), positions: positions, keyMask: keyMask)
+        let inputs = batch.inputs1 == nil && batch.inputs2 == nil ? tokens
+            : Tensor.concatenated([batch.inputs1 ?? batch.tokens1, batch.inputs2 ?? batch.tokens2])
+        let z = encode(Variable(inputs), positions: positions, keyMask: keyMask)
         let reconstruction = decode(z, positions: positions, keyMask: keyMask)
         return (tokens, mask, reconstruction, projectionHead(z))
     }

@@ -43,11 +43,23 @@ public struct LayerStandardization: Sendable, Equatable, Codable {
     /// Throws when there are no checkpoints or they do not all share one layout.
     public init<Checkpoints: Sequence>(fittingTo checkpoints: Checkpoints, tokenizer: Tokenizer) throws
     where Checkpoints.Element == StateDict {
+        var fit = Fit(tokenizer: tokenizer)
+        for checkpoint in checkpoints { try fit.add(checkpoint) }
+        self = try fit.result()
+    }
+
+    /// The fit one checkpoint at a time, so that a zoo is standardized without holding all its
+    /// checkpoints in memory (the token store streams them): `add` each train checkpoint, then `result`.
+    public struct Fit {
+        let tokenizer: Tokenizer
         var layout: TokenLayout?
         var meanSums: [Double] = []
         var varianceSums: [Double] = []
         var checkpointCount = 0
-        for checkpoint in checkpoints {
+
+        public init(tokenizer: Tokenizer) { self.tokenizer = tokenizer }
+
+        public mutating func add(_ checkpoint: StateDict) throws {
             let checkpointLayout = try tokenizer.layout(for: checkpoint)
             if layout == nil {
                 layout = checkpointLayout
@@ -66,15 +78,18 @@ public struct LayerStandardization: Sendable, Equatable, Codable {
             }
             checkpointCount += 1
         }
-        guard let layout else {
-            throw SaneError("cannot fit a layer standardization on zero checkpoints",
-                            hint: "the train split is empty")
-        }
-        let c = Double(checkpointCount)
-        layers = layout.layers.enumerated().map { l, layer in
-            let sigma = (varianceSums[l] / c).squareRoot()
-            return Layer(weightKey: layer.weightKey, biasKey: layer.biasKey,
-                         mean: meanSums[l] / c, standardDeviation: sigma > 0 ? sigma : 1)
+
+        public func result() throws -> LayerStandardization {
+            guard let layout else {
+                throw SaneError("cannot fit a layer standardization on zero checkpoints",
+                                hint: "the train split is empty")
+            }
+            let c = Double(checkpointCount)
+            return LayerStandardization(layers: layout.layers.enumerated().map { l, layer in
+                let sigma = (varianceSums[l] / c).squareRoot()
+                return Layer(weightKey: layer.weightKey, biasKey: layer.biasKey,
+                             mean: meanSums[l] / c, standardDeviation: sigma > 0 ? sigma : 1)
+            })
         }
     }
 

@@ -50,10 +50,18 @@ public struct ZooContents: Codable, Sendable {
 
     /// FNV-1a, 64 bits, as 16 hex digits.
     static func fnv1a(_ data: Data) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        }
+        hex(data.withUnsafeBytes { fnv1a($0) })
+    }
+
+    /// FNV-1a 64 of `bytes`, continuing from `state` (the offset basis for a fresh hash).
+    static func fnv1a(_ bytes: UnsafeRawBufferPointer, continuing state: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var h = state
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+
+    /// 16 hex digits.
+    static func hex(_ h: UInt64) -> String {
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }

@@ -19,10 +19,12 @@ extension ViewBatch {
     func rows(_ r: Range<Int>) -> ViewBatch {
         func slice(_ t: Tensor) -> Tensor { t.rows(r) }
         let pos = positions1.count / max(tokens1.shape[0], 1)
-        return ViewBatch(tokens1: slice(tokens1), tokens2: slice(tokens2), mask1: slice(mask1), mask2: slice(mask2),
-                         positions1: Array(positions1[(r.lowerBound * pos)..<(r.upperBound * pos)]),
-                         positions2: Array(positions2[(r.lowerBound * pos)..<(r.upperBound * pos)]),
-                         keyMask1: keyMask1.map(slice), keyMask2: keyMask2.map(slice))
+        var part = ViewBatch(tokens1: slice(tokens1), tokens2: slice(tokens2), mask1: slice(mask1), mask2: slice(mask2),
+                             positions1: Array(positions1[(r.lowerBound * pos)..<(r.upperBound * pos)]),
+                             positions2: Array(positions2[(r.lowerBound * pos)..<(r.upperBound * pos)]),
+                             keyMask1: keyMask1.map(slice), keyMask2: keyMask2.map(slice))
+        part.inputs1 = inputs1.map(slice); part.inputs2 = inputs2.map(slice)
+        return part
     }
 }
 

@@ -54,15 +54,17 @@ public final class SANETrainer {
     public var onBatch: ((Int, Int, Int, Float) -> Void)?
     public var onEpoch: ((EpochLog) -> Void)?
 
+    /// Batches of a full epoch (`WindowPlan`); with `onePerModelPerBatch` an epoch may need a few
+    /// more, which the one-cycle schedule treats as steps past its end (final learning rate).
     public var batchesPerEpoch: Int {
-        (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
+        (WindowPlan.windowsPerEpoch(data.train, config: config) + config.batchSize - 1) / config.batchSize
     }
 
     /// Creates a trainer; resumes from `run` when it holds a checkpoint of the same configuration.
     public init(run: RunFolder, config: SANEConfig, data: WeightSpaceData, communicator: Communicator = SingleProcess()) throws {
         guard !data.train.isEmpty else { throw SaneError("no training checkpoints", hint: "check the zoo path and --epochs") }
         try config.validate()
-        try config.validatePositions(of: (data.train + data.validation + data.test).map(\.sequence))
+        try config.validatePositions(of: data.layouts)
         self.run = run
         self.config = config
         self.data = data
@@ -72,7 +74,7 @@ public final class SANETrainer {
         optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(config.learningRate),
                           weightDecay: Double(config.weightDecay))
         gradients = communicator.size > 1 ? model.flatParameters() : nil
-        let perEpoch = (data.train.count * config.windowsPerCheckpoint + config.batchSize - 1) / config.batchSize
+        let perEpoch = (WindowPlan.windowsPerEpoch(data.train, config: config) + config.batchSize - 1) / config.batchSize
         schedule = OneCycleSchedule(maxLearningRate: Double(config.learningRate), totalSteps: max(1, perEpoch * config.epochs))
         state = TrainerState(completedEpochs: 0, step: 0, generator: g.fork().stateWords, log: [])
         if let saved = try run.loadTrainingState() {
@@ -112,12 +114,12 @@ public final class SANETrainer {
         let start = Date()
         var g = SeededGenerator(stateWords: state.generator)
         model.train(true)
-        let order = g.permutation(data.train.count * config.windowsPerCheckpoint).map { $0 % data.train.count }
-        var sums = (total: 0.0, recon: 0.0, contrast: 0.0), batches = 0, lr = 0.0
-        let count = batchesPerEpoch
-        for b in 0..<count {
-            let items = order[(b * config.batchSize)..<min(order.count, (b + 1) * config.batchSize)].map { data.train[$0] }
-            let batch = makeBatch(items, using: &g)
+        let plan = WindowPlan.epoch(data.train, config: config, using: &g)
+        var sums = (total: 0.0, recon: 0.0, contrast: 0.0), batches = 0, lr = 0.0, windows = 0
+        let count = plan.count
+        for (b, planned) in plan.enumerated() {
+            let batch = makeBatch(planned.map { (data.train[$0.sample], $0.start) }, using: &g)
+            windows += planned.count
             let (rate, beta1) = schedule(min(state.step, schedule.totalSteps - 1))
             optimizer.learningRate = rate; optimizer.beta1 = beta1; lr = rate
             let losses = gradients == nil ? model.losses(batch) : model.dataParallelLosses(batch, over: communicator)
@@ -135,8 +137,8 @@ public final class SANETrainer {
         state.generator = g.stateWords
         let seconds = Date().timeIntervalSince(start)
         let val = validationLosses()
-        let trainSeq = SequenceReconstruction.evaluate(model: model, samples: data.train)
-        let valSeq = SequenceReconstruction.evaluate(model: model, samples: data.validation)
+        let trainSeq = SequenceReconstruction.evaluate(model: model, store: data.store, samples: data.train)
+        let valSeq = SequenceReconstruction.evaluate(model: model, store: data.store, samples: data.validation)
         let n = Double(max(batches, 1))
         return EpochLog(epoch: state.completedEpochs + 1,
                         trainLoss: sums.total / n, trainReconstruction: sums.recon / n, trainContrastive: sums.contrast / n,
@@ -144,7 +146,7 @@ public final class SANETrainer {
                         trainSequenceMSE: trainSeq.mse, trainSequenceR2: trainSeq.r2, validationSequenceMSE: valSeq.mse, validationSequenceR2: valSeq.r2,
                         testSequenceMSE: nil, testSequenceR2: nil,
                         learningRate: lr, seconds: seconds,
-                        tokensPerSecond: Double(batches * config.batchSize * 2 * config.windowSize) / max(seconds, 1e-9))
+                        tokensPerSecond: Double(windows * 2 * config.windowSize) / max(seconds, 1e-9))
     }
 
     /// Every rank must hold the same weights after the same steps (same summed gradients, same
@@ -164,7 +166,7 @@ public final class SANETrainer {
     /// Reconstruction of the clean test sequences by the current model: for the final report,
     /// once, after training (the epoch logs hold train and validation data only).
     public func testReconstruction() -> (mse: Double, r2: Double) {
-        SequenceReconstruction.evaluate(model: model, samples: data.test)
+        SequenceReconstruction.evaluate(model: model, store: data.store, samples: data.test)
     }
 
     /// Losses on validation windows; the same windows and noise every epoch (fixed seed).
@@ -174,7 +176,7 @@ public final class SANETrainer {
         var sums = (0.0, 0.0, 0.0), n = 0.0
         Variable.withoutGradients {
             for start in stride(from: 0, to: data.validation.count, by: config.batchSize) {
-                let items = Array(data.validation[start..<min(start + config.batchSize, data.validation.count)])
+                let items = data.validation[start..<min(start + config.batchSize, data.validation.count)].map { ($0, Int?.none) }
                 if items.count < 2 { continue }
                 let l = model.losses(makeBatch(items, using: &g))
                 let w = Double(items.count)
@@ -186,25 +188,37 @@ public final class SANETrainer {
     }
 
     /// Two augmented views of a window of each sample (SANE-SPEC §3): view 1 the aligned model,
-    /// view 2 one of its random permutations, the same window of both; multiplicative noise on each.
-    func makeBatch(_ items: [WeightSample], using g: inout SeededGenerator) -> ViewBatch {
-        let ws = config.windowSize
+    /// view 2 one of its stored random permutations (applied to the window on the fly), the same
+    /// window of both; multiplicative noise on each; then, with `erasingProbability`, a random
+    /// block of each view's input erased (the target keeps it). A window's start is the planned
+    /// one or drawn uniformly from 0…N−ws.
+    func makeBatch(_ items: [(sample: WeightSample, start: Int?)], using g: inout SeededGenerator) -> ViewBatch {
+        let ws = config.windowSize, store = data.store
         var views1: [TokenSequence] = [], views2: [TokenSequence] = []
         var keys: [Float] = []                                          // (B, ws): 1 on real tokens
-        for item in items {
-            let n = item.sequence.count
-            let start = n > ws ? g.int(below: n - ws + 1) : 0
-            let second = item.permuted.isEmpty ? item.sequence : item.permuted[g.int(below: item.permuted.count)]
-            views1.append(item.sequence.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
-            views2.append(second.window(start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
+        for (item, planned) in items {
+            let n = item.tokens
+            let start = planned ?? (n > ws ? g.int(below: n - ws + 1) : 0)
+            let second = store.permutationsPerModel == 0 ? nil : g.int(below: store.permutationsPerModel)
+            views1.append(store.window(item, start: start, length: ws).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
+            views2.append(store.window(item, start: start, length: ws, permutation: second).addingMultiplicativeNoise(sigma: config.noiseStd, using: &g))
             let real = min(ws, n - start)
             keys += (0..<ws).map { $0 < real ? 1 : 0 }
         }
         let keyMask = keys.contains(0) ? Tensor(shape: [items.count, ws], scalars: keys) : nil
-        return ViewBatch(tokens1: Tensor.stacked(views1.map(\.tokens)), tokens2: Tensor.stacked(views2.map(\.tokens)),
-                         mask1: Tensor.stacked(views1.map(\.mask)), mask2: Tensor.stacked(views2.map(\.mask)),
-                         positions1: views1.flatMap(\.positions), positions2: views2.flatMap(\.positions),
-                         keyMask1: keyMask, keyMask2: keyMask)
+        var batch = ViewBatch(tokens1: Tensor.stacked(views1.map(\.tokens)), tokens2: Tensor.stacked(views2.map(\.tokens)),
+                              mask1: Tensor.stacked(views1.map(\.mask)), mask2: Tensor.stacked(views2.map(\.mask)),
+                              positions1: views1.flatMap(\.positions), positions2: views2.flatMap(\.positions),
+                              keyMask1: keyMask, keyMask2: keyMask)
+        if config.erasingProbability > 0 {
+            let erasing = RandomErasing(probability: config.erasingProbability)
+            func erased(_ views: [TokenSequence]) -> Tensor {
+                Tensor.stacked(views.map { v in erasing.block(rows: ws, columns: v.tokenSize, using: &g).map { v.erasing($0) }?.tokens ?? v.tokens })
+            }
+            batch.inputs1 = erased(views1)
+            batch.inputs2 = erased(views2)
+        }
+        return batch
     }
 }
 
@@ -212,13 +226,14 @@ public final class SANETrainer {
 /// of the training window size, encoded and decoded; masked MSE and
 /// R² = 1 − Σ m(ŷ − y)² / Σ m(y − ȳ)² over all real entries.
 public enum SequenceReconstruction {
-    public static func evaluate(model: SANEModel, samples: [WeightSample]) -> (mse: Double, r2: Double) {
+    public static func evaluate(model: SANEModel, store: TokenStore, samples: [WeightSample]) -> (mse: Double, r2: Double) {
         guard !samples.isEmpty else { return (.nan, .nan) }
         var sse = 0.0, sum = 0.0, sum2 = 0.0, count = 0.0
         Variable.withoutGradients {
             for s in samples {
-                let out = reconstruct(model: model, sequence: s.sequence)
-                s.sequence.tokens.withHostBuffer { y in s.sequence.mask.withHostBuffer { m in out.withHostBuffer { p in
+                let sequence = store.sequence(s)                        // one checkpoint in memory at a time
+                let out = reconstruct(model: model, sequence: sequence)
+                sequence.tokens.withHostBuffer { y in sequence.mask.withHostBuffer { m in out.withHostBuffer { p in
                     for i in 0..<y.count where m[i] != 0 {
                         let e = Double(p[i] - y[i]); sse += e * e; sum += Double(y[i]); sum2 += Double(y[i]) * Double(y[i]); count += 1
                     }

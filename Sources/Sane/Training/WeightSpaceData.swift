@@ -22,20 +22,6 @@ public struct ZooSelection: Codable, Equatable, Sendable {
     public static func canonical(_ url: URL) -> String { url.standardizedFileURL.resolvingSymlinksInPath().path }
 }
 
-/// One checkpoint, preprocessed for SANE: aligned (optionally), standardized (optionally),
-/// tokenized; plus its randomly permuted variants for the second augmentation view.
-public struct WeightSample: Sendable {
-    public var zoo: Int
-    public var model: String
-    public var epoch: Int
-    /// The (aligned) model's tokens.
-    public var sequence: TokenSequence
-    /// The same checkpoint under the model's precomputed random permutations (view 2, §3).
-    public var permuted: [TokenSequence]
-    /// Recorded properties (test accuracy, ggap, …) where the zoo has them.
-    public var result: EpochResult?
-}
-
 /// How a zoo is turned into tokens: its tokenizer, alignment reference and permutation spec,
 /// and the per-layer standardization fitted on its train split. Stored with every run so that
 /// embedding and sampling preprocess exactly as training did.
@@ -64,70 +50,65 @@ public struct ZooPreprocessing: Sendable {
     }
 }
 
-/// The samples of one run: train / validation / test checkpoints of one or more zoos.
+/// The samples of one run: train / validation / test checkpoints of one or more zoos, aligned
+/// (optionally), standardized (optionally) and tokenized into a `TokenStore` on disk, from which
+/// training reads one window at a time. One mechanism for every zoo size: a small zoo gets a
+/// store in a temporary folder (removed with the data), a large one a store that later runs reuse.
 public struct WeightSpaceData: Sendable {
-    public var zoos: [Zoo]
+    public let store: TokenStore
     public var preprocessing: [ZooPreprocessing]
-    public var train: [WeightSample] = []
-    public var validation: [WeightSample] = []
-    public var test: [WeightSample] = []
+    public var train: [WeightSample] { store.train }
+    public var validation: [WeightSample] { store.validation }
+    public var test: [WeightSample] { store.test }
     /// Checkpoints skipped by the NaN/Inf/threshold filter, described.
-    public var skipped: [String] = []
+    public var skipped: [String] { store.skipped }
+    /// The zoos' listings (skipped entries, model properties).
+    public var zoos: [Zoo]
+    /// Whether the store was built now (false: an existing store was reused).
+    public var built: Bool
 
-    /// Loads and preprocesses every selected checkpoint.
+    /// Loads and preprocesses every selected checkpoint into a token store.
     /// - Parameters:
     ///   - standardize: fit per-layer standardization on each zoo's train split (SANE); off for
     ///     the MultiZoo loss normalization.
     ///   - permutations: random permutations per model for view 2.
-    ///   - progress: called with (done, total) models.
+    ///   - store: the store folder; nil = a temporary one. An existing store made with the same
+    ///     settings from the same zoo files is reused; a stale or damaged one is refused with a
+    ///     hint, or rebuilt when `rebuild`.
+    ///   - progress: called with (done, total) models while a store is built.
     public init(selections: [ZooSelection], tokenizer: Tokenizer, standardize: Bool, align: Bool,
-                permutations: Int, seed: UInt64, progress: ((Int, Int) -> Void)? = nil) throws {
-        var g = SeededGenerator(seed: seed)
+                permutations: Int, seed: UInt64, store storeURL: URL? = nil, rebuild: Bool = false,
+                shardBytes: Int = TokenStore.defaultShardBytes, progress: ((Int, Int) -> Void)? = nil) throws {
+        let store: TokenStore
+        let settings = TokenStore.Settings(selections: selections, tokenizer: tokenizer.configuration, standardize: standardize,
+                                           align: align, permutations: permutations, seed: seed)
         zoos = try selections.map { try Zoo(path: $0.path) }
-        preprocessing = []
-        let total = zip(zoos, selections).reduce(0) { $0 + $1.0.models.count }
-        var done = 0
-        for (zi, (zoo, selection)) in zip(zoos, selections).enumerated() {
-            let splits = [ZooSplit.train, .validation, .test].map { zoo.models(in: $0, seed: selection.splitSeed) }
-            guard let referenceModel = splits[0].first, let lastEpoch = (selection.epochs ?? referenceModel.epochs).filter({ referenceModel.checkpoints[$0] != nil }).max() else {
-                throw SaneError("zoo \(zoo.directory.path) has no train-split model with checkpoints at the selected epochs")
+        let temporary = storeURL == nil
+        let directory = storeURL ?? FileManager.default.temporaryDirectory.appendingPathComponent("sane-token-store-\(UUID().uuidString)")
+        if !temporary && !rebuild && FileManager.default.fileExists(atPath: directory.appendingPathComponent(TokenStore.indexName).path) {
+            let contents = try zip(zoos, selections).map { try ZooContents(zoo: $0, selection: $1) }
+            store = try TokenStore(opening: directory, settings: settings, contents: contents)
+            built = false
+        } else {
+            if !temporary && !rebuild, let entries = try? FileManager.default.contentsOfDirectory(atPath: directory.path),
+               entries.contains(where: { !$0.hasPrefix("shard-") && !$0.hasPrefix("reference-") && !$0.hasPrefix(".") }) {
+                throw SaneError("token store folder \(directory.path) holds other files and no \(TokenStore.indexName)",
+                                hint: "pass an empty or new folder as --token-store")
             }
-            let reference = try referenceModel.loadCheckpoint(epoch: lastEpoch)
-            var prep = ZooPreprocessing(tokenizer: tokenizer, spec: try PermutationSpec(zooModel: referenceModel.params, reference: reference),
-                                        reference: reference, standardization: nil, align: align)
-            // Load raw trajectories per split.
-            var raw: [[(ZooModel, [ZooCheckpoint])]] = []
-            for models in splits {
-                var list: [(ZooModel, [ZooCheckpoint])] = []
-                for model in models {
-                    let (kept, skipped) = try zoo.loadCheckpoints(of: [model], epochs: selection.epochs,
-                                                                  filter: CheckpointFilter(checks: { [tokenizer] in tokenizer.tokenizes($0) }))
-                    self.skipped += skipped
-                    if !kept.isEmpty { list.append((model, kept)) }
-                }
-                raw.append(list)
-            }
-            if standardize {
-                // Statistics of the aligned train checkpoints (alignment permutes within layers, so
-                // it does not change per-layer statistics; fit on raw values).
-                prep.standardization = try LayerStandardization(fittingTo: raw[0].flatMap { $0.1.map(\.stateDict) }, tokenizer: tokenizer)
-            }
-            preprocessing.append(prep)
-            for (si, list) in raw.enumerated() {
-                var samples: [WeightSample] = []
-                for (model, checkpoints) in list {
-                    let states = try prep.prepare(trajectory: checkpoints.map(\.stateDict), using: &g)
-                    let perms = (0..<permutations).map { _ in prep.spec.randomPermutation(using: &g) }
-                    for (c, state) in zip(checkpoints, states) {
-                        let seq = try tokenizer.tokenize(state)
-                        let permuted = try perms.map { try tokenizer.tokenize(prep.spec.apply($0, to: state)) }
-                        samples.append(WeightSample(zoo: zi, model: model.name, epoch: c.epoch, sequence: seq, permuted: permuted, result: c.result))
-                    }
-                    done += 1
-                    progress?(done, total)
-                }
-                switch si { case 0: train += samples; case 1: validation += samples; default: test += samples }
-            }
+            store = try TokenStore.build(at: directory, selections: selections, settings: settings, shardBytes: shardBytes,
+                                              temporary: temporary, progress: progress)
+            built = true
         }
+        self.store = store
+        let opened = store
+        preprocessing = try (0..<selections.count).map { try opened.preprocessing(zoo: $0) }
     }
+
+    /// The recorded properties of a sample's checkpoint (test accuracy, ggap, …), if the zoo has them.
+    public func result(of sample: WeightSample) -> EpochResult? {
+        zoos[sample.zoo].models.first { $0.name == sample.model }?.results[sample.epoch]
+    }
+
+    /// The token layouts of the zoos (positions, sequence lengths).
+    public var layouts: [TokenLayout] { store.layouts }
 }
