@@ -49,7 +49,7 @@ final class NewArchitectureSamplingTests: XCTestCase {
         let selection = ZooSelection(path: zoo.path)
         let data = try WeightSpaceData(selections: [selection], tokenizer: Tokenizer(tokenizer), standardize: true, align: true,
                                        permutations: 1, seed: 1)
-        config.growPositionTables(toFit: data.train.map(\.sequence))
+        _ = config.growPositionTables(toFit: data.layouts)
         let run = RunFolder(path: dir.appendingPathComponent("run").path)
         try run.prepare(manifest: .init(config: config, zoos: [selection], tokenizer: tokenizer), preprocessing: data.preprocessing)
         try SANETrainer(run: run, config: config, data: data).train()
