@@ -57,6 +57,12 @@ struct SampleCommand: ParsableCommand {
         pretraining): size them in the pretraining config for the architectures you will sample; \
         positions the training zoo never reached are reported as untrained.
 
+        Large models (paper Table 7): prompts are encoded and samples decoded in haloed windows \
+        (--content tokens kept per window, --halo context tokens on each side; defaults half and \
+        a quarter of the training window) and BatchNorm-conditioned (--batchnorm-iterations). \
+        --content W --halo 0 (W = the training window) with --batchnorm-iterations 0 is the \
+        naïve decoding of the ablation.
+
         Writes OUT/sample-00.safetensors … (PyTorch key names, best first) and OUT/samples.json \
         (scores of every draw, prompt accuracies, settings). Evaluate and fine-tune them with \
         `sane finetune --models OUT`.
@@ -70,6 +76,7 @@ struct SampleCommand: ParsableCommand {
           sane sample --model RUN --prompts FMNIST_ZOO --dataset fashion-mnist --out S
           sane sample --model runs/seed --prompts my-models/ --out samples/mine
           sane sample --model runs/seed --prior-std 10 --out samples/prior
+          sane sample --model runs/r18 --content 256 --halo 0 --batchnorm-iterations 0 --out samples/naive
           sane sample --model runs/r18 --prompts R34_ZOO --prompt-count 3 --dataset cifar10 --out samples/r34
         """
     )
@@ -91,6 +98,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
     @Option(help: "Per-layer standardization: auto (the run's for its training architecture, else fitted on the prompts), run, or prompts.") var standardization = "auto"
+    @Option(help: "BatchNorm conditioning: forward passes in training mode over target data that set each sample's running statistics (0 = none: the paper's naïve decoding, Table 7).") var batchnormIterations = 10
+    @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Random seed (prompt choice, draws, validation split).") var seed: UInt64 = 0
     @Option(help: "Output folder for the samples.") var out: String
 
@@ -102,6 +111,7 @@ struct SampleCommand: ParsableCommand {
             throw ValidationError("--bandwidth-unit must be spread, rms or absolute, got '\(bandwidthUnit)'")
         }
         try check("--audit-finetune-epochs", auditFinetuneEpochs, in: 0...100_000)
+        try check("--batchnorm-iterations", batchnormIterations, in: 0...100_000)
         if let mode, SamplingSettings.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be sequence, token or layer, got '\(mode)'") }
         if let sampler, sampler != "auto", SamplerVariant(rawValue: sampler) == nil {
             throw ValidationError("--sampler must be auto, \(SamplerVariant.allCases.map(\.rawValue).joined(separator: ", ")), got '\(sampler)'")
@@ -128,6 +138,7 @@ struct SampleCommand: ParsableCommand {
         settings.bandwidthUnit = relativeBandwidth ? .rms : SamplingSettings.BandwidthUnit(rawValue: bandwidthUnit) ?? .spread
         settings.mode = mode.flatMap(SamplingSettings.Mode.init(rawValue:)) ?? .sequence; settings.priorStandardDeviation = priorStd; settings.seed = seed
         settings.standardization = TargetPreprocessing.Standardization(rawValue: standardization).flatMap { $0 == .auto ? nil : $0 }
+        settings.batchNormIterations = batchnormIterations
         return settings
     }
 
@@ -139,7 +150,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         let runFolder = RunFolder(path: model)
-        let encoder = try SANEEncoder(run: runFolder)
+        let encoder = try loadEncoder(model, options: encoderOptions)
         guard runZoo >= 0 && runZoo < encoder.manifest.zoos.count else {
             throw CommandError("--run-zoo \(runZoo): the run has \(encoder.manifest.zoos.count) zoo(s), numbered from 0")
         }
@@ -245,6 +256,7 @@ struct SampleCommand: ParsableCommand {
                       decodedValidationAccuracy: result.decodedPromptAccuracies[i])
             },
             rounds: result.rounds, samples: records)
+        manifest.halo = encoder.halo
         manifest.sampler = chosenRun.variant
         manifest.samplerSelection = samplerSelection
         manifest.preprocessing = preprocessingLine

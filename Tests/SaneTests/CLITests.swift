@@ -98,6 +98,8 @@ final class CLITests: ScratchFolderTestCase {
             (["sample", "--model", "m", "--out", "o", "--sampler", "kde30", "--mode", "token"], "--mode"),
             (["sample", "--model", "m", "--out", "o", "--mode", "layers"], "--mode"),
             (["sample", "--model", "m", "--out", "o", "--sampler", "auto", "--prior-std", "10"], "--prior-std"),
+            (["sample", "--model", "m", "--out", "o", "--batchnorm-iterations=-1"], "--batchnorm-iterations"),
+            (["sample", "--model", "m", "--out", "o", "--halo=-1"], "--halo"),
             (["finetune", "--models", "m", "--epochs=-1"], "--epochs"),
             (["finetune", "--models", "m", "--lr", "nan"], "--lr"),
             (["zoo", "train", "--config", "c", "--out", "o", "--jobs", "0"], "--jobs"),

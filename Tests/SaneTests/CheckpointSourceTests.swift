@@ -319,9 +319,12 @@ extension CLITests {
         let samples = dir.appendingPathComponent("samples")
         let sampled = try self.run(["sample", "--model", run, "--prompts", folder.appendingPathComponent("a.pt").path, "--data", data.path,
                                     "--samples", "2", "--keep", "1", "--bandwidth", "0.1", "--bandwidth-unit", "rms", "--no-audit",
-                                    "--validation-size", "100", "--out", samples.path])
+                                    "--validation-size", "100", "--content", "7", "--halo", "0", "--batchnorm-iterations", "0", "--out", samples.path])
         XCTAssertEqual(sampled.status, 0, sampled.stderr)
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: samples.appendingPathComponent("samples.json"))) as! [String: Any]
+        // The decoding settings of the Table 7 ablation are recorded as given.
+        XCTAssertEqual(manifest["halo"] as? [String: Int], ["content": 7, "halo": 0])
+        XCTAssertEqual((manifest["settings"] as? [String: Any])?["batchNormIterations"] as? Int, 0)
         XCTAssertEqual((manifest["prompts"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["a.pt"])
     }
 }

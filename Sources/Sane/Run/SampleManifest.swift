@@ -47,6 +47,9 @@ public struct SampleManifest: Codable, Sendable {
     public var preprocessing: String?
     /// How `--bandwidth auto` chose (nil when a bandwidth was given).
     public var bandwidthSelection: BandwidthSelection?
+    /// The haloed windows prompts were encoded and samples decoded with (nil in files written
+    /// before it was recorded).
+    public var halo: HaloWindows?
     /// The sampler that generated the samples (nil in files written before `--sampler`).
     public var sampler: SamplerVariant?
     /// How `--sampler auto` chose (nil when a sampler was given).
