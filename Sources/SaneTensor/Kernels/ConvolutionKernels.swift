@@ -47,7 +47,8 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
 /// How the CPU backend computes a convolution (see `ConvolutionKernels.algorithm(for:)`):
 /// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
-/// the input-width grid (ConvolutionKernels+Flat.swift); `im2col`: batched im2col + one GEMM.
+/// the input-width grid (ConvolutionKernels+Flat.swift; padded layers on a zero-padded copy of
+/// each image); `im2col`: batched im2col + one GEMM.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case rows, flat, im2col
 }
