@@ -32,12 +32,7 @@ struct CNNTrainBench: ParsableCommand {
     func run() throws {
         guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
         guard let arch = ZooArchitecture(rawValue: architecture) else { throw CommandError("unknown architecture '\(architecture)' (CNN or CNN3)") }
-        if convolution != "auto" {
-            guard let forced = ConvolutionAlgorithm(rawValue: convolution) else {
-                throw CommandError("unknown convolution algorithm '\(convolution)' (auto, rows, flat or im2col)")
-            }
-            ConvolutionKernels.forcedAlgorithm = forced
-        }
+        ConvolutionKernels.forcedAlgorithm = try forcedConvolution(convolution)
         Parallel.workers = 1
         var g = SeededGenerator(seed: 0)
         // images [steps·batch, c, S, S], labels [steps·batch]: MNIST 1×28×28 for CNN, CIFAR-10 3×32×32 for CNN3
@@ -71,7 +66,8 @@ struct CNNTrainBench: ParsableCommand {
 /// `ZooTrainer` trains: shuffled batches of `batch` images, forward, cross-entropy, backward,
 /// `optimizer` step. Returns the calling thread's CPU seconds and the wall seconds, each the
 /// minimum over the timed epochs.
-func bestTrainingEpoch(_ net: ZooNetwork, _ optimizer: Optimizer, data: ImageDataset, batch: Int, repeats: Int) -> (cpu: Double, wall: Double) {
+func bestTrainingEpoch(_ net: ZooNetwork, _ optimizer: Optimizer, data: ImageDataset, batch: Int, repeats: Int,
+                       clock: () -> Double = threadCPUSeconds) -> (cpu: Double, wall: Double) {
     var shuffle = SeededGenerator(seed: 2)
     func epoch() {
         for b in data.shuffledBatches(size: batch, using: &shuffle) {
@@ -83,9 +79,9 @@ func bestTrainingEpoch(_ net: ZooNetwork, _ optimizer: Optimizer, data: ImageDat
     epoch()   // warm-up
     var best = (cpu: Double.infinity, wall: Double.infinity)
     for _ in 0..<repeats {
-        let (c0, w0) = (threadCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
+        let (c0, w0) = (clock(), DispatchTime.now().uptimeNanoseconds)
         epoch()
-        best.cpu = min(best.cpu, threadCPUSeconds() - c0)
+        best.cpu = min(best.cpu, clock() - c0)
         best.wall = min(best.wall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
     }
     return best

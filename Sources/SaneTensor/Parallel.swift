@@ -26,6 +26,20 @@ public enum Parallel {
         spread(count, over: w, body)
     }
 
+    /// Calls `body(range)` for the consecutive ranges of `chunk` indices (the last one shorter)
+    /// that cover 0..<count, spread over the cores by `forEach` when there are two or more. The
+    /// ranges depend only on `count` and `chunk`, never on the number of workers, so anything a
+    /// body computes per range (elementwise work, a partial sum) is the same for any worker count.
+    public static func forEachRange(_ count: Int, chunk: Int, _ body: (Range<Int>) -> Void) {
+        let chunk = max(chunk, 1), parts = (count + chunk - 1) / chunk
+        if parts <= 1 { if count > 0 { body(0..<count) }; return }
+        forEach(parts) { i in body(i * chunk..<min(count, (i + 1) * chunk)) }
+    }
+
+    /// Elements per range for memory-bound elementwise loops split with `forEachRange`
+    /// (128 KiB of Float32: below two of them the dispatch costs more than the second core saves).
+    public static let elementwiseChunk = 1 << 15
+
     /// Runs `count` independent jobs (e.g. one model each), at most `workers` at a time, every
     /// job's own kernels and GEMMs on its one core — also when only one job runs — so a job's
     /// results do not depend on how many run at once. Jobs run their ops on the caller's

@@ -7,7 +7,7 @@ import XCTest
 /// y[b,o,oy,ox] = bias[o] + Σ_{c,i,j} w[o,c,i,j]·x[b,c,oy+i,ox+j].
 final class DirectConvolutionTests: XCTestCase {
     /// Runs conv2d with `algorithm` forced (it must apply to the shape) and checks it against the definition.
-    func check(x xShape: [Int], w wShape: [Int], algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
+    func check(x xShape: [Int], w wShape: [Int], padding pad: Int = 0, algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
         ConvolutionKernels.forcedAlgorithm = algorithm
         defer { ConvolutionKernels.forcedAlgorithm = nil }
         var g = SeededGenerator(seed: 5)
@@ -16,10 +16,10 @@ final class DirectConvolutionTests: XCTestCase {
         let bias = Variable(Tensor.normal([wShape[0]], using: &g), requiresGrad: true)
         let (bn, ci, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
         let (co, kh, kw) = (wShape[0], wShape[2], wShape[3])
-        let (oh, ow) = (h - kh + 1, wd - kw + 1)
+        let (oh, ow) = (h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1)
         XCTAssertEqual(ConvolutionKernels.algorithm(for: ConvolutionGeometry(batch: bn, channels: ci, height: h, width: wd, kernelHeight: kh,
-                                                                            kernelWidth: kw, stride: 1, padding: 0)), algorithm, file: file, line: line)
-        let y = Variable.conv2d(x, weight: w, bias: bias)
+                                                                            kernelWidth: kw, stride: 1, padding: pad)), algorithm, file: file, line: line)
+        let y = Variable.conv2d(x, weight: w, bias: bias, padding: pad)
         let seed = Tensor.normal(y.shape, using: &g)
         y.backward(seed: seed)
         var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: co)
@@ -29,7 +29,9 @@ final class DirectConvolutionTests: XCTestCase {
             let gy = Double(seed[b, o, oy, ox])
             db[o] += gy
             for c in 0..<ci { for i in 0..<kh { for j in 0..<kw {
-                let xi = ((b * ci + c) * h + oy + i) * wd + ox + j, wi = ((o * ci + c) * kh + i) * kw + j
+                let (iy, ix) = (oy + i - pad, ox + j - pad)
+                if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
+                let xi = ((b * ci + c) * h + iy) * wd + ix, wi = ((o * ci + c) * kh + i) * kw + j
                 acc += Double(w.value.readPointer[wi]) * Double(x.value.readPointer[xi])
                 dw[wi] += gy * Double(x.value.readPointer[xi])
                 dx[xi] += gy * Double(w.value.readPointer[wi])
@@ -41,7 +43,7 @@ final class DirectConvolutionTests: XCTestCase {
             return zip(ref, (0..<t.count).map { Double(t.readPointer[$0]) }).map { abs($0 - $1) }.max() ?? 0
         }
         let (ex, ew, eb) = (maxDiff(dx, x.grad), maxDiff(dw, w.grad), maxDiff(db, bias.grad))
-        print("direct conv (\(algorithm)) x \(xShape) w \(wShape): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
+        print("direct conv (\(algorithm)) x \(xShape) w \(wShape) padding \(pad): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
         XCTAssertLessThan(maxError, 1e-4, "forward", file: file, line: line)
         XCTAssertLessThan(ex, 1e-4, "input gradient", file: file, line: line)
         XCTAssertLessThan(ew, 1e-3, "weight gradient", file: file, line: line)
@@ -74,6 +76,41 @@ final class DirectConvolutionTests: XCTestCase {
         check(x: [2, 7, 5, 6], w: [5, 7, 2, 2], algorithm: .flat)
     }
 
+    /// The flat kernels on a zero-padded copy (ResNet's 3×3 padding-1 layers): 32×32 and 4×4
+    /// planes, 5 images (groups of 1 and 2), 7 channels (partial blocks), padding 2 and kh ≠ kw.
+    func testPaddedFlatShapes() {
+        check(x: [2, 3, 32, 32], w: [8, 3, 3, 3], padding: 1, algorithm: .flat)
+        check(x: [5, 7, 4, 4], w: [6, 7, 3, 3], padding: 1, algorithm: .flat)
+        check(x: [3, 5, 9, 11], w: [7, 5, 2, 3], padding: 2, algorithm: .flat)
+        check(x: [1, 2, 1, 8], w: [3, 2, 3, 3], padding: 1, algorithm: .flat)   // OH 1: padded span 8
+    }
+
+    /// The padded flat path through the whole network's kind of layer equals im2col + GEMM to
+    /// float rounding, and its weight gradient does not depend on the number of workers (fixed
+    /// image groups, summed in order): bit-identical on 1 and 2 workers.
+    func testPaddedFlatIsIndependentOfWorkers() {
+        var g = SeededGenerator(seed: 9)
+        let x = Tensor.normal([9, 8, 16, 16], using: &g), w = Tensor.normal([8, 8, 3, 3], std: 0.2, using: &g)
+        let seed = Tensor.normal([9, 8, 16, 16], using: &g)
+        func run(_ algorithm: ConvolutionAlgorithm, workers: Int) -> [Tensor] {
+            ConvolutionKernels.forcedAlgorithm = algorithm
+            let saved = Parallel.workers
+            Parallel.workers = workers
+            defer { ConvolutionKernels.forcedAlgorithm = nil; Parallel.workers = saved }
+            let (xv, wv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true))
+            let y = Variable.conv2d(xv, weight: wv, padding: 1)
+            y.backward(seed: seed)
+            return [y.value, xv.grad!, wv.grad!]
+        }
+        let one = run(.flat, workers: 1), two = run(.flat, workers: 2), reference = run(.im2col, workers: 1)
+        for (a, b) in zip(one, two) {
+            XCTAssertEqual(a.scalars, b.scalars)
+        }
+        for (a, b) in zip(one, reference) {
+            XCTAssertLessThan(zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, 1e-3)
+        }
+    }
+
     /// The per-shape rule: rows where OW is a multiple of 8, flat for other unpadded stride-1
     /// layers with a grid span ≥ 8, im2col + GEMM for padding, stride or a shorter span.
     func testAlgorithmRule() {
@@ -88,7 +125,13 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(16, 15, 3), .flat)      // OW 13
         XCTAssertEqual(algorithm(32, 6, 3), .flat)       // OW 4, span 22
         XCTAssertEqual(algorithm(4, 3, 2), .im2col)      // OH = OW = 2: span 1·3 + 2 = 5
-        XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .im2col)        // ResNet-18 width 64: only the stem is flat
+        XCTAssertEqual(algorithm(3, 32, 3, padding: 1), .flat)
+        XCTAssertEqual(algorithm(8, 32, 3, padding: 1), .flat)           // width 8: layers 1–3 flat, 4 im2col
+        XCTAssertEqual(algorithm(32, 8, 3, padding: 1), .flat)
+        XCTAssertEqual(algorithm(64, 4, 3, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(16, 4, 3, padding: 1), .im2col)         // 16 output pixels
         XCTAssertEqual(algorithm(64, 32, 3, stride: 2, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(8, 32, 3, stride: 2, padding: 1), .im2col)
     }
 }

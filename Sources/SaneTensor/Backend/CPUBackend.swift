@@ -23,55 +23,57 @@ public struct CPUBackend: Backend {
 
     // MARK: Elementwise
 
+    /// Elementwise functions run in ranges over the cores (`Parallel.forEachRange`); each element's
+    /// arithmetic is the same in any split.
     public func pointwiseForward(_ f: PointwiseFunction, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count n: Int) {
-        switch f {
-        case .exp: for i in 0..<n { y[i] = expf(x[i]) }
-        case .log: for i in 0..<n { y[i] = logf(x[i]) }
-        case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
-        case .square: for i in 0..<n { y[i] = x[i] * x[i] }
-        case .tanh: ActivationKernels.tanhForward(y, x, n)
-        case .sigmoid: ActivationKernels.sigmoidForward(y, x, n)
-        case .relu: ActivationKernels.reluForward(y, x, n)
-        case .leakyRelu(let slope): ActivationKernels.leakyReluForward(y, x, n, slope: slope)
-        case .silu: ActivationKernels.siluForward(y, x, n)
-        case .gelu:
-            Parallel.forEach(n / 4096 + 1) { c in
-                let lo = c * 4096, hi = Swift.min(n, lo + 4096)
-                if hi > lo { geluForward(y + lo, x + lo, hi - lo) }
+        Parallel.forEachRange(n, chunk: f == .gelu ? 4096 : Parallel.elementwiseChunk) { r in
+            let (y, x, n) = (y + r.lowerBound, x + r.lowerBound, r.count)
+            switch f {
+            case .exp: for i in 0..<n { y[i] = expf(x[i]) }
+            case .log: for i in 0..<n { y[i] = logf(x[i]) }
+            case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
+            case .square: for i in 0..<n { y[i] = x[i] * x[i] }
+            case .tanh: ActivationKernels.tanhForward(y, x, n)
+            case .sigmoid: ActivationKernels.sigmoidForward(y, x, n)
+            case .relu: ActivationKernels.reluForward(y, x, n)
+            case .leakyRelu(let slope): ActivationKernels.leakyReluForward(y, x, n, slope: slope)
+            case .silu: ActivationKernels.siluForward(y, x, n)
+            case .gelu: geluForward(y, x, n)
             }
         }
     }
 
     public func pointwiseBackward(_ f: PointwiseFunction, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
                                   x: UnsafePointer<Float>, y: UnsafePointer<Float>, count n: Int) {
-        switch f {
-        case .exp: for i in 0..<n { dx[i] += dy[i] * y[i] }
-        case .log: for i in 0..<n { dx[i] += dy[i] * (1 / x[i]) }
-        case .sqrt: for i in 0..<n { dx[i] += dy[i] * (0.5 / y[i]) }
-        case .square: for i in 0..<n { dx[i] += dy[i] * (2 * x[i]) }
-        case .tanh: ActivationKernels.tanhBackward(dx, dy, y, n)
-        case .sigmoid: ActivationKernels.sigmoidBackward(dx, dy, y, n)
-        case .relu: ActivationKernels.reluBackward(dx, dy, x, n)
-        case .leakyRelu(let slope): ActivationKernels.leakyReluBackward(dx, dy, x, n, slope: slope)
-        case .silu: ActivationKernels.siluBackward(dx, dy, x, n)
-        case .gelu:
-            Parallel.forEach(n / 4096 + 1) { c in
-                let lo = c * 4096, hi = Swift.min(n, lo + 4096)
-                if hi > lo { geluBackward(dx + lo, dy + lo, x + lo, hi - lo) }
+        Parallel.forEachRange(n, chunk: f == .gelu ? 4096 : Parallel.elementwiseChunk) { r in
+            let (dx, dy, x, y, n) = (dx + r.lowerBound, dy + r.lowerBound, x + r.lowerBound, y + r.lowerBound, r.count)
+            switch f {
+            case .exp: for i in 0..<n { dx[i] += dy[i] * y[i] }
+            case .log: for i in 0..<n { dx[i] += dy[i] * (1 / x[i]) }
+            case .sqrt: for i in 0..<n { dx[i] += dy[i] * (0.5 / y[i]) }
+            case .square: for i in 0..<n { dx[i] += dy[i] * (2 * x[i]) }
+            case .tanh: ActivationKernels.tanhBackward(dx, dy, y, n)
+            case .sigmoid: ActivationKernels.sigmoidBackward(dx, dy, y, n)
+            case .relu: ActivationKernels.reluBackward(dx, dy, x, n)
+            case .leakyRelu(let slope): ActivationKernels.leakyReluBackward(dx, dy, x, n, slope: slope)
+            case .silu: ActivationKernels.siluBackward(dx, dy, x, n)
+            case .gelu: geluBackward(dx, dy, x, n)
             }
         }
     }
 
     public func scaleShift(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count n: Int, scale: Float, shift: Float) {
-        for i in 0..<n { y[i] = scale * x[i] + shift }
+        Parallel.forEachRange(n, chunk: Parallel.elementwiseChunk) { r in for i in r { y[i] = scale * x[i] + shift } }
     }
 
     public func accumulate(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, scale: Float) {
-        if scale == 1 { for i in 0..<n { y[i] += x[i] } } else { for i in 0..<n { y[i] += scale * x[i] } }
+        Parallel.forEachRange(n, chunk: Parallel.elementwiseChunk) { r in
+            if scale == 1 { for i in r { y[i] += x[i] } } else { for i in r { y[i] += scale * x[i] } }
+        }
     }
 
     public func accumulateProduct(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) {
-        for i in 0..<n { y[i] += a[i] * b[i] }
+        Parallel.forEachRange(n, chunk: Parallel.elementwiseChunk) { r in for i in r { y[i] += a[i] * b[i] } }
     }
 
     public func broadcastBinary(_ op: BinaryOperation, out: UnsafeMutablePointer<Float>,
@@ -90,7 +92,7 @@ public struct CPUBackend: Backend {
     private func binary(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                         _ plan: BroadcastPlan, _ f: (Float, Float) -> Float) {
         if plan.isElementwise {
-            for i in 0..<plan.count { out[i] = f(a[i], b[i]) }
+            Parallel.forEachRange(plan.count, chunk: Parallel.elementwiseChunk) { r in for i in r { out[i] = f(a[i], b[i]) } }
             return
         }
         plan.forEachRow { o, ao, bo, n, sa, sb in
@@ -283,6 +285,7 @@ public struct CPUBackend: Backend {
                               bias: UnsafePointer<Float>?, geometry geo: ConvolutionGeometry, outChannels co: Int) -> Tensor? {
         switch ConvolutionKernels.algorithm(for: geo) {
         case .rows: ConvolutionKernels.directConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .im2col: break
         }
@@ -312,14 +315,16 @@ public struct CPUBackend: Backend {
         let n = b * p
         guard let cols = workspace else {
             // direct: the same algorithm as the forward pass chose (no workspace)
-            let flat = ConvolutionKernels.algorithm(for: geo) == .flat
+            let flat = ConvolutionKernels.algorithm(for: geo) == .flat, padded = geo.padding > 0
             if let dweight {
-                if flat { ConvolutionKernels.flatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+                if flat && padded { ConvolutionKernels.paddedFlatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+                else if flat { ConvolutionKernels.flatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
                 else { ConvolutionKernels.directConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
             }
             if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
             if let dx {
-                if flat { ConvolutionKernels.flatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+                if flat && padded { ConvolutionKernels.paddedFlatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+                else if flat { ConvolutionKernels.flatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
                 else { ConvolutionKernels.directConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
             }
             return
@@ -396,42 +401,14 @@ public struct CPUBackend: Backend {
     public func batchNormForward(y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                                  mean pm: UnsafePointer<Float>, rstd pr: UnsafePointer<Float>, weight pw: UnsafePointer<Float>?,
                                  bias pb: UnsafePointer<Float>?, batch b: Int, channels c: Int, spatial s: Int) {
-        for bi in 0..<b { for ch in 0..<c {
-            let o = (bi * c + ch) * s, m = pm[ch], r = pr[ch]
-            for k in 0..<s { xhat[o + k] = (x[o + k] - m) * r }
-        } }
-        for bi in 0..<b { for ch in 0..<c {
-            let o = (bi * c + ch) * s, gamma = pw?[ch] ?? 1, beta = pb?[ch] ?? 0
-            for k in 0..<s { y[o + k] = xhat[o + k] * gamma + beta }
-        } }
+        ConvolutionKernels.batchNormForward(x, xhat, y, mean: pm, rstd: pr, weight: pw, bias: pb, batch: b, channels: c, spatial: s)
     }
 
     public func batchNormBackward(dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
                                   dy pg: UnsafePointer<Float>, xhat ph: UnsafePointer<Float>, rstd pr: UnsafePointer<Float>,
                                   weight pw: UnsafePointer<Float>?, batch b: Int, channels c: Int, spatial s: Int, training: Bool) {
-        let n = b * s
-        // Σ g and Σ g·x̂ per channel
-        var sumG = [Float](repeating: 0, count: c), sumGH = [Float](repeating: 0, count: c)
-        for bi in 0..<b { for ch in 0..<c {
-            let o = (bi * c + ch) * s
-            var t: Float = 0, u: Float = 0
-            for k in 0..<s { t += pg[o + k]; u += pg[o + k] * ph[o + k] }
-            sumG[ch] += t; sumGH[ch] += u
-        } }
-        if let dweight { for ch in 0..<c { dweight[ch] += sumGH[ch] } }
-        if let dbias { for ch in 0..<c { dbias[ch] += sumG[ch] } }
-        guard let dx else { return }
-        for bi in 0..<b { for ch in 0..<c {
-            let o = (bi * c + ch) * s, gamma = pw?[ch] ?? 1, r = pr[ch]
-            if training {
-                // mean(dx̂) = γ·Σg/n, mean(dx̂·x̂) = γ·Σg·x̂/n
-                let a = gamma * r, m1 = sumG[ch] / Float(n), m2 = sumGH[ch] / Float(n)
-                for k in 0..<s { dx[o + k] += a * (pg[o + k] - m1 - ph[o + k] * m2) }
-            } else {
-                let a = gamma * r
-                for k in 0..<s { dx[o + k] += a * pg[o + k] }
-            }
-        } }
+        ConvolutionKernels.batchNormBackward(pg, ph, dx, dweight: dweight, dbias: dbias, rstd: pr, weight: pw,
+                                             batch: b, channels: c, spatial: s, training: training)
     }
 
     // MARK: Optimizer

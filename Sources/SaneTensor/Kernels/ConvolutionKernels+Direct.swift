@@ -20,8 +20,17 @@ extension ConvolutionKernels {
     /// 10–30 %), else on the input-width grid (`flat`: CNN3's OW 30, 13, 4, 1.3–4× faster than
     /// `rows`' partial chunks and scalar tails and than im2col + GEMM); padding or stride > 1
     /// (ResNets) or a grid span under 8 runs im2col + GEMM.
+    ///
+    /// Padded stride-1 layers (ResNet's 3×3 convolutions) run `flat` on a zero-padded copy of the
+    /// input (ConvolutionKernels+Flat.swift) when they have at most 32 input channels and at least
+    /// 64 output pixels, else im2col + GEMM. Measured with `sane bench conv --width 8|16|64`
+    /// (BENCHMARKS.md, "Training ResNet-18"; forward + backward, batch 128, 2 threads): flat was
+    /// 1.8–6× faster with 3–16 channels on 32×32 and 16×16, 1.0–1.5× with 32 channels on 16×16 and
+    /// 8×8; im2col won with 64 or more channels on 8×8 and 4×4 (2–11×: the small padded planes
+    /// waste lanes, and each image's weight-gradient blocks are too short), and on 64–128
+    /// channels at 32×32 and 16×16 the two were within 10 %.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
-        let flat = g.stride == 1 && g.padding == 0 && flatSpan(g) >= 8
+        let flat = flatApplies(g)
         switch forcedAlgorithm {
         case .rows? where directApplies(g): return .rows
         case .flat? where flat: return .flat
@@ -29,7 +38,8 @@ extension ConvolutionKernels {
         default: break
         }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
-        return flat ? .flat : .im2col
+        if g.padding == 0 { return flat ? .flat : .im2col }
+        return flat && g.channels <= 32 && g.outputPixels >= 64 ? .flat : .im2col
     }
 
     /// Benchmarks set this to compare the algorithms (`sane bench cnn-train --convolution`); nil

@@ -208,3 +208,110 @@ extension ConvolutionKernels {
         }
     }
 }
+
+// MARK: Padded convolutions on the flat kernels (ResNet's 3×3 stride-1 padding-1 layers)
+//
+// A convolution with padding p is the unpadded one of the zero-padded input, H + 2p × W + 2p:
+// each image is copied into a zero-bordered buffer and handed to the flat kernels above (grid
+// width W + 2p, so 2p junk columns per row). The batch is cut into `paddedGroups` fixed groups of
+// images spread over the cores; a group copies `paddedImages` images at a time (small enough to
+// stay in L2 with the kernels' buffers). Weight gradients are summed per group and the groups'
+// sums added in group order, so results do not depend on the number of workers.
+
+extension ConvolutionKernels {
+    /// Image groups of a padded flat convolution (fixed: results must not depend on the core count).
+    static let paddedGroups = 4
+    /// Images copied and convolved at once within a group.
+    static let paddedImages = 4
+
+    /// Whether the flat kernels handle `g`: stride 1 and a grid span (of the padded input) ≥ 8.
+    static func flatApplies(_ g: ConvolutionGeometry) -> Bool {
+        g.stride == 1 && flatSpan(paddedGeometry(g, images: 1)) >= 8
+    }
+
+    /// `n` images of `g` with the padding made part of the input: H + 2p × W + 2p, padding 0.
+    static func paddedGeometry(_ g: ConvolutionGeometry, images n: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(batch: n, channels: g.channels, height: g.height + 2 * g.padding, width: g.width + 2 * g.padding,
+                            kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, stride: g.stride, padding: 0)
+    }
+
+    /// xp [n, C, H + 2p, W + 2p] = images `images` of x [B, C, H, W] with zero borders of p.
+    static func padImages(_ x: UnsafePointer<Float>, _ xp: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, images: Range<Int>) {
+        let (h, w, p, c) = (g.height, g.width, g.padding, g.channels)
+        let (hp, wp) = (h + 2 * p, w + 2 * p)
+        for (k, b) in images.enumerated() { for ch in 0..<c {
+            let src = x + (b * c + ch) * h * w, dst = xp + (k * c + ch) * hp * wp
+            dst.update(repeating: 0, count: p * wp)
+            for iy in 0..<h {
+                let row = dst + (iy + p) * wp
+                for i in 0..<p { row[i] = 0; row[wp - 1 - i] = 0 }
+                copyRow(row + p, src + iy * w, count: w)
+            }
+            (dst + (h + p) * wp).update(repeating: 0, count: p * wp)
+        } }
+    }
+
+    /// body(group, its images, a buffer of `paddedImages` padded images) for the fixed image
+    /// groups of a batch, spread over the cores.
+    private static func forEachPaddedGroup(_ g: ConvolutionGeometry, _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let groups = Swift.min(paddedGroups, g.batch)
+        let paddedImage = g.channels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+        Parallel.forEach(groups) { i in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedImages * paddedImage)
+            defer { buffer.deallocate() }
+            body(i, i * g.batch / groups..<(i + 1) * g.batch / groups, buffer)
+        }
+    }
+
+    /// Forward of a stride-1 convolution with padding on the flat kernels (overwrites y).
+    /// x [B, Ci, H, W], w [Co, Ci, kh, kw], bias [Co] or nil → y [B, Co, OH, OW].
+    public static func paddedFlatConvolution(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                             _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
+        precondition(flatApplies(g), "paddedFlatConvolution needs stride 1 and a padded grid span ≥ 8")
+        let outImage = co * g.outputPixels
+        forEachPaddedGroup(g) { _, images, xp in
+            for s in stride(from: images.lowerBound, to: images.upperBound, by: paddedImages) {
+                let part = s..<Swift.min(s + paddedImages, images.upperBound)
+                padImages(x, xp, g, images: part)
+                flatConvolution(xp, w, bias, y + s * outImage, paddedGeometry(g, images: part.count), outChannels: co)
+            }
+        }
+    }
+
+    /// Weight gradient, accumulating: dw [Co, T] += Σ over the batch (per group, then the groups in order).
+    public static func paddedFlatConvolutionWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                                           _ dw: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
+        precondition(flatApplies(g), "paddedFlatConvolutionWeightGradient needs stride 1 and a padded grid span ≥ 8")
+        let outImage = co * g.outputPixels, size = co * g.patchLength, groups = Swift.min(paddedGroups, g.batch)
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: groups * size)   // [groups, Co, T]
+        partial.initialize(repeating: 0, count: groups * size)
+        defer { partial.deallocate() }
+        forEachPaddedGroup(g) { group, images, xp in
+            for s in stride(from: images.lowerBound, to: images.upperBound, by: paddedImages) {
+                let part = s..<Swift.min(s + paddedImages, images.upperBound)
+                padImages(x, xp, g, images: part)
+                flatConvolutionWeightGradient(xp, dy + s * outImage, partial + group * size, paddedGeometry(g, images: part.count), outChannels: co)
+            }
+        }
+        for group in 0..<groups { let p = partial + group * size; for e in 0..<size { dw[e] += p[e] } }
+    }
+
+    /// Input gradient, accumulating: dx [B, Ci, H, W] += the interior of the padded input's gradient.
+    public static func paddedFlatConvolutionInputGradient(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                                                          _ dx: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
+        precondition(flatApplies(g), "paddedFlatConvolutionInputGradient needs stride 1 and a padded grid span ≥ 8")
+        let (h, w0, p, c) = (g.height, g.width, g.padding, g.channels)
+        let (hp, wp) = (h + 2 * p, w0 + 2 * p), outImage = co * g.outputPixels
+        forEachPaddedGroup(g) { _, images, dxp in
+            for s in stride(from: images.lowerBound, to: images.upperBound, by: paddedImages) {
+                let part = s..<Swift.min(s + paddedImages, images.upperBound)
+                dxp.update(repeating: 0, count: part.count * c * hp * wp)
+                flatConvolutionInputGradient(dy + s * outImage, w, dxp, paddedGeometry(g, images: part.count), outChannels: co)
+                for (k, b) in part.enumerated() { for ch in 0..<c {
+                    let src = dxp + (k * c + ch) * hp * wp + p * wp + p, dst = dx + (b * c + ch) * h * w0
+                    for iy in 0..<h { let d = dst + iy * w0, r = src + iy * wp; for ix in 0..<w0 { d[ix] += r[ix] } }
+                } }
+            }
+        }
+    }
+}

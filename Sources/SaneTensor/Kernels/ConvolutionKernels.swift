@@ -47,18 +47,25 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
 /// How the CPU backend computes a convolution (see `ConvolutionKernels.algorithm(for:)`):
 /// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
-/// the input-width grid (ConvolutionKernels+Flat.swift); `im2col`: batched im2col + one GEMM.
+/// the input-width grid (ConvolutionKernels+Flat.swift; padded layers on a zero-padded copy of
+/// each image); `im2col`: batched im2col + one GEMM.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case rows, flat, im2col
 }
 
 public enum ConvolutionKernels {
-    /// im2col for batch items `items`: x [B, C, H, W] → cols [K, B·P] (layout above).
+    /// Items of a loop over planes (or rows) that `Parallel.forEach` should give each worker so
+    /// that a worker gets at least 32 Ki elements of memory-bound work (`perItem` elements each).
+    static func minimumItems(perItem: Int) -> Int { max(1, Parallel.elementwiseChunk / max(perItem, 1)) }
+
+    /// im2col for batch items `items`: x [B, C, H, W] → cols [K, B·P] (layout above). The K rows
+    /// are spread over the cores; each row is written by one thread.
     public static func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
         let (oh, ow, p) = (g.outputHeight, g.outputWidth, g.outputPixels)
-        let n = g.batch * p, plane = g.height * g.width
-        for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
-            let row = cols + ((c * g.kernelHeight + i) * g.kernelWidth + j) * n
+        let n = g.batch * p, plane = g.height * g.width, kk = g.kernelHeight * g.kernelWidth
+        Parallel.forEach(g.patchLength, minimumPerWorker: minimumItems(perItem: items.count * p)) { r in
+            let (c, i, j) = (r / kk, r % kk / g.kernelWidth, r % g.kernelWidth)
+            let row = cols + r * n
             let (lo, hi) = g.validColumns(j)
             for b in items {
                 let src = x + (b * g.channels + c) * plane
@@ -77,41 +84,48 @@ public enum ConvolutionKernels {
                     for ox in hi..<ow { d[ox] = 0 }
                 }
             }
-        } } }
+        }
     }
 
     /// col2im, the adjoint of im2col, accumulating: dx [B, C, H, W] += scatter(dcols [K, B·P]).
+    /// The channels are spread over the cores: channel c's planes take the sums of its kh·kw
+    /// rows, in the same order on any number of workers.
     public static func col2imAccumulate(_ dcols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, items: Range<Int>) {
         let (oh, ow, p) = (g.outputHeight, g.outputWidth, g.outputPixels)
-        let n = g.batch * p, plane = g.height * g.width
-        for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
-            let row = dcols + ((c * g.kernelHeight + i) * g.kernelWidth + j) * n
-            let (lo, hi) = g.validColumns(j)
-            for b in items {
-                let dst = dx + (b * g.channels + c) * plane
-                let src = row + b * p
-                for oy in 0..<oh {
-                    let iy = oy * g.stride + i - g.padding
-                    if iy < 0 || iy >= g.height { continue }
-                    let s = src + oy * ow
-                    let d = dst + iy * g.width + j - g.padding
-                    if g.stride == 1 {
-                        for ox in lo..<hi { d[ox] += s[ox] }
-                    } else {
-                        for ox in lo..<hi { d[ox * g.stride] += s[ox] }
+        let n = g.batch * p, plane = g.height * g.width, kk = g.kernelHeight * g.kernelWidth
+        Parallel.forEach(g.channels, minimumPerWorker: minimumItems(perItem: kk * items.count * p)) { c in
+            for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+                let row = dcols + ((c * g.kernelHeight + i) * g.kernelWidth + j) * n
+                let (lo, hi) = g.validColumns(j)
+                for b in items {
+                    let dst = dx + (b * g.channels + c) * plane
+                    let src = row + b * p
+                    for oy in 0..<oh {
+                        let iy = oy * g.stride + i - g.padding
+                        if iy < 0 || iy >= g.height { continue }
+                        let s = src + oy * ow
+                        let d = dst + iy * g.width + j - g.padding
+                        if g.stride == 1 {
+                            for ox in lo..<hi { d[ox] += s[ox] }
+                        } else {
+                            for ox in lo..<hi { d[ox * g.stride] += s[ox] }
+                        }
                     }
                 }
-            }
-        } } }
+            } }
+        }
     }
 
     /// Swaps the two outer axes of a [A, Bn, inner] array: out [Bn, A, inner]. With `accumulate`
     /// it adds into `out`.
+    /// The outer axis is spread over the cores.
     public static func swapOuterAxes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer a: Int, middle bn: Int, inner: Int, accumulate: Bool = false) {
-        for i in 0..<a { for j in 0..<bn {
-            let s = src + (i * bn + j) * inner, d = dst + (j * a + i) * inner
-            if accumulate { for k in 0..<inner { d[k] += s[k] } } else { d.update(from: s, count: inner) }
-        } }
+        Parallel.forEach(a, minimumPerWorker: minimumItems(perItem: bn * inner)) { i in
+            for j in 0..<bn {
+                let s = src + (i * bn + j) * inner, d = dst + (j * a + i) * inner
+                if accumulate { for k in 0..<inner { d[k] += s[k] } } else { d.update(from: s, count: inner) }
+            }
+        }
     }
 
     // MARK: Pooling (no padding, floor mode)
@@ -236,24 +250,81 @@ public enum ConvolutionKernels {
 
     // MARK: Batch normalization statistics
 
-    /// Per-channel mean and biased variance of x [B, C, S] over B·S (accumulated in Float64).
+    /// Per-channel mean and biased variance of x [B, C, S] over B·S (per plane eight SIMD lanes
+    /// and a scalar tail in Float32, planes summed in Float64). Channels are spread over the
+    /// cores; each channel's sums run in one fixed order.
     public static func channelMoments(_ x: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int,
                                       mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
-        let n = Double(batch * spatial)
-        for c in 0..<channels {
+        let n = Double(batch * spatial), full = spatial / 8
+        Parallel.forEach(channels, minimumPerWorker: minimumItems(perItem: batch * spatial)) { c in
             var s: Double = 0
-            for b in 0..<batch { let p = x + (b * channels + c) * spatial; var t: Float = 0; for k in 0..<spatial { t += p[k] }; s += Double(t) }
-            let m = s / n
+            for b in 0..<batch {
+                let p = x + (b * channels + c) * spatial
+                var lanes = SIMD8<Float>.zero, t: Float = 0
+                for q in 0..<full { lanes += load8(p + q * 8) }
+                for k in (full * 8)..<spatial { t += p[k] }
+                s += Double(lanes.sum() + t)
+            }
+            let m = s / n, mf = Float(m), m8 = SIMD8<Float>(repeating: mf)
             var v: Double = 0
             for b in 0..<batch {
                 let p = x + (b * channels + c) * spatial
-                var t: Float = 0
-                let mf = Float(m)
-                for k in 0..<spatial { let d = p[k] - mf; t += d * d }
-                v += Double(t)
+                var lanes = SIMD8<Float>.zero, t: Float = 0
+                for q in 0..<full { let d = load8(p + q * 8) - m8; lanes += d * d }
+                for k in (full * 8)..<spatial { let d = p[k] - mf; t += d * d }
+                v += Double(lanes.sum() + t)
             }
-            mean[c] = Float(m)
+            mean[c] = mf
             variance[c] = Float(v / n)
+        }
+    }
+
+    /// Batch-norm forward (`Variable.batchNorm2d`) per plane (b, c), spread over the cores:
+    /// x̂ = (x − μ[c])·rstd[c], y = γ[c]·x̂ + β[c] (γ = 1, β = 0 when nil). x, xhat, y [B, C, S].
+    public static func batchNormForward(_ x: UnsafePointer<Float>, _ xhat: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                                        bias: UnsafePointer<Float>?, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forEach(batch * channels, minimumPerWorker: minimumItems(perItem: spatial)) { plane in
+            let ch = plane % channels, o = plane * spatial, m = mean[ch], r = rstd[ch]
+            let gamma = weight?[ch] ?? 1, beta = bias?[ch] ?? 0
+            for k in 0..<spatial { let h = (x[o + k] - m) * r; xhat[o + k] = h; y[o + k] = h * gamma + beta }
+        }
+    }
+
+    /// Batch-norm backward (`Variable.batchNorm2d`): per channel Σ g and Σ g·x̂ (eight SIMD lanes
+    /// and a tail per plane, planes in batch order; channels spread over the cores), then
+    /// dγ += Σ g·x̂, dβ += Σ g and per plane (spread over the cores)
+    /// dx += γ·rstd·(g − Σg/n − x̂·Σg·x̂/n) in training, γ·rstd·g in evaluation; n = B·S.
+    public static func batchNormBackward(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
+                                         dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
+                                         rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                                         batch: Int, channels: Int, spatial: Int, training: Bool) {
+        let n = Float(batch * spatial), full = spatial / 8
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * channels)   // [Σ g | Σ g·x̂]
+        defer { sums.deallocate() }
+        Parallel.forEach(channels, minimumPerWorker: minimumItems(perItem: 2 * batch * spatial)) { ch in
+            var sg: Float = 0, sgh: Float = 0
+            for b in 0..<batch {
+                let o = (b * channels + ch) * spatial, g = dy + o, h = xhat + o
+                var lg = SIMD8<Float>.zero, lgh = lg, t: Float = 0, u: Float = 0
+                for q in 0..<full { let gv = load8(g + q * 8); lg += gv; lgh += gv * load8(h + q * 8) }
+                for k in (full * 8)..<spatial { t += g[k]; u += g[k] * h[k] }
+                sg += lg.sum() + t; sgh += lgh.sum() + u
+            }
+            sums[ch] = sg; sums[channels + ch] = sgh
+        }
+        if let dweight { for ch in 0..<channels { dweight[ch] += sums[channels + ch] } }
+        if let dbias { for ch in 0..<channels { dbias[ch] += sums[ch] } }
+        guard let dx else { return }
+        Parallel.forEach(batch * channels, minimumPerWorker: minimumItems(perItem: spatial)) { plane in
+            let ch = plane % channels, o = plane * spatial, a = (weight?[ch] ?? 1) * rstd[ch]
+            if training {
+                // mean(dx̂) = γ·Σg/n, mean(dx̂·x̂) = γ·Σg·x̂/n
+                let m1 = sums[ch] / n, m2 = sums[channels + ch] / n
+                for k in 0..<spatial { dx[o + k] += a * (dy[o + k] - m1 - xhat[o + k] * m2) }
+            } else {
+                for k in 0..<spatial { dx[o + k] += a * dy[o + k] }
+            }
         }
     }
 }
