@@ -30,15 +30,19 @@ struct CNNTrainBench: ParsableCommand {
     }
 
     func run() throws {
-        guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
-        guard let arch = ZooArchitecture(rawValue: architecture) else { throw CommandError("unknown architecture '\(architecture)' (CNN or CNN3)") }
+        var forced: ConvolutionAlgorithm?
         if convolution != "auto" {
-            guard let forced = ConvolutionAlgorithm(rawValue: convolution) else {
+            guard let algorithm = ConvolutionAlgorithm(rawValue: convolution) else {
                 throw CommandError("unknown convolution algorithm '\(convolution)' (auto, rows, flat or im2col)")
             }
-            ConvolutionKernels.forcedAlgorithm = forced
+            forced = algorithm
         }
-        Parallel.workers = 1
+        try ConvolutionKernels.$forcedAlgorithm.withValue(forced) { try Parallel.$workers.withValue(1) { try measure() } }
+    }
+
+    func measure() throws {
+        guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
+        guard let arch = ZooArchitecture(rawValue: architecture) else { throw CommandError("unknown architecture '\(architecture)' (CNN or CNN3)") }
         var g = SeededGenerator(seed: 0)
         // images [steps·batch, c, S, S], labels [steps·batch]: MNIST 1×28×28 for CNN, CIFAR-10 3×32×32 for CNN3
         let (name, c, side) = arch == .cnn ? ("mnist", 1, 28) : ("cifar10", 3, 32)

@@ -18,13 +18,14 @@ struct ResNetTrainBench: ParsableCommand {
     @Option(help: "Cores for BLAS and the parallel loops.") var threads = 2
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
-    func run() throws {
+    func run() throws { try Parallel.$workers.withValue(threads) { try measure() } }
+
+    func measure() throws {
         let arch = try ZooArchitecture(named: architecture)
         guard arch.definition.defaultWidth != nil else { throw CommandError("--architecture must be Resnet18 or Resnet34") }
         guard width >= 1, batch >= 2, steps >= 1, repeats >= 1, threads >= 1 else {
             throw CommandError("--width, --steps, --repeats and --threads must be ≥ 1 and --batch ≥ 2")
         }
-        Parallel.workers = threads
         var g = SeededGenerator(seed: 0)
         let n = steps * batch
         let data = ImageDataset(images: Tensor.uniform([n, 3, 32, 32], low: 0, high: 1, using: &g),

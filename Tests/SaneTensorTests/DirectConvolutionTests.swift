@@ -8,8 +8,10 @@ import XCTest
 final class DirectConvolutionTests: XCTestCase {
     /// Runs conv2d with `algorithm` forced (it must apply to the shape) and checks it against the definition.
     func check(x xShape: [Int], w wShape: [Int], algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
-        ConvolutionKernels.forcedAlgorithm = algorithm
-        defer { ConvolutionKernels.forcedAlgorithm = nil }
+        ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) { checkForced(x: xShape, w: wShape, algorithm: algorithm, file: file, line: line) }
+    }
+
+    private func checkForced(x xShape: [Int], w wShape: [Int], algorithm: ConvolutionAlgorithm, file: StaticString, line: UInt) {
         var g = SeededGenerator(seed: 5)
         let x = Variable(Tensor.normal(xShape, using: &g), requiresGrad: true)
         let w = Variable(Tensor.normal(wShape, std: 0.3, using: &g), requiresGrad: true)
