@@ -61,5 +61,9 @@ let package = Package(
         .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
         .testTarget(name: "SaneTests", dependencies: ["Sane"], resources: [.copy("Golden")]),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 for every target: complete data-race checking. The process-wide mutable state left
+    // is task-local (Parallel.workers, Variable.recording, BLAS.backend/profile, Backends.current,
+    // ConvolutionKernels.forcedAlgorithm) or behind a lock (`Locked`: BufferCache, KillPoint,
+    // BLAS's thread count and FLOP counter); see issue 12 in BENCHMARKS.md for the speed check.
+    swiftLanguageModes: [.v6]
 )

@@ -70,13 +70,12 @@ struct GEMMBench: ParsableCommand {
         "NN:2048x2048x2048", "NN:256x256x256", "NN:128x128x128", "NN:48x48x64",
     ]
 
-    func run() throws {
-        Parallel.workers = options.threads
+    func run() throws { try Parallel.$workers.withValue(options.threads) { try measure() } }
+
+    func measure() throws {
         var g = SeededGenerator(seed: 0)
         let products = try (shapes.isEmpty ? Self.defaults : shapes).map(Self.parse)
         let backends: [GEMMBackend] = BLAS.ownGEMMAvailable ? [.openblas, .own] : [.openblas]
-        let previous = BLAS.backend
-        defer { BLAS.backend = previous }
         var peak = (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!
         var rows: [(String, [Double], String)] = []
         for (ta, tb, m, n, k) in products {
@@ -89,18 +88,19 @@ struct GEMMBench: ParsableCommand {
                       b: b.readPointer, ldb: tb ? k : n, c: cp, ldc: n)
             }
             var best = [Double](repeating: .infinity, count: backends.count)
-            for backend in backends { BLAS.backend = backend; call() }   // warm-up
+            for backend in backends { BLAS.$backend.withValue(backend) { call() } }   // warm-up
             for _ in 0..<options.repeats {
                 for (i, backend) in backends.enumerated() {
-                    BLAS.backend = backend
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    call()
-                    best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    BLAS.$backend.withValue(backend) {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        call()
+                        best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    }
                 }
             }
-            BLAS.backend = .auto
             let name = "\(ta ? "T" : "N")\(tb ? "T" : "N") \(m)×\(n)×\(k)"
-            rows.append((name, best.map { 2 * Double(m * n * k) / $0 / 1e9 }, BLAS.usesOwnGEMM(m: m, n: n, k: k) ? "own" : "openblas"))
+            let auto = BLAS.$backend.withValue(.auto) { BLAS.usesOwnGEMM(m: m, n: n, k: k) }
+            rows.append((name, best.map { 2 * Double(m * n * k) / $0 / 1e9 }, auto ? "own" : "openblas"))
         }
         peak = max(peak, (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!)
         if options.json {
@@ -166,8 +166,9 @@ struct SANEStepBench: ParsableCommand {
         return cfg
     }
 
-    func run() throws {
-        Parallel.workers = options.threads
+    func run() throws { try Parallel.$workers.withValue(options.threads) { try measure() } }
+
+    func measure() throws {
         let cfg = try configuration()
         var g = SeededGenerator(seed: 0)
         let model = SANEModel(config: cfg, using: &g)
@@ -212,9 +213,7 @@ struct SANEStepBench: ParsableCommand {
         var profileLines: [String] = []
         if gemmProfile {
             let profile = GEMMProfile()
-            BLAS.profile = profile
-            let (seconds, _, _) = step()
-            BLAS.profile = nil
+            let (seconds, _, _) = BLAS.$profile.withValue(profile) { step() }
             var gemmSeconds = 0.0
             for (shape, e) in profile.sorted {
                 let ms = Double(e.nanoseconds) / 1e6
@@ -306,8 +305,9 @@ struct PeakBench: ParsableCommand {
         """)
     @OptionGroup var options: BenchOptions
 
-    func run() throws {
-        Parallel.workers = options.threads
+    func run() throws { try Parallel.$workers.withValue(options.threads) { try measure() } }
+
+    func measure() throws {
         let best = (0..<max(options.repeats, 1)).map { _ in measurePeakGFLOPs(threads: options.threads) }.max() ?? 0
         let lanes = Int(sane_fma_lanes())
         if options.json { printJSON(["benchmark": "peak", "threads": options.threads, "gflops": best, "fma_lanes": lanes]) } else {

@@ -30,10 +30,13 @@ struct CNNTrainBench: ParsableCommand {
     }
 
     func run() throws {
+        let forced = try forcedConvolution(convolution)
+        try ConvolutionKernels.$forcedAlgorithm.withValue(forced) { try Parallel.$workers.withValue(1) { try measure() } }
+    }
+
+    func measure() throws {
         guard let act = Activation(rawValue: activation) else { throw CommandError("unknown activation '\(activation)'") }
         guard let arch = ZooArchitecture(rawValue: architecture) else { throw CommandError("unknown architecture '\(architecture)' (CNN or CNN3)") }
-        ConvolutionKernels.forcedAlgorithm = try forcedConvolution(convolution)
-        Parallel.workers = 1
         var g = SeededGenerator(seed: 0)
         // images [steps·batch, c, S, S], labels [steps·batch]: MNIST 1×28×28 for CNN, CIFAR-10 3×32×32 for CNN3
         let (name, c, side) = arch == .cnn ? ("mnist", 1, 28) : ("cifar10", 3, 32)

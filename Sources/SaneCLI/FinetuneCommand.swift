@@ -94,7 +94,8 @@ struct FinetuneCommand: ParsableCommand {
         let groups = [("scratch", scratchModels), ("prompts", promptModels), ("SANE samples", samples)].filter { !$0.1.isEmpty }
         diagnostic("finetune: \(groups.map { "\($0.1.count) \($0.0)" }.joined(separator: ", ")); \(epochs) epochs on \(training.count) \(datasetName) training images, tested on \(test.count)")
         let totalEpochs = max(1, groups.reduce(0) { $0 + $1.1.count } * epochs)
-        let bar = ProgressBar("finetune", total: totalEpochs)
+        // Shared with the fine-tuning threads' progress callback, which holds `lock` for every use.
+        nonisolated(unsafe) let bar = ProgressBar("finetune", total: totalEpochs)
         let lock = NSLock()
         var before = 0
         var results: [FineTuningGroup] = []

@@ -21,13 +21,16 @@ struct ResNetTrainBench: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
+        let forced = try forcedConvolution(convolution)
+        try ConvolutionKernels.$forcedAlgorithm.withValue(forced) { try Parallel.$workers.withValue(threads) { try measure() } }
+    }
+
+    func measure() throws {
         let arch = try ZooArchitecture(named: architecture)
         guard arch.definition.defaultWidth != nil else { throw CommandError("--architecture must be Resnet18 or Resnet34") }
         guard width >= 1, batch >= 2, steps >= 1, repeats >= 1, threads >= 1 else {
             throw CommandError("--width, --steps, --repeats and --threads must be ≥ 1 and --batch ≥ 2")
         }
-        Parallel.workers = threads
-        ConvolutionKernels.forcedAlgorithm = try forcedConvolution(convolution)
         var g = SeededGenerator(seed: 0)
         let n = steps * batch
         let data = ImageDataset(images: Tensor.uniform([n, 3, 32, 32], low: 0, high: 1, using: &g),
@@ -76,8 +79,10 @@ struct ConvolutionBench: ParsableCommand {
 
     func run() throws {
         guard width >= 1, batch >= 1, repeats >= 1, threads >= 1 else { throw CommandError("--width, --batch, --repeats and --threads must be ≥ 1") }
-        Parallel.workers = threads
-        defer { ConvolutionKernels.forcedAlgorithm = nil }
+        try Parallel.$workers.withValue(threads) { try measure() }
+    }
+
+    func measure() throws {
         // (Ci, Co, input side, kernel, stride, padding) of ResNet-18 with the CIFAR stem
         var shapes = [(3, width, 32, 3, 1, 1)]
         for stage in 0..<4 {
@@ -90,22 +95,24 @@ struct ConvolutionBench: ParsableCommand {
         for (ci, co, side, k, stride, pad) in shapes {
             let geo = ConvolutionGeometry(batch: batch, channels: ci, height: side, width: side, kernelHeight: k, kernelWidth: k,
                                           stride: stride, padding: pad)
-            ConvolutionKernels.forcedAlgorithm = nil
             let rule = ConvolutionKernels.algorithm(for: geo)
             let x = Variable(Tensor.uniform([batch, ci, side, side], low: -1, high: 1, using: &g), requiresGrad: true)
             let w = Variable(Tensor.normal([co, ci, k, k], std: 0.1, using: &g), requiresGrad: true)
             let seed = Tensor.normal([batch, co, geo.outputHeight, geo.outputWidth], using: &g)
             for algorithm in ConvolutionAlgorithm.allCases {
-                ConvolutionKernels.forcedAlgorithm = algorithm
-                guard ConvolutionKernels.algorithm(for: geo) == algorithm else { continue }
-                var best = (wall: Double.infinity, cpu: Double.infinity)
-                for r in 0...repeats {
-                    let (c0, w0) = (processCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
-                    Variable.conv2d(x, weight: w, stride: stride, padding: pad).backward(seed: seed)
-                    let (cpu, wall) = (processCPUSeconds() - c0, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
-                    x.grad = nil; w.grad = nil
-                    if r > 0 { best = (min(best.wall, wall), min(best.cpu, cpu)) }   // r = 0 warms up
+                let timed: (wall: Double, cpu: Double)? = ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+                    guard ConvolutionKernels.algorithm(for: geo) == algorithm else { return nil }
+                    var best = (wall: Double.infinity, cpu: Double.infinity)
+                    for r in 0...repeats {
+                        let (c0, w0) = (processCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
+                        Variable.conv2d(x, weight: w, stride: stride, padding: pad).backward(seed: seed)
+                        let (cpu, wall) = (processCPUSeconds() - c0, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
+                        x.grad = nil; w.grad = nil
+                        if r > 0 { best = (min(best.wall, wall), min(best.cpu, cpu)) }   // r = 0 warms up
+                    }
+                    return best
                 }
+                guard let best = timed else { continue }
                 print(String(format: "%4d → %-4d %3d  %d/%d/%d                 %-8@ %-9@  %12.2f  %11.2f", ci, co, side, k, stride, pad,
                              rule.rawValue as NSString, algorithm.rawValue as NSString, best.wall * 1e3, best.cpu * 1e3))
             }

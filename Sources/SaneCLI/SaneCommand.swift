@@ -1,3 +1,10 @@
+// First, before Foundation re-exports it without: `stdout` is a C global, set up once below
+// (`setvbuf`) before any thread starts, which Swift 6's checks for shared mutable state cannot know.
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
 import ArgumentParser
 import Foundation
 import Sane

@@ -6,6 +6,8 @@ import SaneMPI
 
 /// The processes of this job: all ranks of `mpirun` in the MPI build (`make mpi`), otherwise a
 /// single process. Commands that use ranks (pretrain) take it from here; rank 0 prints and writes.
+/// `nonisolated(unsafe)`: a communicator is not `Sendable` (MPI calls are made from the main thread
+/// only: `MPI_Init`, no thread support asked for); this constant is created once and used by that thread alone.
 nonisolated(unsafe) let world: Communicator = {
     #if SANE_MPI
     return MPICommunicator()

@@ -56,7 +56,8 @@ struct ZooTrainCommand: ParsableCommand {
             return
         }
         diagnostic("zoo train: \(trials.count) models × \(configuration.epochs) epochs (\(configuration.architecture.rawValue) on \(configuration.dataset)), shard \(given.index)/\(given.count)\(world.size > 1 ? " over \(world.size) ranks" : ""), \(jobs) jobs → \(out)")
-        let bar = ProgressBar("training", total: 1)
+        // Shared with the training threads' progress callback, which holds `lock` for every use.
+        nonisolated(unsafe) let bar = ProgressBar("training", total: 1)
         let lock = NSLock()
         let finished = try ZooTrainer.train(configuration, output: URL(fileURLWithPath: out), shard: shard, jobs: jobs) { p in
             lock.lock(); defer { lock.unlock() }

@@ -24,8 +24,8 @@ public protocol Optimizer: AnyObject {
 ///     d = g + λ·p;  buf = d (first step) or μ·buf + (1 − dampening)·d
 ///     d = d + μ·buf (Nesterov) or buf;   p ← p − lr·d
 ///
-/// One pass over the flat parameters (`FlatParameters`): a loop per run of adjacent slots that
-/// have a gradient and agree on whether their momentum buffer exists yet.
+/// One pass over the flat parameters (`FlatParameters`): one backend `sgdUpdate` call per run of
+/// adjacent slots that have a gradient and agree on whether their momentum buffer exists yet.
 public final class SGD: Optimizer {
     public let parameters: [(name: String, variable: Variable)]
     public var learningRate: Double
@@ -51,21 +51,15 @@ public final class SGD: Optimizer {
 
     public func step() {
         flat.attach()
-        let lr = Float(learningRate), mu = Float(momentum), damp = Float(1 - dampening), wd = Float(weightDecay)
-        let useMomentum = momentum != 0, nesterov = nesterov
+        let backend = Backends.current
         for run in flat.runs({ flat.hasGradient($0) ? started[$0] : nil }) {
-            let pp = flat.values.pointer + run.offset, pg = flat.gradients.pointer + run.offset
-            let pb = buffers.pointer + run.offset, first = !run.key
-            for j in 0..<run.count {
-                var d = wd == 0 ? pg[j] : pg[j] + wd * pp[j]
-                if useMomentum {
-                    pb[j] = first ? d : mu * pb[j] + damp * d
-                    d = nesterov ? d + mu * pb[j] : pb[j]
-                }
-                pp[j] -= lr * d
-            }
+            let c = SGDCoefficients(learningRate: Float(learningRate), weightDecay: Float(weightDecay), momentum: Float(momentum),
+                                    oneMinusDampening: Float(1 - dampening), usesMomentum: momentum != 0, nesterov: nesterov,
+                                    firstStep: !run.key)
+            backend.sgdUpdate(parameters: flat.values.pointer + run.offset, momentumBuffer: buffers.pointer + run.offset,
+                              gradient: flat.gradients.pointer + run.offset, count: run.count, coefficients: c)
         }
-        if useMomentum { for k in started.indices where flat.hasGradient(k) { started[k] = true } }
+        if momentum != 0 { for k in started.indices where flat.hasGradient(k) { started[k] = true } }
     }
 
     public func stateDict() -> StateDict {

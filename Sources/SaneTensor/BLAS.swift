@@ -32,7 +32,7 @@ public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         return
     }
     _ = BLAS.configured
-    BLAS.work.add(2 * m * n * k)
+    BLAS.work.withLock { $0 += 2 * m * n * k }
     let profile = Parallel.isBusy ? nil : BLAS.profile
     let t0 = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
     multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -109,8 +109,9 @@ extension BLAS {
     public static let ownGEMMAvailable = sane_gemm_available() != 0
 
     /// The GEMM in use; starts from `SANE_GEMM` (openblas, own or auto; default auto). `own` on a
-    /// CPU without AVX-512 runs OpenBLAS.
-    nonisolated(unsafe) public static var backend: GEMMBackend = {
+    /// CPU without AVX-512 runs OpenBLAS. Task-local: `sane bench gemm` and tests bind it for a
+    /// call (`BLAS.$backend.withValue(.own) { … }`); parallel regions carry it to their workers.
+    @TaskLocal public static var backend: GEMMBackend = {
         guard let value = ProcessInfo.processInfo.environment["SANE_GEMM"] else { return .auto }
         if let b = GEMMBackend(rawValue: value.lowercased()) { return b }
         FileHandle.standardError.write(Data("sane: SANE_GEMM='\(value)' is not one of openblas, own, auto; using auto\n".utf8))
@@ -149,13 +150,15 @@ public enum BLAS {
 
     /// Floating-point operations done by `sgemm` so far (2·m·n·k per call), for benchmarks that
     /// report a step's GFLOP/s from what it actually computed.
-    public static var flops: Int { work.value }
-    static let work = Counter()
+    public static var flops: Int { work.withLock { $0 } }
+    /// Process-wide like the FLOP count it reports: every thread's `sgemm` adds to it.
+    static let work = Locked(0)
 
-    /// When set, `sgemm` calls made outside parallel regions are timed into it, by shape
-    /// (`sane bench sane-step --gemm-profile`). Per-head products inside a parallel region run
-    /// concurrently, so their wall times would overlap; they are left out.
-    nonisolated(unsafe) public static var profile: GEMMProfile?
+    /// When bound, `sgemm` calls made outside parallel regions are timed into it, by shape
+    /// (`sane bench sane-step --gemm-profile`: `BLAS.$profile.withValue(profile) { … }`).
+    /// Per-head products inside a parallel region run concurrently, so their wall times would
+    /// overlap; they are left out (and the binding is not carried into the region).
+    @TaskLocal public static var profile: GEMMProfile?
 
     /// Rows of C per core below which `sgemm` leaves the product to BLAS's own threads.
     public static let minimumRowsPerCore = 512
@@ -179,11 +182,15 @@ public enum BLAS {
         #endif
     }()
 
-    /// BLAS's thread count as last set here (Accelerate: nothing to set).
-    nonisolated(unsafe) private static var currentThreads = 0
+    /// BLAS's thread count as last set here (Accelerate: nothing to set). Process-wide because it
+    /// mirrors OpenBLAS's own setting, which is one per process; the lock also keeps two threads
+    /// (jobs calling `sgemm` at once) from racing on it.
+    private static let currentThreads = Locked(0)
     static func setThreads(_ n: Int) {
         #if !os(macOS)
-        if n != currentThreads { openblas_set_num_threads(Int32(n)); currentThreads = n }
+        currentThreads.withLock { current in
+            if n != current { openblas_set_num_threads(Int32(n)); current = n }
+        }
         #endif
     }
 
@@ -194,14 +201,6 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
-}
-
-/// A thread-safe running total.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var total = 0
-    func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return total }
 }
 
 /// Wall time and FLOPs of `sgemm` calls, by shape (see `BLAS.profile`). Thread-safe.

@@ -10,31 +10,38 @@ import Foundation
 ///
 /// Only buffers of at least `minimumBytes` are kept, up to `limitBytes` in all (a quarter of the
 /// machine's memory); beyond that a freed buffer goes back to malloc. Thread-safe.
+///
+/// Process-wide on purpose, like the heap it stands in front of: a buffer freed by one thread
+/// (a tensor released by a zoo job, a gradient of the last step) serves the next allocation of
+/// that size on any thread, and the memory limit is the process's. A per-task cache would keep
+/// one copy of the working set per thread. The state is one `Locked` value.
 enum BufferCache {
     static let minimumBytes = 256 << 10
     static let limitBytes = Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max)))
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    nonisolated(unsafe) private static var cachedBytes = 0
+    /// Freed buffers by size in bytes, and their total.
+    private struct Shelves { var free: [Int: [UnsafeMutableRawPointer]] = [:]; var cachedBytes = 0 }
+    private static let shelves = Locked(Shelves())
 
     /// A kept buffer of exactly `bytes` bytes (64-byte aligned), or nil.
     static func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard bytes >= minimumBytes else { return nil }
-        lock.lock(); defer { lock.unlock() }
-        guard let p = free[bytes]?.popLast() else { return nil }
-        cachedBytes -= bytes
-        return p
+        return shelves.withLock { s in
+            guard let p = s.free[bytes]?.popLast() else { return nil }
+            s.cachedBytes -= bytes
+            return p
+        }
     }
 
     /// Keeps `p` (allocated with `bytes` bytes, 64-byte aligned) for reuse; false when it is too
     /// small or the cache is full, and the caller must free it.
     static func give(_ p: UnsafeMutableRawPointer, bytes: Int) -> Bool {
         guard bytes >= minimumBytes else { return false }
-        lock.lock(); defer { lock.unlock() }
-        guard cachedBytes + bytes <= limitBytes else { return false }
-        free[bytes, default: []].append(p)
-        cachedBytes += bytes
-        return true
+        return shelves.withLock { s in
+            guard s.cachedBytes + bytes <= limitBytes else { return false }
+            s.free[bytes, default: []].append(p)
+            s.cachedBytes += bytes
+            return true
+        }
     }
 }

@@ -263,6 +263,16 @@ public final class FlatParameters {
         for (s, t) in zip(slots, entries) { if let t { (buffer.pointer + s.offset).update(from: t.readPointer, count: s.count) } }
     }
 
+    /// Σ p and Σ p² over all values, in Float64 and buffer order (the zero padding between slots
+    /// adds nothing): one pass, e.g. to check that data-parallel replicas hold the same weights.
+    public func valueChecksum() -> (sum: Double, sumOfSquares: Double) {
+        attach()
+        var s = 0.0, s2 = 0.0
+        let p = values.pointer
+        for i in 0..<count { let x = Double(p[i]); s += x; s2 += x * x }
+        return (s, s2)
+    }
+
     /// All values in buffer order as one 1-D tensor: one copy (a device backend: one transfer).
     public func copyValues() -> Tensor {
         attach()

@@ -18,25 +18,27 @@ public enum KillPoint {
     }()
     private static let trace: String? = environment["SANE_TEST_KILL_TRACE"]
     private static let active = target != nil || trace != nil
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var counts: [String: Int] = [:]
+    /// Hits per label so far. Process-wide by definition (SANE_TEST_KILL_AT=label@n counts the
+    /// process's hits, from any thread), behind a lock.
+    private static let counts = Locked([String: Int]())
 
     /// Marks a point; kills the process there when SANE_TEST_KILL_AT names it (see the type).
     public static func hit(_ label: @autoclosure () -> String) {
         guard active else { return }
         let label = label()
-        lock.lock(); defer { lock.unlock() }
-        counts[label, default: 0] += 1
-        if let trace {
-            let fd = open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                let line = Array((label + "\n").utf8)
-                _ = line.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, $0.count) }
-                close(fd)
+        counts.withLock { counts in
+            counts[label, default: 0] += 1
+            if let trace {
+                let fd = open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+                if fd >= 0 {
+                    let line = Array((label + "\n").utf8)
+                    _ = line.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                }
             }
-        }
-        if let target, target.label == label, counts[label] == target.count {
-            kill(getpid(), SIGKILL)
+            if let target, target.label == label, counts[label] == target.count {
+                kill(getpid(), SIGKILL)
+            }
         }
     }
 }

@@ -38,16 +38,15 @@ public final class Variable {
         self.backwardFunction = needed ? backward : nil
     }
 
-    /// Whether ops record the graph (off inside `withoutGradients`). Per process; the training and
-    /// inference loops that toggle it run on one thread.
-    nonisolated(unsafe) static var recording = true
+    /// Whether ops record the graph (off inside `withoutGradients`). Task-local, not per process:
+    /// one thread's inference (say, a zoo job evaluating its model) cannot switch off the graph of
+    /// another thread's training step; parallel regions carry it to their workers
+    /// (`Parallel.Context`).
+    @TaskLocal static var recording = true
 
     /// Runs `body` without recording a graph (inference: no backward closures, no retained inputs).
     public static func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = recording
-        recording = false
-        defer { recording = previous }
-        return try body()
+        try $recording.withValue(false) { try body() }
     }
 
     public var shape: [Int] { value.shape }

@@ -67,6 +67,18 @@ final class FlatParametersTests: XCTestCase {
         XCTAssertEqual(p[2].1.grad?.scalars, [3.75])
     }
 
+    /// The replica checksum (`parameterChecksum` of data-parallel training) is Σp, Σp² over every
+    /// value once, the padding adding nothing, and sees a value assigned since binding.
+    func testValueChecksumCoversEveryValueOnce() {
+        let p = parameters()
+        let flat = FlatParameters.binding(p)
+        XCTAssertEqual(flat.valueChecksum().sum, 28)
+        XCTAssertEqual(flat.valueChecksum().sumOfSquares, 140)
+        p[1].1.value = Tensor(shape: [4], scalars: [1, 1, 1, -0.5])
+        XCTAssertEqual(flat.valueChecksum().sum, 30.5)
+        XCTAssertEqual(flat.valueChecksum().sumOfSquares, 143.25)
+    }
+
     /// Snapshots keep their values when the buffers are written in place (copy-on-write
     /// semantics), and a value assigned to a parameter is copied back into the buffer.
     func testSnapshotsAndAssignedValuesKeepValueSemantics() throws {

@@ -292,6 +292,31 @@ final class BackendParityTests: XCTestCase {
         }
     }
 
+    func testSGDUpdate() {
+        // 70 001 elements cross the CPU backend's 64 Ki chunks
+        for n in [1, 7, 70_001] {
+            for (momentum, dampening, decay, nesterov, first): (Float, Float, Float, Bool, Bool) in
+                    [(0, 0, 0, false, false), (0, 0, 5e-4, false, false), (0.9, 0, 0, false, true), (0.9, 0.1, 5e-4, false, false),
+                     (0.9, 0, 1e-2, true, false), (0.9, 0, 0, true, true)] {
+                let c = SGDCoefficients(learningRate: 0.1, weightDecay: decay, momentum: momentum, oneMinusDampening: 1 - dampening,
+                                        usesMomentum: momentum != 0, nesterov: nesterov, firstStep: first)
+                let p0 = normal([n]), b0 = normal([n], std: 0.1), grad = normal([n])
+                var results: [[Tensor]] = []
+                for backend in [CPUBackend(), ReferenceBackend()] as [any Backend] {
+                    var p = p0, b = b0
+                    backend.sgdUpdate(parameters: p.writePointer(), momentumBuffer: b.writePointer(), gradient: grad.readPointer,
+                                      count: n, coefficients: c)
+                    results.append([p, b])
+                }
+                let label = "sgdUpdate n=\(n) μ \(momentum) dampening \(dampening) λ \(decay) nesterov \(nesterov) first \(first)"
+                assertClose(label + ": parameters", results[0][0], results[1][0], absolute: 1e-6, relative: 1e-5)
+                assertClose(label + ": momentum buffer", results[0][1], results[1][1], absolute: 1e-6, relative: 1e-5)
+                XCTAssertNotEqual(results[0][0].scalars, p0.scalars, label + ": no update")
+                if momentum == 0 { XCTAssertEqual(results[0][1].scalars, b0.scalars, label + ": buffer touched without momentum") }
+            }
+        }
+    }
+
     // MARK: The seam itself
 
     func testCurrentBackendIsScopedAndKeptByBackward() {

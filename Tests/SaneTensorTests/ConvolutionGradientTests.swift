@@ -25,13 +25,13 @@ final class ConvolutionGradientTests: GradientCheckCase {
     /// The flat kernels on a zero-padded copy (ResNet's 3×3 padding-1 layers; the per-shape rule
     /// picks them for ≤ 32 channels and ≥ 64 output pixels), forced here on small shapes.
     func testPaddedFlatConv2d() {
-        ConvolutionKernels.forcedAlgorithm = .flat
-        defer { ConvolutionKernels.forcedAlgorithm = nil }
-        assertGradients("conv 3x3 pad 1 (flat)", [param([5, 3, 4, 6]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {
-            Variable.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1)
-        }
-        assertGradients("conv 2x3 pad 2 (flat) no bias", [param([2, 2, 3, 5]), param([3, 2, 2, 3], scale: 0.3)]) {
-            Variable.conv2d($0[0], weight: $0[1], padding: 2)
+        ConvolutionKernels.$forcedAlgorithm.withValue(.flat) {
+            assertGradients("conv 3x3 pad 1 (flat)", [param([5, 3, 4, 6]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1)
+            }
+            assertGradients("conv 2x3 pad 2 (flat) no bias", [param([2, 2, 3, 5]), param([3, 2, 2, 3], scale: 0.3)]) {
+                Variable.conv2d($0[0], weight: $0[1], padding: 2)
+            }
         }
     }
 

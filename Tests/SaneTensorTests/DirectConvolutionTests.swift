@@ -8,8 +8,10 @@ import XCTest
 final class DirectConvolutionTests: XCTestCase {
     /// Runs conv2d with `algorithm` forced (it must apply to the shape) and checks it against the definition.
     func check(x xShape: [Int], w wShape: [Int], padding pad: Int = 0, algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
-        ConvolutionKernels.forcedAlgorithm = algorithm
-        defer { ConvolutionKernels.forcedAlgorithm = nil }
+        ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) { checkForced(x: xShape, w: wShape, padding: pad, algorithm: algorithm, file: file, line: line) }
+    }
+
+    private func checkForced(x xShape: [Int], w wShape: [Int], padding pad: Int, algorithm: ConvolutionAlgorithm, file: StaticString, line: UInt) {
         var g = SeededGenerator(seed: 5)
         let x = Variable(Tensor.normal(xShape, using: &g), requiresGrad: true)
         let w = Variable(Tensor.normal(wShape, std: 0.3, using: &g), requiresGrad: true)
@@ -93,14 +95,14 @@ final class DirectConvolutionTests: XCTestCase {
         let x = Tensor.normal([9, 8, 16, 16], using: &g), w = Tensor.normal([8, 8, 3, 3], std: 0.2, using: &g)
         let seed = Tensor.normal([9, 8, 16, 16], using: &g)
         func run(_ algorithm: ConvolutionAlgorithm, workers: Int) -> [Tensor] {
-            ConvolutionKernels.forcedAlgorithm = algorithm
-            let saved = Parallel.workers
-            Parallel.workers = workers
-            defer { ConvolutionKernels.forcedAlgorithm = nil; Parallel.workers = saved }
-            let (xv, wv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true))
-            let y = Variable.conv2d(xv, weight: wv, padding: 1)
-            y.backward(seed: seed)
-            return [y.value, xv.grad!, wv.grad!]
+            ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+                Parallel.$workers.withValue(workers) {
+                    let (xv, wv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true))
+                    let y = Variable.conv2d(xv, weight: wv, padding: 1)
+                    y.backward(seed: seed)
+                    return [y.value, xv.grad!, wv.grad!]
+                }
+            }
         }
         let one = run(.flat, workers: 1), two = run(.flat, workers: 2), reference = run(.im2col, workers: 1)
         for (a, b) in zip(one, two) {

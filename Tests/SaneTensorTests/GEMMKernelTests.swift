@@ -130,21 +130,23 @@ final class GEMMKernelTests: XCTestCase {
     /// `sgemm` with the own GEMM forced, split over 1 and 2 workers (by rows when m ≥ n, else by
     /// columns): correct, and the same bits whatever the split.
     func testSGEMMSplitsOverWorkersWithTheSameBits() {
-        let before = (BLAS.backend, Parallel.workers)
-        defer { (BLAS.backend, Parallel.workers) = before }
-        BLAS.backend = .own
+        BLAS.$backend.withValue(.own) { splitsWithTheSameBits() }
+    }
+
+    private func splitsWithTheSameBits() {
         var g = SeededGenerator(seed: 3)
         for (m, n, k) in [(300, 150, 90), (90, 301, 100), (1000, 40, 64), (40, 1000, 64)] {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 var results: [[Float]] = []
                 for workers in [1, 2] {
-                    Parallel.workers = workers
                     var state = g   // the same inputs for both worker counts
                     var stored: [Float] = []
-                    let (worst, text) = check(Case(ta: ta, tb: tb, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2), using: &state) {
-                        sgemm(transposeA: $0, transposeB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9,
-                              beta: $10, c: $11, ldc: $12)
-                        stored = Array(UnsafeBufferPointer(start: $11, count: $2 * $12))
+                    let (worst, text) = Parallel.$workers.withValue(workers) {
+                        check(Case(ta: ta, tb: tb, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2), using: &state) {
+                            sgemm(transposeA: $0, transposeB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9,
+                                  beta: $10, c: $11, ldc: $12)
+                            stored = Array(UnsafeBufferPointer(start: $11, count: $2 * $12))
+                        }
                     }
                     XCTAssertLessThanOrEqual(worst, 1, "\(workers) workers: \(text)")
                     results.append(stored)

@@ -162,8 +162,6 @@ final class SGEMMSplitTests: XCTestCase {
     /// (Not bitwise equal across worker counts: OpenBLAS's edge kernels sum in another order.)
     func testSplitMatchesReferenceAndRepeats() {
         var g = SeededGenerator(seed: 11)
-        let saved = Parallel.workers
-        defer { Parallel.workers = saved }
         for (m, n, k, split) in [(1100, 40, 50, true), (300, 301, 130, false)] {
             XCTAssertGreaterThanOrEqual(m * n * k, BLAS.parallelThreshold)
             XCTAssertEqual(m / 2 >= BLAS.minimumRowsPerCore, split, "the test must exercise both paths")
@@ -175,10 +173,12 @@ final class SGEMMSplitTests: XCTestCase {
                 let c0 = Tensor.normal([m, ldc], using: &g)
                 let (alpha, beta): (Float, Float) = (0.75, 0.5)
                 func run(workers: Int) -> Tensor {
-                    Parallel.workers = workers
                     var c = c0
-                    sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.readPointer, lda: lda,
-                          b: b.readPointer, ldb: ldb, beta: beta, c: c.writePointer(), ldc: ldc)
+                    let pc = c.writePointer()
+                    Parallel.$workers.withValue(workers) {
+                        sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.readPointer, lda: lda,
+                              b: b.readPointer, ldb: ldb, beta: beta, c: pc, ldc: ldc)
+                    }
                     return c
                 }
                 for workers in 1...3 {

@@ -9,7 +9,9 @@ import XCTest
 final class CheckpointSourceTests: ScratchFolderTestCase {
     /// 8 models of the shared mnist-cnn-seed zoo, linked into a temporary zoo, and a `tiny` SANE
     /// trained one epoch on their epochs 0–3.
-    static let fixture: Result<(zoo: URL, encoder: SANEEncoder), Error> = Result(catching: {
+    /// Built once on first use, then only read (`nonisolated(unsafe)`: the model is not `Sendable`;
+    /// XCTest runs these tests one at a time).
+    nonisolated(unsafe) static let fixture: Result<(zoo: URL, encoder: SANEEncoder), Error> = Result(catching: {
         let dir = SyntheticZoo.temporaryDirectory("checkpoint-source")
         let zoo = dir.appendingPathComponent("zoo")
         try SyntheticZoo.linkSeedModels(8, into: zoo)

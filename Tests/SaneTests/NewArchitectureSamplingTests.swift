@@ -14,7 +14,9 @@ final class NewArchitectureSamplingTests: XCTestCase {
     /// target) and a `tiny` SANE trained one epoch on it, its position tables sized in the config
     /// for ResNet-34 at the same width (542 tokens, 73 layers), as the sampling rule asks.
     static let runDirectory = SyntheticZoo.temporaryDirectory("newarch").appendingPathComponent("run")
-    static let encoder: Result<SANEEncoder, Error> = Result(catching: {
+    /// Built once on first use, then only read (`nonisolated(unsafe)`: the model is not `Sendable`;
+    /// XCTest runs these tests one at a time).
+    nonisolated(unsafe) static let encoder: Result<SANEEncoder, Error> = Result(catching: {
         let dir = runDirectory.deletingLastPathComponent()
         let zoo = dir.appendingPathComponent("zoo")
         var g = SeededGenerator(seed: 5)

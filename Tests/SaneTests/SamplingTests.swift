@@ -6,7 +6,9 @@ import XCTest
 /// BatchNorm conditioning, and the fine-tuning protocol.
 final class SamplingTests: XCTestCase {
     /// A `tiny` SANE trained for one epoch on a synthetic CNN zoo: poor samples, real mechanics.
-    static let encoder: Result<SANEEncoder, Error> = Result(catching: {
+    /// Built once on first use, then only read (`nonisolated(unsafe)`: the model is not `Sendable`;
+    /// XCTest runs these tests one at a time).
+    nonisolated(unsafe) static let encoder: Result<SANEEncoder, Error> = Result(catching: {
         let dir = SyntheticZoo.temporaryDirectory("sampling")
         let zoo = dir.appendingPathComponent("zoo")
         try SyntheticZoo.write(to: zoo, models: 6, epochs: 2)

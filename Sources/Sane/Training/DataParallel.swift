@@ -84,10 +84,10 @@ extension SANEModel {
                           value: Float(Double(config.gamma) * Double(contrastive) + Double(1 - config.gamma) * Double(reconstruction)))
     }
 
-    /// Sum and sum of squares of all parameters, to check that replicas agree.
+    /// Sum and sum of squares of all parameters, to check that replicas agree (one pass over the
+    /// flat value buffer).
     func parameterChecksum() -> [Double] {
-        var s = 0.0, s2 = 0.0
-        for p in parameters { p.value.withHostBuffer { b in for x in b { s += Double(x); s2 += Double(x) * Double(x) } } }
-        return [s, s2]
+        let c = flatParameters().valueChecksum()
+        return [c.sum, c.sumOfSquares]
     }
 }

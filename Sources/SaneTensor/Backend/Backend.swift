@@ -221,6 +221,10 @@ public protocol Backend: Sendable {
     func adamUpdate(parameters p: UnsafeMutablePointer<Float>, firstMoment m: UnsafeMutablePointer<Float>,
                     secondMoment v: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, count n: Int,
                     coefficients: AdamCoefficients)
+    /// One SGD (momentum) update in place (torch's `_single_tensor_sgd` arithmetic, see
+    /// `sgdUpdate`). p, momentum buffer b, g (n).
+    func sgdUpdate(parameters p: UnsafeMutablePointer<Float>, momentumBuffer b: UnsafeMutablePointer<Float>,
+                   gradient g: UnsafePointer<Float>, count n: Int, coefficients: SGDCoefficients)
 }
 
 /// The backend ops run on, bound per task/thread with `Backends.using(_:_:)`.
@@ -228,7 +232,8 @@ public protocol Backend: Sendable {
 /// A task-local value, not a process-wide mutable static: a binding holds for the duration of the
 /// closure and the tasks it starts, two threads can run different backends at once, and there is
 /// no global to race on. Threads without a binding (including Dispatch workers) see the
-/// default, `CPUBackend`; `Parallel.jobs` carries the caller's binding into its workers.
+/// default, `CPUBackend`; parallel regions (`Parallel.forEach`, `Parallel.jobs`) carry the
+/// caller's binding into their workers.
 /// Each op reads it once, when its forward runs, and its backward closure keeps that backend,
 /// so `backward()` runs on the backend that computed the forward pass wherever it is called.
 public enum Backends {

@@ -424,4 +424,14 @@ public struct CPUBackend: Backend {
             SaneTensor.adamUpdate(p + lo, m + lo, v + lo, g + lo, Swift.min(chunk, n - lo), c)
         }
     }
+
+    /// Chunks of 64 Ki elements over the cores, as `adamUpdate`.
+    public func sgdUpdate(parameters p: UnsafeMutablePointer<Float>, momentumBuffer b: UnsafeMutablePointer<Float>,
+                          gradient g: UnsafePointer<Float>, count n: Int, coefficients c: SGDCoefficients) {
+        let chunk = 1 << 16
+        Parallel.forEach((n + chunk - 1) / chunk) { k in
+            let lo = k * chunk
+            SaneTensor.sgdUpdate(p + lo, b + lo, g + lo, Swift.min(chunk, n - lo), c)
+        }
+    }
 }

@@ -529,4 +529,19 @@ public struct ReferenceBackend: Backend {
             m[i] = Float(m1); v[i] = Float(v1)
         }
     }
+
+    /// d = g + λp; b ← d (first step) or μb + (1 − dampening)d; d = d + μb (Nesterov) or b;
+    /// p ← p − lr·d, in Float64 from the Float32 coefficients.
+    public func sgdUpdate(parameters p: UnsafeMutablePointer<Float>, momentumBuffer b: UnsafeMutablePointer<Float>,
+                          gradient g: UnsafePointer<Float>, count n: Int, coefficients c: SGDCoefficients) {
+        for i in 0..<n {
+            var d = Double(g[i]) + Double(c.weightDecay) * Double(p[i])
+            if c.usesMomentum {
+                let buffer = c.firstStep ? d : Double(c.momentum) * Double(b[i]) + Double(c.oneMinusDampening) * d
+                b[i] = Float(buffer)
+                d = c.nesterov ? d + Double(c.momentum) * buffer : buffer
+            }
+            p[i] = Float(Double(p[i]) - Double(c.learningRate) * d)
+        }
+    }
 }

@@ -42,9 +42,10 @@ extension ConvolutionKernels {
         return flat && g.channels <= 32 && g.outputPixels >= 64 ? .flat : .im2col
     }
 
-    /// Benchmarks set this to compare the algorithms (`sane bench cnn-train --convolution`); nil
-    /// (the default) applies the rule of `algorithm(for:)`. Not for concurrent mutation.
-    nonisolated(unsafe) public static var forcedAlgorithm: ConvolutionAlgorithm?
+    /// Benchmarks and tests bind this to compare the algorithms (`sane bench cnn-train
+    /// --convolution`: `ConvolutionKernels.$forcedAlgorithm.withValue(.flat) { … }`); nil (the
+    /// default) applies the rule of `algorithm(for:)`. Task-local; parallel regions carry it.
+    @TaskLocal public static var forcedAlgorithm: ConvolutionAlgorithm?
 
     /// Input offsets off[t] of the T taps (legend above).
     static func tapOffsets(_ g: ConvolutionGeometry) -> [Int] {

@@ -60,3 +60,38 @@ public func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePoint
     case (true, true): update(decay: true, l2: true)
     }
 }
+
+/// The per-step scalars of an SGD update (Float32 like PyTorch's tensors; see `sgdUpdate`).
+public struct SGDCoefficients {
+    /// lr, λ (L2 weight decay added to the gradient; 0 for none), μ, 1 − dampening.
+    public var learningRate: Float, weightDecay: Float, momentum: Float, oneMinusDampening: Float
+    /// Whether a momentum buffer is kept (μ ≠ 0), Nesterov's variant, and whether this is the
+    /// buffer's first update (b ← d instead of μ·b + (1 − dampening)·d).
+    public var usesMomentum: Bool, nesterov: Bool, firstStep: Bool
+
+    public init(learningRate: Float, weightDecay: Float, momentum: Float, oneMinusDampening: Float,
+                usesMomentum: Bool, nesterov: Bool, firstStep: Bool) {
+        self.learningRate = learningRate; self.weightDecay = weightDecay; self.momentum = momentum
+        self.oneMinusDampening = oneMinusDampening; self.usesMomentum = usesMomentum; self.nesterov = nesterov
+        self.firstStep = firstStep
+    }
+}
+
+/// One SGD update of `n` parameters in place, torch's `_single_tensor_sgd` arithmetic:
+///
+///     d = g + λ·p;  b ← d (first step) or μ·b + (1 − dampening)·d  (with momentum)
+///     d = d + μ·b (Nesterov) or b;  p ← p − lr·d
+///
+/// Shapes: p, b, g (n); b is untouched without momentum. Terms that are off are skipped.
+public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                      _ n: Int, _ c: SGDCoefficients) {
+    let (lr, wd, mu, damp) = (c.learningRate, c.weightDecay, c.momentum, c.oneMinusDampening)
+    for j in 0..<n {
+        var d = wd == 0 ? g[j] : g[j] + wd * p[j]
+        if c.usesMomentum {
+            b[j] = c.firstStep ? d : mu * b[j] + damp * d
+            d = c.nesterov ? d + mu * b[j] : b[j]
+        }
+        p[j] -= lr * d
+    }
+}
