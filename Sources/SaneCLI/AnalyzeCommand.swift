@@ -35,8 +35,18 @@ struct AnalyzeCommand: ParsableCommand {
         eigenvalue, and the seconds its spectrum took (Gram, LAPACK eigenvalues, α fit). Writes \
         spectra.json and spectra.md into --out (default: spectra-<zoo>).
 
+        With --windows: the window interference of the paper's Fig. 6 instead. Every selected \
+        checkpoint's whole token sequence is encoded and decoded in inference windows of each \
+        listed size w, haloed (w/2 content tokens kept, w/4 context tokens on each side) and \
+        plain (w content tokens, no halo); the reconstruction error is the masked MSE in the \
+        run's standardized token space, mean ± std over checkpoints. "full" is one window per \
+        sequence. Control: the same measurement with the UNTRAINED SANE. Writes \
+        window_interference.json, window_interference.md and window_interference.svg into --out \
+        (default: RUN/windows-<zoo>); --models N uses the first N models of the split.
+
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
+          sane analyze --model runs/resnet --zoo zoos/resnet18 --epochs 5 --split test --models 10 --windows 32,64,128,256,512,full
           sane analyze --model runs/hyper --zoo ../shared/zoos/mnist-cnn-hyper --epochs 1-10 --split test
           sane analyze --zoo runs/resnet18-zoo --epochs 0      # layer spectra only
         """
@@ -46,11 +56,17 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup var selection: ZooEpochOptions
     @Option(help: "train, validation, test, or all (model-level split).") var split = "all"
     @OptionGroup var encoderOptions: EncoderOptions
+    @Option(help: "Window interference (Fig. 6) instead: inference window sizes in tokens, e.g. 32,64,128,full.") var windows: String?
+    @Option(help: "With --windows: only the first N models of the split.") var models: Int?
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Print analysis.json on stdout instead of the tables.") var json = false
 
     func validate() throws {
         _ = try splits(split)
+        _ = try windows.map(Self.windowSizes)
+        try check("--models", models, in: 1...Int.max)
+        if windows == nil, models != nil { throw ValidationError("--models applies to --windows only") }
+        if model == nil, windows != nil { throw ValidationError("--windows measures a SANE run's reconstruction; it needs --model") }
         if model == nil, encoderOptions.runEpoch != nil || encoderOptions.content != nil || encoderOptions.halo != nil {
             throw ValidationError("--run-epoch, --content and --halo choose how a SANE run encodes; they need --model")
         }
@@ -58,6 +74,7 @@ struct AnalyzeCommand: ParsableCommand {
 
     func run() throws {
         guard let model else { return try runSpectra() }
+        if let windows { return try runWindowInterference(model: model, sizes: Self.windowSizes(windows)) }
         let encoder = try loadEncoder(model, options: encoderOptions)
         let source = try selection.source()
         let bar = ProgressBar("analyze", total: 1)
@@ -180,6 +197,79 @@ extension AnalyzeCommand {
             print(title)
             print(table.plainText, terminator: "")
             print("wrote spectra.json, spectra.md to \(folder)")
+        }
+    }
+}
+
+extension AnalyzeCommand {
+    /// "32,64,full" → [32, 64, Int.max].
+    static func windowSizes(_ text: String) throws -> [Int] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            let t = item.trimmingCharacters(in: .whitespaces)
+            if t == "full" { return Int.max }
+            guard let w = Int(t), w >= 1 else {
+                throw ValidationError("--windows takes token counts ≥ 1 or 'full', separated by commas (e.g. 32,64,full); got '\(t)'")
+            }
+            return w
+        }
+    }
+
+    /// Window interference (paper Fig. 6): reconstruction error vs inference window, trained and untrained.
+    func runWindowInterference(model: String, sizes: [Int]) throws {
+        let encoder = try loadEncoder(model, options: encoderOptions)
+        let source = try selection.source()
+        let sequences = try WindowInterference.sequences(encoder: encoder, source: source, splits: try splits(split),
+                                                         epochs: try selection.epochList(), maxModels: models)
+        let bar = ProgressBar("windows", total: 2)
+        bar.quiet = json
+        let trained = try WindowInterference.measure(encoder: encoder, sequences: sequences, windows: sizes) { done, total in
+            bar.total = 2 * total; bar.update(done, detail: "settings (trained)")
+        }
+        let untrained = try WindowInterference.measure(encoder: encoder.untrainedControl(), sequences: sequences, windows: sizes) { done, total in
+            bar.update(total + done, detail: "settings (untrained control)")
+        }
+        bar.finish()
+        let folder = URL(fileURLWithPath: out ?? model + "/windows-\(zooName(selection.zoo))")
+        let lock = try lockOutputFolder(folder.path, inputs: [("zoo", selection.zoo, false), ("run folder (--model)", model, true)],
+                                        purpose: "sane analyze --windows")
+        defer { lock.release() }
+        struct Output: Codable { var run, zoo, epochs, split: String; var trained, untrainedControl: WindowInterference }
+        let output = Output(run: model, zoo: selection.zoo, epochs: selection.epochs ?? "all", split: split,
+                            trained: trained, untrainedControl: untrained)
+        let jsonData = try SaneJSON.encode(output)
+        try AtomicFile.write(jsonData, to: folder.appendingPathComponent("window_interference.json"))
+        let title = "Window interference: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), "
+            + "\(trained.checkpoints) checkpoints of \(trained.tokens[0] == trained.tokens[1] ? "\(trained.tokens[0])" : "\(trained.tokens[0])–\(trained.tokens[1])") tokens, "
+            + "training window \(trained.trainingWindow)"
+        try AtomicFile.write(Data("""
+            # \(title)
+
+            ## Trained SANE
+
+            \(trained.table.markdown)
+            ## Control: untrained SANE
+
+            \(untrained.table.markdown)
+            """.utf8), to: folder.appendingPathComponent("window_interference.md"))
+        func series(_ w: WindowInterference, haloed: Bool, _ name: String) -> PlotSeries {
+            let p = w.points.filter { $0.haloed == haloed }
+            return PlotSeries(name: name, x: p.map { log2(Double($0.window)) }, y: p.map(\.mse), spread: p.map(\.mseStd))
+        }
+        try SVGPlot.write(SVGPlot.lines(series: [series(trained, haloed: true, "trained, haloed"), series(trained, haloed: false, "trained, no halo"),
+                                                 series(untrained, haloed: true, "untrained, haloed")],
+                                        title: "Reconstruction error vs inference window (training window \(trained.trainingWindow))",
+                                        xLabel: "log2 inference window (tokens)", yLabel: "reconstruction MSE (standardized tokens)",
+                                        logarithmicY: true),
+                          toPath: folder.appendingPathComponent("window_interference.svg").path)
+        if json {
+            print(String(decoding: jsonData, as: UTF8.self))
+        } else {
+            print(title)
+            print("trained SANE:")
+            print(trained.table.plainText, terminator: "")
+            print("control, untrained SANE:")
+            print(untrained.table.plainText, terminator: "")
+            print("wrote window_interference.json, window_interference.md, window_interference.svg to \(folder.path)")
         }
     }
 }

@@ -165,6 +165,16 @@ final class CLITests: ScratchFolderTestCase {
         let halo = try run(["analyze", "--zoo", zoo.path, "--halo", "4", "--out", out.path + "-y"])
         XCTAssertNotEqual(halo.status, 0)
         XCTAssertTrue(halo.stderr.contains("need --model"), halo.stderr)
+        // --windows (Fig. 6 window interference) measures a run; window sizes are token counts or 'full'.
+        let windowsAlone = try run(["analyze", "--zoo", zoo.path, "--windows", "32,full"])
+        XCTAssertEqual(windowsAlone.status, 64)
+        XCTAssertTrue(windowsAlone.stderr.contains("needs --model"), windowsAlone.stderr)
+        for bad in ["0", "32,,64", "big"] {
+            let r = try run(["analyze", "--model", "/nonexistent/run", "--zoo", zoo.path, "--windows", bad])
+            XCTAssertEqual(r.status, 64, bad)
+            XCTAssertTrue(r.stderr.contains("--windows takes token counts"), r.stderr)
+        }
+        XCTAssertEqual(try run(["analyze", "--model", "/nonexistent/run", "--zoo", zoo.path, "--models", "2"]).status, 64)
     }
 
     /// `sane probe` without a SANE run probes the baselines and says why there is no SANE control

@@ -86,6 +86,53 @@ final class ResNetZooTests: XCTestCase {
         XCTAssertThrowsError(try ZooModelFactory.make(params: zoo.models[0].params, stateDict: wrong)) { XCTAssertTrue("\($0)".contains("conv1.weight"), "\($0)") }
     }
 
+    /// A ResNet-18 (width 2) trained by PyTorch on the CIFAR-10 JPEG copy for 64 Adam steps
+    /// (Scripts/zoos/make_pytorch_resnet_zoo.py --fixture, which checks its pixels against the
+    /// data README's hashes first), BatchNorm running statistics and num_batches_tracked real. Without
+    /// data: our evaluation-mode logits on inputs computed from a formula equal PyTorch's. With
+    /// ../shared: re-evaluated on all 10,000 test images it scores its recorded test accuracy
+    /// (issue 13: within 0.1 points) and loss, and its logits on the first test images equal PyTorch's.
+    func testPyTorchCIFARCheckpointReevaluatesToItsRecordedAccuracy() throws {
+        let root = try XCTUnwrap(Bundle.module.url(forResource: "Golden/cifar-resnet-zoo", withExtension: nil),
+                                 "missing fixture; run python3 Scripts/zoos/make_pytorch_resnet_zoo.py --fixture")
+        let reference = try Safetensors.read(root.appendingPathComponent("logits.safetensors"))
+        let model = try XCTUnwrap(try Zoo(directory: root).models.first)
+        XCTAssertEqual(model.params.datasetName, "cifar10")
+        XCTAssertEqual(model.epochs, [1])
+        let net = try ZooModelFactory.make(params: model.params, stateDict: model.loadCheckpoint(epoch: 1))
+        XCTAssertEqual(net.stateDict()["layer4.1.bn2.num_batches_tracked"]?.scalar, 64)
+        net.train(false)
+        func assertLogits(_ images: Tensor, _ key: String) throws {
+            let logits = net(Variable(images)).value, expected = try XCTUnwrap(reference[key])
+            XCTAssertEqual(logits.shape, expected.shape)
+            let err = zip(logits.scalars, expected.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-4, "\(key): max abs error of the logits \(err)")
+        }
+        // x[n,c,y,x] = ((131n + 71c + 37y + 11x) mod 256) / 255, as the script computes them.
+        let probe = Tensor(hostShape: [4, 3, 32, 32]) { p in
+            for n in 0..<4 { for c in 0..<3 { for y in 0..<32 { for x in 0..<32 {
+                p[((n * 3 + c) * 32 + y) * 32 + x] = Float((131 * n + 71 * c + 37 * y + 11 * x) % 256) / 255
+            } } } }
+        }
+        try assertLogits(probe, "probe_logits")
+
+        let data = ZooModelTests.shared.appendingPathComponent("data")
+        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("cifar10/\(CIFAR10JPEGSource.archiveName)").path) else {
+            throw XCTSkip("CIFAR-10 not found under \(data.path); the re-evaluation needs ../shared/data/cifar10")
+        }
+        let test = try ImageDataset.load("cifar10", split: .test, dataDirectory: data.path)
+        XCTAssertEqual(test.count, 10_000)
+        try assertLogits(test.images.rows(0..<8), "test_logits_first8")
+        let evaluation = ZooEvaluation.evaluate(net, on: test)
+        let recorded = try XCTUnwrap(model.results[1])
+        XCTAssertEqual(100 * evaluation.accuracy, 100 * (try XCTUnwrap(recorded.testAccuracy)), accuracy: 0.1)
+        XCTAssertEqual(evaluation.loss, try XCTUnwrap(recorded.testLoss), accuracy: 1e-4)
+        // Control: with batch statistics (training mode) instead of the running ones, the logits differ.
+        net.train(true)
+        let batchStatistics = net(Variable(test.images.rows(0..<8))).value
+        XCTAssertGreaterThan(zip(batchStatistics.scalars, try XCTUnwrap(reference["test_logits_first8"]).scalars).map { abs($0 - $1) }.max()!, 1e-2)
+    }
+
     /// Permuting a ResNet by its spec (random permutation of every group) leaves its outputs
     /// unchanged, in evaluation mode with non-trivial running statistics; every conv weight has its
     /// output and input axes in exactly one group each, fc its input axis.
