@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "SaneTensorTests", dependencies: ["SaneTensor", "CFMAPeak", "CGEMM"]),
         .testTarget(name: "SaneNNTests", dependencies: ["SaneNN"], resources: [.copy("Golden")]),
         .testTarget(name: "SaneDataTests", dependencies: ["SaneData"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis"]),
+        .testTarget(name: "SaneAnalysisTests", dependencies: ["SaneAnalysis", "SaneTensor"]),
         .testTarget(name: "SaneTests", dependencies: ["Sane"], resources: [.copy("Golden")]),
     ],
     // Swift 6 for every target: complete data-race checking. The process-wide mutable state left

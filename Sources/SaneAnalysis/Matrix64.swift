@@ -1,4 +1,5 @@
 import CBLAS
+import SaneTensor
 
 /// A small dense float64 matrix, row-major, for the analysis code (linear probes, spectra).
 ///
@@ -89,6 +90,34 @@ public struct Matrix64: Equatable, Sendable {
             let base = i * matrix.columns
             for j in 0..<matrix.columns { sum += matrix.values[base + j] * vector[j] }
             result[i] = sum
+        }
+        return result
+    }
+
+    /// `A·Bᵀ`, [m, k] · [n, k]ᵀ → [m, n], by BLAS dgemm: the rows of the result split over
+    /// `Parallel.workers` cores, one single-threaded dgemm each (deterministic for a given worker
+    /// count). For large products (weight matching's profit matrices: n = 512 units, k up to 10⁴).
+    public func timesTransposed(_ other: Matrix64) -> Matrix64 {
+        precondition(columns == other.columns,
+                     "Matrix64: cannot multiply \(rows)×\(columns) by the transpose of \(other.rows)×\(other.columns)")
+        let (m, n, k) = (rows, other.rows, columns)
+        var result = Matrix64(rows: m, columns: n)
+        guard m > 0, n > 0, k > 0 else { return result }
+        let parts = min(Parallel.workers, m)
+        values.withUnsafeBufferPointer { a in
+            other.values.withUnsafeBufferPointer { b in
+                result.values.withUnsafeMutableBufferPointer { c in
+                    let (a, b, c) = (a.baseAddress!, b.baseAddress!, c.baseAddress!)
+                    withOneBLASThread {
+                        Parallel.forEach(parts) { part in
+                            let (lo, hi) = (part * m / parts, (part + 1) * m / parts)
+                            guard hi > lo else { return }
+                            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(hi - lo), Int32(n), Int32(k),
+                                        1, a + lo * k, Int32(k), b, Int32(k), 0, c + lo * n, Int32(n))
+                        }
+                    }
+                }
+            }
         }
         return result
     }

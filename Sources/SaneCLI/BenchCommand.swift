@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure GEMM throughput and SANE / zoo training speed on this machine.",
-        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self, AllreduceBench.self, ResNetTrainBench.self, ConvolutionBench.self]
+        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self, AllreduceBench.self, ResNetTrainBench.self, ConvolutionBench.self, AlignBench.self]
     )
 }
 

@@ -34,7 +34,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Override the number of epochs.") var epochs: Int?
     @Option(help: "Use only checkpoints of epochs ≤ this (the paper pretrains on the first half).") var maxEpoch: Int?
     @Option(help: "standardize (per-layer, SANE) or lossNormalization (MultiZoo).") var normalization: String?
-    @Flag(help: "Skip weight-matching alignment (ablation).") var noAlign = false
+    @Flag(help: "Skip weight-matching alignment (ablation). Works for any architecture: a model type with no known permutation symmetry (unregistered, not a sequential chain) then also gets no permutation augmentation.") var noAlign = false
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Also keep the checkpoint of every epoch divisible by N (default: only the latest); probe one with --run-epoch.")
     var keepEvery: Int?
@@ -96,6 +96,9 @@ struct PretrainCommand: ParsableCommand {
         loading.finish()
         if root && !data.built { diagnostic("token store: reusing \(storeURL.path)") }
         if root { data.zoos.forEach { reportSkipped($0) } }
+        for (k, prep) in data.preprocessing.enumerated() where root && !cfg.align && prep.spec.groups.isEmpty {
+            diagnostic("zoo \(k): no permutation symmetry known for its models (--no-align): not aligned, windows not permuted (noise augmentation only)")
+        }
         if root && !data.skipped.isEmpty { diagnostic("warning: skipped \(data.skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(data.skipped[0])") }
         if root { diagnostic("data: \(data.train.count) train / \(data.validation.count) validation / \(data.test.count) test checkpoints, \(data.train.first?.tokens ?? 0) tokens each") }
         // The position tables grow to the zoo's longest sequence, layer count and largest layer.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import SaneAnalysis
+import SaneTensor
 
 final class Matrix64Tests: XCTestCase {
     func testProductAndTranspose() {
@@ -22,6 +23,23 @@ final class Matrix64Tests: XCTestCase {
             XCTAssertLessThan(max(row, column), 1e-12 * Double(max(m, n)), "\(m)×\(n): row \(row), column \(column)")
         }
         XCTAssertEqual(Matrix64(rows: 3, columns: 0).rowGram(), Matrix64(rows: 3, columns: 3))
+    }
+
+    /// dgemm's A·Bᵀ equals the plain product, on one worker and on three (rows split; fewer rows
+    /// than workers too), and empty shapes give zeros.
+    func testTimesTransposedMatchesProduct() {
+        var generator = SplitMix64(seed: 4)
+        for (m, n, k) in [(1, 1, 1), (2, 5, 3), (33, 17, 250), (64, 64, 9)] {
+            let a = Matrix64(rows: m, columns: k, values: (0..<(m * k)).map { _ in generator.normal() })
+            let b = Matrix64(rows: n, columns: k, values: (0..<(n * k)).map { _ in generator.normal() })
+            let expected = (a * b.transposed()).values
+            for workers in [1, 3] {
+                let product = Parallel.$workers.withValue(workers) { a.timesTransposed(b) }
+                XCTAssertEqual(product.rows, m); XCTAssertEqual(product.columns, n)
+                XCTAssertLessThan(maxAbsDifference(product.values, expected), 1e-12 * Double(k), "\(m)×\(n)×\(k) on \(workers)")
+            }
+        }
+        XCTAssertEqual(Matrix64(rows: 2, columns: 0).timesTransposed(Matrix64(rows: 3, columns: 0)), Matrix64(rows: 2, columns: 3))
     }
 
     func testCholeskySolve() throws {

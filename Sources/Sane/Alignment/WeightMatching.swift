@@ -1,3 +1,5 @@
+import SaneAnalysis
+
 /// Weight matching (Ainsworth et al., "Git Re-Basin", ICLR 2023, Algorithm 1; SANE-SPEC §3):
 /// find the permutation π of a model's hidden units that makes its weights most similar to a
 /// reference model's,
@@ -48,11 +50,19 @@ public enum WeightMatching {
     }
 
     /// profit[i·n + j] = Σ over the axes of group g of ⟨reference slice i, model slice j⟩, the
-    /// model's tensor permuted by `permutation` on every other (group, axis) that touches it.
+    /// model's tensors permuted by `permutation` on every other (group, axis) that touches them.
+    ///
+    /// As one product, profit = R·Mᵀ: R [n, K] holds in row i every slice of unit i — each axis's
+    /// tensor viewed as (outer, n, span), its slices (o, i, ·) at columns offset + o·span + s, the
+    /// axes side by side (K = Σ count / n) — and M the same of the model. A float64 GEMM
+    /// (`Matrix64.timesTransposed`, both cores): the products of two floats are exact in float64,
+    /// so only the order of the sums differs from a loop over the slices. ResNet-18 at width 64
+    /// (groups of 512 units, K up to 14,000), two random inits: 38.3 s CPU per alignment with the
+    /// loops, 3.7 s with the GEMM, same permutation (`sane bench align --width 64`, RESULTS.md).
     static func profitMatrix(group g: Int, model: StateDict, reference: StateDict,
                              spec: PermutationSpec, permutation: Permutation) throws -> [Double] {
         let n = spec.groups[g].size
-        var profit = [Double](repeating: 0, count: n * n)               // (n, n)
+        var tensors: [(reference: Tensor, model: Tensor, axis: PermutationSpec.Axis)] = []
         for axis in spec.groups[g].axes {
             guard let referenceTensor = reference[axis.key], var modelTensor = model[axis.key],
                   referenceTensor.shape == modelTensor.shape else {
@@ -65,24 +75,33 @@ public enum WeightMatching {
                                                               by: permutation.groups[h])
                 }
             }
-            let outer = referenceTensor.shape[..<axis.axis].reduce(1, *)
-            let span = referenceTensor.count / (outer * n)
-            referenceTensor.withHostBuffer { r in              // (outer, n, span)
-                modelTensor.withHostBuffer { m in              // (outer, n, span)
-                    for o in 0..<outer {
-                        for i in 0..<n {
-                            let ri = r.baseAddress! + (o * n + i) * span
-                            for j in 0..<n {
-                                let mj = m.baseAddress! + (o * n + j) * span
-                                var dot = 0.0
-                                for s in 0..<span { dot += Double(ri[s]) * Double(mj[s]) }
-                                profit[i * n + j] += dot
+            guard axis.axis < referenceTensor.rank, referenceTensor.shape[axis.axis] == n * axis.blockSize else {
+                throw SaneError("'\(axis.key)' of shape \(referenceTensor.shape) has no axis \(axis.axis) of \(n)·\(axis.blockSize) entries",
+                                hint: "align checkpoints of the architecture the spec was made for")
+            }
+            tensors.append((referenceTensor, modelTensor, axis))
+        }
+        let columns = tensors.reduce(0) { $0 + $1.reference.count / n }
+        var r = Matrix64(rows: n, columns: columns), m = Matrix64(rows: n, columns: columns)    // (n, K)
+        var offset = 0
+        for t in tensors {
+            let outer = t.reference.shape[..<t.axis.axis].reduce(1, *)
+            let span = t.reference.count / (outer * n)
+            for (tensor, isReference) in [(t.reference, true), (t.model, false)] {
+                tensor.withHostBuffer { source in                      // (outer, n, span)
+                    func gather(_ target: inout [Double]) {
+                        for o in 0..<outer {
+                            for i in 0..<n {
+                                let from = (o * n + i) * span, to = i * columns + offset + o * span
+                                for s in 0..<span { target[to + s] = Double(source[from + s]) }
                             }
                         }
                     }
+                    if isReference { gather(&r.values) } else { gather(&m.values) }
                 }
             }
+            offset += outer * span
         }
-        return profit
+        return r.timesTransposed(m).values
     }
 }

@@ -125,7 +125,7 @@ public struct TargetPreprocessing: Sendable {
         }
         if !isTrainingArchitecture {
             prep.reference = prompts[0]
-            prep.spec = run.align ? try PermutationSpec(targetModel: targetName, reference: prompts[0]) : PermutationSpec(groups: [])
+            prep.spec = run.align ? try PermutationSpec(modelType: targetName, reference: prompts[0]) : PermutationSpec(groups: [])
         }
         preprocessing = prep
     }
@@ -138,17 +138,5 @@ public struct TargetPreprocessing: Sendable {
             : "new architecture: target \(targetName) (\(target.tokens) tokens, \(target.layers) layers) vs SANE's training zoo (\(training.tokens) tokens, \(training.layers) layers); per-layer standardization fitted on the \(prompts) prompt(s)"
                 + (preprocessing.align ? ", prompts aligned to the first prompt" : "")
         return what + (untrainedPositions.isEmpty ? "" : "; positions never trained (initialization): \(untrainedPositions.joined(separator: ", "))")
-    }
-}
-
-extension PermutationSpec {
-    /// The permutation symmetry of a target model named `name`: its registered architecture's,
-    /// or the sequential-chain inference for other names.
-    init(targetModel name: String, reference: StateDict) throws {
-        if let architecture = ZooArchitecture(rawValue: name) {
-            self = try architecture.definition.permutationSpec(for: reference)
-        } else {
-            try self.init(sequentialChain: reference)
-        }
     }
 }

@@ -44,8 +44,9 @@ extension TokenStore {
             }
             let reference = try referenceModel.loadCheckpoint(epoch: lastEpoch)
             try Safetensors.write(reference, to: directory.appendingPathComponent("reference-\(zi).safetensors"))
-            var prep = ZooPreprocessing(tokenizer: tokenizer, spec: try PermutationSpec(zooModel: referenceModel.params, reference: reference),
-                                        reference: reference, standardization: nil, align: settings.align)
+            // Without alignment a model of no known symmetry still trains (spec without groups: no permutations).
+            let spec = try PermutationSpec(modelType: referenceModel.params.modelType, reference: reference, allowingNone: !settings.align)
+            var prep = ZooPreprocessing(tokenizer: tokenizer, spec: spec, reference: reference, standardization: nil, align: settings.align)
             let filter = CheckpointFilter(checks: { [tokenizer] in tokenizer.tokenizes($0) })
             if settings.standardize {
                 // Pass 1 (raw values: alignment permutes within layers and leaves per-layer statistics unchanged).

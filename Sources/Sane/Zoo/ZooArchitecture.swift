@@ -78,13 +78,22 @@ public struct ZooArchitecture: RawRepresentable, Hashable, Codable, Sendable, Cu
 }
 
 extension PermutationSpec {
-    /// The permutation symmetry of a zoo model: its registered architecture's (`model::type` of
-    /// `params`), or the sequential-chain inference for models of unregistered types.
-    public init(zooModel params: ZooParams, reference: StateDict) throws {
-        if let type = params.modelType, let architecture = ZooArchitecture(rawValue: type) {
+    /// The permutation symmetry of a model of type `modelType` (`model::type` of params.json, or
+    /// a sampling target's name): its registered architecture's, or for an unregistered type the
+    /// sequential-chain inference. A model that is neither gets a one-line error (alignment and
+    /// permutation augmentation need its symmetry) or, when `allowingNone` (training without
+    /// alignment, `--no-align`), the spec without groups: no unit is ever permuted.
+    public init(modelType: String?, reference: StateDict, allowingNone: Bool = false) throws {
+        if let modelType, let architecture = ZooArchitecture(rawValue: modelType) {
             self = try architecture.definition.permutationSpec(for: reference)
-        } else {
-            try self.init(sequentialChain: reference)
+            return
+        }
+        do {
+            self = try PermutationSpec(sequentialChain: reference)
+        } catch let error as SaneError {
+            if allowingNone { self = PermutationSpec(groups: []); return }
+            throw SaneError("no permutation spec for model::type \(modelType.map { "\"\($0)\"" } ?? "(none)"): not a registered architecture (\(ZooArchitecture.allCases.map(\.rawValue).joined(separator: ", "))), and not a sequential chain: \(error.message)",
+                            hint: "pretrain with --no-align (no alignment, no permutation augmentation), or register the architecture with its permutationSpec (Documentation/AddingAnArchitecture.md)")
         }
     }
 }
