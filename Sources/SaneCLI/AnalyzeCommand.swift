@@ -42,7 +42,9 @@ struct AnalyzeCommand: ParsableCommand {
         run's standardized token space, mean ± std over checkpoints. "full" is one window per \
         sequence. Control: the same measurement with the UNTRAINED SANE. Writes \
         window_interference.json, window_interference.md and window_interference.svg into --out \
-        (default: RUN/windows-<zoo>); --models N uses the first N models of the split.
+        (default: RUN/windows-<zoo>, a sub-folder of the run like RUN/analysis-<zoo> and \
+        RUN/probe-<zoo>, which `sane report RUN` includes); --models N uses the first N models \
+        of the split.
 
         Examples:
           sane analyze --model runs/seed --zoo ../shared/zoos/mnist-cnn-seed
@@ -94,10 +96,8 @@ struct AnalyzeCommand: ParsableCommand {
                                         purpose: "sane analyze")
         defer { lock.release() }
         let jsonData = try analysis.jsonData()
-        try AtomicFile.write(jsonData, to: folder.appendingPathComponent("analysis.json"))
-        try SaneJSON.write(controls, to: folder.appendingPathComponent("controls.json"))
         let title = "Embedding spread vs spectral metrics: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), \(analysis.checkpoints.count) checkpoints"
-        try AtomicFile.write(Data("""
+        let markdown = """
             # \(title)
 
             ## Per layer
@@ -109,27 +109,22 @@ struct AnalyzeCommand: ParsableCommand {
             ## Controls: trained vs untrained SANE vs shuffled y (Pearson r)
 
             \(controls.table.markdown)
-            """.utf8), to: folder.appendingPathComponent("analysis.md"))
+            """
         let accuracy = analysis.checkpoints.map(\.label.testAccuracy)
         let series = [("mean ẑ", analysis.checkpoints.map(\.spread)),
                       ("mean log λ_max", analysis.checkpoints.map(\.logSpectralNorm)),
                       ("mean α", analysis.checkpoints.map(\.alpha))].map { name, values in
             PlotSeries(name: name, x: zScores(values), y: accuracy)
         }
-        try SVGPlot.write(SVGPlot.scatter(series: series, title: "Test accuracy vs model-level aggregates",
-                                          xLabel: "aggregate (z-score over checkpoints)", yLabel: "test accuracy",
-                                          showIdentityLine: false),
-                          toPath: folder.appendingPathComponent("analysis_accuracy.svg").path)
-
-        if json {
-            print(String(decoding: jsonData, as: UTF8.self))
-        } else {
+        let plot = SVGPlot.scatter(series: series, title: "Test accuracy vs model-level aggregates",
+                                   xLabel: "aggregate (z-score over checkpoints)", yLabel: "test accuracy", showIdentityLine: false)
+        try writeReport([("analysis.json", jsonData), ("controls.json", try SaneJSON.encode(controls)), ("analysis.md", Data(markdown.utf8)),
+                         ("analysis_accuracy.svg", Data(plot.utf8))], json: jsonData, to: folder) {
             print(title)
             print(analysis.layerTable.plainText)
             print(analysis.accuracyTable.plainText)
             print("controls (a correlation stands where trained |r| ≥ both controls' |r| + \(AnalysisControls.margin)):")
             print(controls.table.plainText, terminator: "")
-            print("wrote analysis.json, controls.json, analysis.md, analysis_accuracy.svg to \(folder.path)")
         }
     }
 }
@@ -237,11 +232,10 @@ extension AnalyzeCommand {
         let output = Output(run: model, zoo: selection.zoo, epochs: selection.epochs ?? "all", split: split,
                             trained: trained, untrainedControl: untrained)
         let jsonData = try SaneJSON.encode(output)
-        try AtomicFile.write(jsonData, to: folder.appendingPathComponent("window_interference.json"))
         let title = "Window interference: \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all"), split \(split), "
             + "\(trained.checkpoints) checkpoints of \(trained.tokens[0] == trained.tokens[1] ? "\(trained.tokens[0])" : "\(trained.tokens[0])–\(trained.tokens[1])") tokens, "
             + "training window \(trained.trainingWindow)"
-        try AtomicFile.write(Data("""
+        let markdown = """
             # \(title)
 
             ## Trained SANE
@@ -250,26 +244,37 @@ extension AnalyzeCommand {
             ## Control: untrained SANE
 
             \(untrained.table.markdown)
-            """.utf8), to: folder.appendingPathComponent("window_interference.md"))
+            """
         func series(_ w: WindowInterference, haloed: Bool, _ name: String) -> PlotSeries {
             let p = w.points.filter { $0.haloed == haloed }
             return PlotSeries(name: name, x: p.map { log2(Double($0.window)) }, y: p.map(\.mse), spread: p.map(\.mseStd))
         }
-        try SVGPlot.write(SVGPlot.lines(series: [series(trained, haloed: true, "trained, haloed"), series(trained, haloed: false, "trained, no halo"),
-                                                 series(untrained, haloed: true, "untrained, haloed")],
-                                        title: "Reconstruction error vs inference window (training window \(trained.trainingWindow))",
-                                        xLabel: "log2 inference window (tokens)", yLabel: "reconstruction MSE (standardized tokens)",
-                                        logarithmicY: true),
-                          toPath: folder.appendingPathComponent("window_interference.svg").path)
-        if json {
-            print(String(decoding: jsonData, as: UTF8.self))
-        } else {
+        let plot = SVGPlot.lines(series: [series(trained, haloed: true, "trained, haloed"), series(trained, haloed: false, "trained, no halo"),
+                                          series(untrained, haloed: true, "untrained, haloed")],
+                                 title: "Reconstruction error vs inference window (training window \(trained.trainingWindow))",
+                                 xLabel: "log2 inference window (tokens)", yLabel: "reconstruction MSE (standardized tokens)",
+                                 logarithmicY: true)
+        try writeReport([("window_interference.json", jsonData), ("window_interference.md", Data(markdown.utf8)),
+                         ("window_interference.svg", Data(plot.utf8))], json: jsonData, to: folder) {
             print(title)
             print("trained SANE:")
             print(trained.table.plainText, terminator: "")
             print("control, untrained SANE:")
             print(untrained.table.plainText, terminator: "")
-            print("wrote window_interference.json, window_interference.md, window_interference.svg to \(folder.path)")
+        }
+    }
+}
+
+extension AnalyzeCommand {
+    /// Writes a report's files into `folder` (atomically, in the given order), then prints
+    /// `jsonData` (--json) or the report's text followed by the list of files written.
+    func writeReport(_ files: [(name: String, contents: Data)], json jsonData: Data, to folder: URL, text: () -> Void) throws {
+        for file in files { try AtomicFile.write(file.contents, to: folder.appendingPathComponent(file.name)) }
+        if json {
+            print(String(decoding: jsonData, as: UTF8.self))
+        } else {
+            text()
+            print("wrote \(files.map(\.name).joined(separator: ", ")) to \(folder.path)")
         }
     }
 }

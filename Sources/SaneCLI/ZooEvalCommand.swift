@@ -2,30 +2,51 @@ import ArgumentParser
 import Foundation
 import Sane
 
-/// `sane zoo eval ZOO --data DIR [--epochs 0,5,10] [--models N]`
+/// `sane zoo eval ZOO --data DIR [--epochs 0,5,10] [--models N] [--test-size N] [--json]`
 struct ZooEvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Re-evaluate a zoo's checkpoints on the test set and compare with the recorded test accuracy."
+        abstract: "Re-evaluate a zoo's checkpoints on the test set and compare with the recorded test accuracy and loss.",
+        discussion: """
+        Each checkpoint is evaluated as zoo training does (BatchNorm in eval mode with its running \
+        statistics, dropout off) on the images its result.json numbers were measured on: for a \
+        model whose params.json has "dataset::test_size" N (written by `sane zoo train` for a \
+        config with "test_size"), the first N images of the fixed seed-1 permutation of the test \
+        split; otherwise the whole test split. The test set used is printed before the table. \
+        A zoo trained with test_size before params.json recorded it (e.g. the CIFAR-10 ResNet-18 \
+        w8 zoo, test_size 2000) needs --test-size N to be re-evaluated on its own images.
+
+        Examples:
+          sane zoo eval ../shared/zoos/mnist-cnn-seed --epochs 0,5,10
+          sane zoo eval zoos/cifar10-resnet18-w8-cpu --data ../shared/data --test-size 2000 --models 2
+        """
     )
 
     @Argument(help: "Zoo directory.") var zoo: String
     @Option(help: "Data root holding one folder per dataset (e.g. ../shared/data), or the dataset's folder itself.") var data: String?
     @Option(help: "Epochs: a range 0-5, a list 0,5,10, or both (default: every epoch).") var epochs: String?
     @Option(help: "Evaluate only the first N models.") var models: Int?
+    @Option(help: "Test on the first N images of the seed-1 permutation of the test split, as zoo training's test_size (default: params.json's dataset::test_size, else the whole split; N ≥ the split's size = the whole split).")
+    var testSize: Int?
+    @Flag(help: "Print JSON instead of the table.") var json = false
 
     func validate() throws {
         _ = try epochs.map { try parseEpochs($0) }
         try check("--models", models, in: 1...Int.max)
+        try check("--test-size", testSize, in: 1...Int.max)
     }
 
     func run() throws {
         let z = try Zoo(path: zoo)
         reportSkipped(z)
         let wanted = try epochs.map { try parseEpochs($0) }
-        var tests: [String: ImageDataset] = [:]
-        func testSet(_ name: String) throws -> ImageDataset {
-            if let t = tests[name] { return t }
+        let selected = Array(z.models.prefix(models ?? z.models.count))
+
+        // Each model's test set: its dataset's test split, resized to its input, cut to its test size.
+        var splits: [String: ImageDataset] = [:]
+        func split(_ name: String, side: Int) throws -> ImageDataset {
+            let key = "\(name) \(side)"
+            if let t = splits[key] { return t }
             var t: ImageDataset
             if let data, let named = NamedDataset(rawValue: name),
                !FileManager.default.fileExists(atPath: URL(fileURLWithPath: data).appendingPathComponent(name).path) {
@@ -33,32 +54,83 @@ struct ZooEvalCommand: ParsableCommand {
             } else {
                 t = try ImageDataset.load(name, split: .test, dataDirectory: data)
             }
-            tests[name] = t
+            if t.height != side || t.width != side {
+                diagnostic("note: \(name) images are \(t.height)×\(t.width); resized to the models' \(side)×\(side) input")
+                t = t.resized(to: side)
+            }
+            splits[key] = t
             return t
         }
-        print("model                                epoch  recorded  computed   diff (pp)")
-        var worst = 0.0, count = 0
-        for model in z.models.prefix(models ?? z.models.count) {
-            var test = try testSet(model.params.datasetName ?? "mnist")
+        var testSets: [(model: ZooModel, set: ZooReevaluation.TestSet, description: String)] = []
+        for model in selected {
+            let name = model.params.datasetName ?? "mnist"
             let network = try ZooModelFactory.configuration(params: model.params)
-            let side = network.architecture.inputSize
-            if test.height != side || test.width != side {
-                diagnostic("note: \(model.params.datasetName ?? "mnist") images are \(test.height)×\(test.width); resized to \(model.name)'s \(side)×\(side) input")
-                test = test.resized(to: side); tests[model.params.datasetName ?? "mnist"] = test
+            let set = ZooReevaluation.testSet(for: model.params, wholeSplit: try split(name, side: network.architecture.inputSize), testSize: testSize)
+            try set.data.checkFits(classes: network.outputs, channels: network.channelsIn, what: "the \(name) test set for \(model.name)")
+            testSets.append((model, set, set.describe(dataset: name)))
+        }
+        var descriptions: [String] = []
+        for t in testSets where !descriptions.contains(t.description) { descriptions.append(t.description) }
+        func modelsUsing(_ d: String) -> [String] { testSets.filter { $0.description == d }.map(\.model.name) }
+
+        let table = ResultTable(nameWidth: max(5, selected.map(\.name.count).max() ?? 0))
+        if !json {
+            for d in descriptions {
+                let n = modelsUsing(d).count
+                print("test set\(descriptions.count > 1 ? " of \(n) model\(n == 1 ? "" : "s")" : ""): \(d)")
             }
-            try test.checkFits(classes: network.outputs, channels: network.channelsIn, what: "the \(model.params.datasetName ?? "mnist") test set for \(model.name)")
+            print(table.header)
+        }
+        var rows: [ZooReevaluation.Row] = []
+        for (model, set, _) in testSets {
             for e in wanted ?? model.epochs where model.checkpoints[e] != nil {
-                let net = try ZooModelFactory.make(params: model.params, stateDict: model.loadCheckpoint(epoch: e))
-                let computed = ZooEvaluation.evaluate(net, on: test).accuracy
-                let recorded = model.results[e]?.testAccuracy
-                let diff = recorded.map { 100 * (computed - $0) }
-                if let diff { worst = max(worst, abs(diff)) }
-                count += 1
-                print(String(format: "%-36@ %5d  %8@  %8.4f  %@", model.name as NSString, e,
-                             (recorded.map { String(format: "%.4f", $0) } ?? "-") as NSString, computed,
-                             (diff.map { String(format: "%+.3f", $0) } ?? "-") as NSString))
+                let row = try ZooReevaluation.evaluate(model, epoch: e, on: set)
+                rows.append(row)
+                if !json { print(table.line(row)) }
             }
         }
-        diagnostic(String(format: "zoo eval: %d checkpoints, largest |recorded − computed| %.3f percentage points", count, worst))
+        let worst = rows.compactMap(\.accuracyDifference).map(abs).max() ?? 0
+        if json {
+            func number(_ x: Double?) -> JSONValue { x.map { $0.isFinite ? .number($0) : .null } ?? .null }
+            print(JSONValue.object([
+                JSONMember("zoo", .string(z.directory.path)),
+                JSONMember("test_sets", .array(descriptions.map { d in .object([
+                    JSONMember("description", .string(d)), JSONMember("models", .array(modelsUsing(d).map { .string($0) })),
+                ]) })),
+                JSONMember("checkpoints", .array(rows.map { r in .object([
+                    JSONMember("model", .string(r.model)), JSONMember("epoch", .number(Double(r.epoch))),
+                    JSONMember("test_images", .number(Double(r.testImages))),
+                    JSONMember("recorded_test_acc", number(r.recordedAccuracy)), JSONMember("test_acc", number(r.computed.accuracy)),
+                    JSONMember("test_acc_diff_pp", number(r.accuracyDifference)),
+                    JSONMember("recorded_test_loss", number(r.recordedLoss)), JSONMember("test_loss", number(r.computed.loss)),
+                    JSONMember("test_loss_diff", number(r.lossDifference)),
+                ]) })),
+                JSONMember("max_abs_test_acc_diff_pp", .number(worst)),
+            ]).jsonText)
+        }
+        diagnostic(String(format: "zoo eval: %d checkpoints, largest |recorded − computed| test accuracy %.3f percentage points", rows.count, worst))
+        if worst > 0.1, testSize == nil, testSets.allSatisfy({ $0.set.origin == .whole }) {
+            diagnostic("hint: a zoo trained with \"test_size\" N before params.json recorded it was tested on a subset; re-evaluate it on the same images with --test-size N")
+        }
+    }
+
+    /// The text table: the model column as wide as the longest name, every other column fixed.
+    struct ResultTable {
+        var nameWidth: Int
+        static let widths = [5, 6, 12, 12, 10, 13, 13, 10]
+
+        func cells(_ name: String, _ rest: [String]) -> String {
+            ([name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)]
+                + zip(rest, Self.widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }).joined(separator: "  ")
+        }
+        var header: String {
+            cells("model", ["epoch", "images", "recorded acc", "computed acc", "diff (pp)", "recorded loss", "computed loss", "diff loss"])
+        }
+        func line(_ r: ZooReevaluation.Row) -> String {
+            func f(_ x: Double?, _ format: String) -> String { x.map { String(format: format, $0) } ?? "-" }
+            return cells(r.model, [String(r.epoch), String(r.testImages), f(r.recordedAccuracy, "%.4f"), f(r.computed.accuracy, "%.4f"),
+                                   f(r.accuracyDifference, "%+.3f"), f(r.recordedLoss, "%.4f"), f(r.computed.loss, "%.4f"),
+                                   f(r.lossDifference, "%+.4f")])
+        }
     }
 }

@@ -48,6 +48,10 @@ public struct ZooParams: Sendable {
     public var seed: Int? { values["seed"]?.intValue }
     public var batchSize: Int? { values["training::batchsize"]?.intValue }
     public var datasetName: String? { values["dataset::name"]?.stringValue }
+    /// `dataset::test_size`: the model was tested on the first N images of a fixed seed-1
+    /// permutation of the test split (`ZooTrainer.testSubset`), not on all of it. Written by
+    /// `sane zoo train` for a configuration with `test_size`; absent = the whole test split.
+    public var testSize: Int? { values["dataset::test_size"]?.intValue }
 }
 
 /// One line of `result.json`: the model's measured properties after an epoch.

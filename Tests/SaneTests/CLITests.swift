@@ -177,6 +177,79 @@ final class CLITests: ScratchFolderTestCase {
         XCTAssertEqual(try run(["analyze", "--model", "/nonexistent/run", "--zoo", zoo.path, "--models", "2"]).status, 64)
     }
 
+    /// `sane zoo eval` on a Sane-trained zoo with test_size: says which test set it used, prints
+    /// recorded and computed accuracy and loss (equal: diff +0.000) in columns aligned past a
+    /// long model name, and the same as JSON with --json; --test-size overrides the recorded size.
+    func testZooEvalPrintsTestSetLossAndAlignedColumns() throws {
+        let data = ZooModelTests.shared.appendingPathComponent("data")
+        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("mnist").path) else {
+            throw XCTSkip("MNIST not found under \(data.path); this test needs /work/shared/data/mnist")
+        }
+        let zoo = scratch.appendingPathComponent("zoo")
+        let config = try ZooTrainingConfiguration(json: JSONValue.parse("""
+            {"dataset": "mnist", "data_dir": "\(data.path)", "architecture": "CNN", "epochs": 1, "seeds": [1, 2], "lr": 3e-3,
+             "batch_size": 32, "train_size": 256, "test_size": 200, "train_eval_size": 100, "prefix": "a_rather_long_model_name_prefix_for_alignment"}
+            """))
+        XCTAssertEqual(try ZooTrainer.train(config, output: zoo, jobs: 1), 2)
+        let r = try run(["zoo", "eval", zoo.path, "--data", data.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "test set: 200 of the 10000 mnist test images (the first 200 of the seed-1 permutation, as zoo training's test_size; dataset::test_size in params.json)")
+        let table = Array(lines.dropFirst())
+        XCTAssertEqual(table.count, 5, r.stdout)                                  // header + 2 models × epochs 0, 1
+        XCTAssertTrue(table[0].hasPrefix("model") && table[0].contains("recorded loss") && table[0].contains("computed loss"), table[0])
+        XCTAssertEqual(Set(table.map(\.count)).count, 1, "columns not aligned:\n\(r.stdout)")
+        for row in table.dropFirst() {
+            let cells = row.split(separator: " ").map(String.init)
+            XCTAssertEqual(cells.count, 9, row)
+            XCTAssertEqual(cells[2], "200", row)
+            XCTAssertEqual(cells[3], cells[4], "recorded vs computed accuracy: \(row)")
+            XCTAssertEqual(cells[5], "+0.000", row)
+            XCTAssertEqual(cells[6], cells[7], "recorded vs computed loss: \(row)")
+            XCTAssertEqual(cells[8], "+0.0000", row)
+        }
+        XCTAssertTrue(r.stderr.contains("largest |recorded − computed| test accuracy 0.000"), r.stderr)
+
+        let j = try run(["zoo", "eval", zoo.path, "--data", data.path, "--epochs", "1", "--json"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        let checkpoints = try XCTUnwrap(object["checkpoints"] as? [[String: Any]])
+        XCTAssertEqual(checkpoints.count, 2)
+        for c in checkpoints {
+            XCTAssertEqual(c["test_acc"] as? Double, c["recorded_test_acc"] as? Double)
+            XCTAssertEqual(c["test_loss"] as? Double, c["recorded_test_loss"] as? Double)
+            XCTAssertEqual(c["test_images"] as? Int, 200)
+        }
+        XCTAssertEqual((object["test_sets"] as? [[String: Any]])?.first?["models"] as? [String], checkpoints.map { $0["model"] as! String })
+
+        let whole = try run(["zoo", "eval", zoo.path, "--data", data.path, "--epochs", "1", "--models", "1", "--test-size", "100000"])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertTrue(whole.stdout.hasPrefix("test set: all 10000 mnist test images (--test-size)"), whole.stdout)
+        XCTAssertEqual(try run(["zoo", "eval", zoo.path, "--test-size", "0"]).status, 64)
+    }
+
+    /// `sane analyze --windows` writes its report into RUN/windows-<zoo> by default (a sub-folder
+    /// of the run like RUN/analysis-<zoo> and RUN/probe-<zoo>), prints the files it wrote or the
+    /// JSON, and `sane report RUN` includes its section.
+    func testWindowInterferenceDefaultFolderAndReport() throws {
+        let fixture = try CheckpointSourceTests.fixture.get()
+        let runFolder = scratch.appendingPathComponent("run")
+        try FileManager.default.copyItem(at: fixture.zoo.deletingLastPathComponent().appendingPathComponent("run"), to: runFolder)
+        let r = try run(["analyze", "--model", runFolder.path, "--zoo", fixture.zoo.path, "--epochs", "3", "--windows", "8,full"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let folder = runFolder.appendingPathComponent("windows-zoo")
+        XCTAssertTrue(r.stdout.hasSuffix("wrote window_interference.json, window_interference.md, window_interference.svg to \(folder.path)\n"), r.stdout)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix(".") }.sorted(),
+                       ["window_interference.json", "window_interference.md", "window_interference.svg"])
+        let j = try run(["analyze", "--model", runFolder.path, "--zoo", fixture.zoo.path, "--epochs", "3", "--windows", "8,full", "--json",
+                         "--out", scratch.appendingPathComponent("w2").path])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        XCTAssertEqual(Data(j.stdout.utf8).dropLast(), try Data(contentsOf: scratch.appendingPathComponent("w2/window_interference.json")))
+        XCTAssertEqual(try run(["report", runFolder.path]).status, 0)
+        let report = try String(contentsOf: runFolder.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(report.contains("## windows-zoo/window_interference.md") && report.contains("## Control: untrained SANE"), report)
+    }
+
     /// `sane probe` without a SANE run probes the baselines and says why there is no SANE control
     /// table, instead of printing an empty one.
     func testProbeWithoutRunExplainsMissingControls() throws {

@@ -11,6 +11,23 @@ final class ControlsTests: XCTestCase {
         (0..<count).map { ZooNetwork(ZooNetworkConfiguration(architecture: .cnn, seed: UInt64(100 + $0))).stateDict() }
     }
 
+    /// What the sampler-selection and audit tests share: the tiny SANE, `images` identified
+    /// training images with `validation` of them held out (seed 2), settings drawing `samples`
+    /// and keeping 2 (seed 3), and a cheap deterministic scorer (the output bias) that fails the
+    /// test if it sees anything but the validation images.
+    func samplerFixture(images: Int, validation: Int, samples: Int) throws
+        -> (encoder: SANEEncoder, data: SamplingData, settings: SamplingSettings, scorer: (ZooNetwork, ImageDataset) -> Double) {
+        let encoder = try SamplingTests.encoder.get()
+        let data = SamplingData(training: SamplingTests.identifiedImages(ids: 0..<images), validationCount: validation, seed: 2)
+        let validationIDs = SamplingTests.ids(data.validation)
+        var settings = SamplingSettings()
+        settings.samples = samples; settings.keep = 2; settings.seed = 3
+        return (encoder, data, settings, { net, d in
+            XCTAssertEqual(SamplingTests.ids(d), validationIDs, "only validation images are scored")
+            return Double(net.stateDict()["module_list.11.bias"]!.scalars[0])
+        })
+    }
+
     /// The untrained control has the run's shape and preprocessing, the trainer's initial
     /// weights (seeded by config.seed), and encodes differently from the trained model.
     func testUntrainedControlIsTheRunBeforeTraining() throws {
@@ -92,22 +109,13 @@ final class ControlsTests: XCTestCase {
 
     /// `SamplerSelection.run` audits every variant on validation only and returns the run the rule picks.
     func testSamplerSelectionAuditsEveryVariantOnValidationOnly() throws {
-        let encoder = try SamplingTests.encoder.get()
-        let data = SamplingData(training: SamplingTests.identifiedImages(ids: 0..<120), validationCount: 30, seed: 2)
-        let validationIDs = SamplingTests.ids(data.validation)
-        var settings = SamplingSettings()
-        settings.samples = 4; settings.keep = 2; settings.seed = 3
+        let (encoder, data, settings, scorer) = try samplerFixture(images: 120, validation: 30, samples: 4)
         let prompts = prompts(3)
         func select() throws -> (SamplerSelection, SamplerRun) {
             let (selection, chosen, runs) = try SamplerSelection.run(
                 variants: [.kde, .kdeLayer, .promptContext], encoder: encoder, zoo: 0, target: cnn, settings: settings, grid: [0.5],
                 prompts: { _ in prompts }, training: prompts.map { [$0] }, data: data,
-                configure: { sampler, _, _ in
-                    sampler.scorer = { net, d in
-                        XCTAssertEqual(SamplingTests.ids(d), validationIDs, "only validation images are scored")
-                        return Double(net.stateDict()["module_list.11.bias"]!.scalars[0])
-                    }
-                })
+                configure: { sampler, _, _ in sampler.scorer = scorer })
             XCTAssertEqual(runs.map(\.variant), [.kde, .kdeLayer, .promptContext])
             return (selection, chosen)
         }
@@ -149,19 +157,12 @@ final class ControlsTests: XCTestCase {
     /// The audit scores k draws per baseline on validation only, keeps m, places the noise at the
     /// samples' distance, and finds the prompts among the training checkpoints (distance 0).
     func testAuditBaselinesAtMatchedDistance() throws {
-        let encoder = try SamplingTests.encoder.get()
-        let data = SamplingData(training: SamplingTests.identifiedImages(ids: 0..<200), validationCount: 40, seed: 2)
-        let validationIDs = SamplingTests.ids(data.validation)
-        var settings = SamplingSettings()
-        settings.samples = 6; settings.keep = 2; settings.seed = 3
+        let (encoder, data, fixtureSettings, scorer) = try samplerFixture(images: 200, validation: 40, samples: 6)
+        var settings = fixtureSettings
         settings.bandwidth = 0.5; settings.bandwidthUnit = .spread
         let sampler = try ModelSampler(encoder: encoder, target: cnn, settings: settings)
         var scored = 0
-        sampler.scorer = { net, d in
-            XCTAssertEqual(SamplingTests.ids(d), validationIDs, "only validation images are scored")
-            scored += 1
-            return Double(net.stateDict()["module_list.11.bias"]!.scalars[0])
-        }
+        sampler.scorer = { net, d in scored += 1; return scorer(net, d) }
         let prompts = prompts(3)
         let result = try sampler.run(prompts: prompts, data: data)
         scored = 0

@@ -68,6 +68,50 @@ final class ZooTrainerTests: ScratchFolderTestCase {
         XCTAssertEqual(try ZooTrainer.train(config, output: b), 0)
     }
 
+    /// `sane zoo eval`'s re-evaluation (`ZooReevaluation`) reproduces the recorded test accuracy
+    /// and loss of a Sane-trained zoo bit for bit: params.json records `test_size`, and the
+    /// checkpoint is evaluated on that subset. Control (the old behaviour, which gave −0.39 to
+    /// +0.54 points on the CIFAR-10 ResNet-18 zoo): the whole test split does not reproduce them.
+    func testReevaluationReproducesTheRecordedTestNumbers() throws {
+        var config = try tinyConfiguration()
+        (config.optimizers, config.dropouts, config.epochs) = (["adam"], [0], 1)
+        XCTAssertEqual(try ZooTrainer.train(config, output: scratch, jobs: 1), 1)
+        let model = try XCTUnwrap(Zoo(directory: scratch).models.first)
+        XCTAssertEqual(model.params.testSize, 300)
+        let whole = try ImageDataset.load("mnist", split: .test, dataDirectory: config.dataDirectory)
+        let recordedSet = ZooReevaluation.testSet(for: model.params, wholeSplit: whole)
+        XCTAssertEqual(recordedSet.origin, .params)
+        XCTAssertEqual(recordedSet.data.count, 300)
+        XCTAssertEqual(recordedSet.describe(dataset: "mnist"),
+                       "300 of the 10000 mnist test images (the first 300 of the seed-1 permutation, as zoo training's test_size; dataset::test_size in params.json)")
+        var wholeDiffers = false
+        for epoch in model.epochs {
+            let row = try ZooReevaluation.evaluate(model, epoch: epoch, on: recordedSet)
+            XCTAssertEqual(row.testImages, 300)
+            XCTAssertEqual(row.computed.accuracy, try XCTUnwrap(row.recordedAccuracy), "epoch \(epoch)")
+            XCTAssertEqual(row.computed.loss, try XCTUnwrap(row.recordedLoss), "epoch \(epoch)")
+            XCTAssertEqual(row.accuracyDifference, 0)
+            let old = try ZooReevaluation.evaluate(model, epoch: epoch, on: ZooReevaluation.TestSet(data: whole, splitCount: whole.count, origin: .whole))
+            XCTAssertEqual(old.testImages, 10_000)
+            if old.computed.accuracy != row.recordedAccuracy || old.computed.loss != row.recordedLoss { wholeDiffers = true }
+        }
+        XCTAssertTrue(wholeDiffers, "control: the whole test split should not reproduce numbers measured on 300 images")
+
+        // A zoo written before params.json recorded test_size: the whole split by default, the
+        // subset again with the override (`zoo eval --test-size 300`); an override ≥ the split = all.
+        let paramsURL = model.directory.appendingPathComponent("params.json")
+        let text = try String(contentsOf: paramsURL, encoding: .utf8)
+        try text.replacingOccurrences(of: ",\n  \"dataset::test_size\": 300", with: "").write(to: paramsURL, atomically: true, encoding: .utf8)
+        let legacy = try XCTUnwrap(Zoo(directory: scratch).models.first)
+        XCTAssertNil(legacy.params.testSize)
+        XCTAssertEqual(ZooReevaluation.testSet(for: legacy.params, wholeSplit: whole).data.count, 10_000)
+        let overridden = ZooReevaluation.testSet(for: legacy.params, wholeSplit: whole, testSize: 300)
+        XCTAssertEqual(overridden.origin, .option)
+        let row = try ZooReevaluation.evaluate(legacy, epoch: 1, on: overridden)
+        XCTAssertEqual(row.computed.accuracy, row.recordedAccuracy)
+        XCTAssertEqual(ZooReevaluation.testSet(for: legacy.params, wholeSplit: whole, testSize: 20_000).data.count, 10_000)
+    }
+
     func testConfigurationSampling() throws {
         var c = ZooTrainingConfiguration(dataset: "mnist", epochs: 1)
         c.activations = [.tanh, .relu]; c.seeds = [1, 2, 3]

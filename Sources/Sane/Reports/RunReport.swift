@@ -51,7 +51,7 @@ public enum RunReport {
         let fm = FileManager.default
         for sub in ((try? fm.contentsOfDirectory(atPath: run.url.path)) ?? []).sorted() {
             let dir = run.url.appendingPathComponent(sub)
-            for name in ["probe.md", "analysis.md", "samples.md", "finetune.md"] {
+            for name in ["probe.md", "analysis.md", "window_interference.md", "samples.md", "finetune.md"] {
                 let file = dir.appendingPathComponent(name)
                 guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
                 // Images in the section are relative to its folder.

@@ -28,7 +28,8 @@ import Foundation
 /// `models` models with seeds first_seed, first_seed+1, … (first_seed = seeds[0]) and each
 /// choice drawn from SeededGenerator(seed: 1000 + seed). Optional: `data_dir` (datasets root),
 /// `width` (base channels of a ResNet; see `ZooArchitecture`), `train_size`/`test_size` (use the first N of a fixed seed-0 permutation of the
-/// training images / N test images, see `testSubset`), `validation_size` (held out from training, reported as val_loss/val_acc),
+/// training images / N test images, see `testSubset`; `test_size` is recorded as `"dataset::test_size"`
+/// so `zoo eval` re-evaluates on the same images), `validation_size` (held out from training, reported as val_loss/val_acc),
 /// `train_eval_size` [10000], `momentum` [0.9, for sgd], `channels_in` [from the data],
 /// `outputs` [10], `augment` [false: true trains on random crops of the 4-pixel zero-padded
 /// images, mirrored with probability ½ — the usual CIFAR augmentation; recorded in params.json as
@@ -331,7 +332,8 @@ public enum ZooTrainer {
         func fail(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
     }
 
-    /// The params.json of a trial, with the shared zoos' keys and order.
+    /// The params.json of a trial, with the shared zoos' keys and order, plus `dataset::test_size`
+    /// when the test accuracy is measured on a subset (so `zoo eval` re-evaluates on the same images).
     static func params(_ t: ZooTrial, _ c: ZooTrainingConfiguration, channelsIn: Int) -> JSONValue {
         .object([JSONMember("model::type", .string(c.architecture.rawValue))]
             + (c.width.map { [JSONMember("model::width", .number(Double($0)))] } ?? []) + [
@@ -347,7 +349,8 @@ public enum ZooTrainer {
             JSONMember("training::batchsize", .number(Double(t.batchSize))),
             JSONMember("training::epochs_train", .number(Double(c.epochs))),
             JSONMember("dataset::name", .string(c.dataset)),
-        ] + (c.augment ? [JSONMember("training::augment", .string("crop4_flip"))] : [])
+        ] + (c.testSize.map { [JSONMember("dataset::test_size", .number(Double($0)))] } ?? [])
+          + (c.augment ? [JSONMember("training::augment", .string("crop4_flip"))] : [])
           + (c.inputMean.map { m in [JSONMember("dataset::mean", .array(m.map(shortNumber))),
                                      JSONMember("dataset::std", .array((c.inputStd ?? []).map(shortNumber)))] } ?? []))
     }
