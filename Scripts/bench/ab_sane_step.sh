@@ -6,6 +6,7 @@
 #   Scripts/bench/ab_sane_step.sh [BASE_SANE_BINARY]      (from the repository root, after `make build`)
 #   Scripts/bench/ab_sane_step.sh SANE_GEMM=openblas      (this build against itself with OpenBLAS for every GEMM)
 #   Scripts/bench/ab_sane_step.sh resnet [BASE_SANE_BINARY]   (ResNet windows: 256 tokens of d_t 288)
+#   SANE=/path/to/sane Scripts/bench/ab_sane_step.sh …     (time that binary as "this build")
 #
 # Rounds: 3 at the CPU config (d 256), 2 at the paper's size (d 1024, 4 × 64 windows).
 # With `resnet`: 3 at the ResNet CPU preset (Configs/resnet-cpu.json: d 128, 4+4 blocks, 2 × 8
