@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure GEMM throughput and SANE / zoo training speed on this machine.",
-        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, CNNTrainBench.self, AllreduceBench.self, ResNetTrainBench.self, ConvolutionBench.self, AlignBench.self]
+        subcommands: [PeakBench.self, GEMMBench.self, SANEStepBench.self, EmbedBench.self, CNNTrainBench.self, AllreduceBench.self, ResNetTrainBench.self, ConvolutionBench.self, AlignBench.self]
     )
 }
 
@@ -137,44 +137,111 @@ struct SANEStepBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sane-step",
         abstract: "One SANE training step (both views: forward, backward, AdamW) in tokens/s.",
         discussion: """
+        Tokens/s counts the tokens of both views, 2 × --batch × --window per step, over the wall \
+        time of the fastest of --repeats steps (after one warm-up); the process's CPU time (all \
+        threads) of the step with the least is reported too.
+
+        Presets: tiny, cnn-cpu (d 256 here, the benchmark's width), cnn-paper (the SANE presets: \
+        d_t 289, tokens at positions [t, t mod 5, t mod 8]); resnet-cpu (Configs/resnet-cpu.json: \
+        d_t 288, d 128, 4 heads, 4+4 blocks, 8 windows × 256 tokens per view) and resnet-paper \
+        (the paper's ResNet-18 SANE, SANE-SPEC §9 / Table 8: d 2048, 8 heads, 8+8 blocks, window \
+        256), whose windows are cut from the token sequence of a random ResNet-18 of \
+        --resnet-width (8 and 64 by default) at evenly spread starts, with the position tables \
+        sized to that sequence (as `sane pretrain` sizes them to the zoo). A configuration file \
+        (as `sane pretrain --config`) works as well. PyTorch counterpart: \
+        Scripts/bench/pytorch_sane_step.py with the same --config and sizes.
+
         Under mpirun (MPI build) the step is data-parallel: the --batch windows are split over the \
         ranks, the gradients summed in one allreduce (timed separately) and rank 0 reports, e.g. \
         `mpirun -n 2 .build/mpi/release/sane bench sane-step --threads 1` vs `sane bench sane-step --threads 2`.
         """)
     @OptionGroup var options: BenchOptions
-    @Option(help: "Preset the sizes start from (tiny, cnn-cpu, cnn-paper).") var config = "cnn-cpu"
+    @Option(help: "Preset the sizes start from (tiny, cnn-cpu, cnn-paper, resnet-cpu, resnet-paper) or a configuration file.") var config = "cnn-cpu"
     @Option(help: "d_model (default: the preset's; for cnn-cpu 256, the benchmark's size, wider than the training preset's 128).") var dModel: Int?
     @Option(help: "Attention heads (default: the preset's).") var heads: Int?
     @Option(help: "Encoder blocks = decoder blocks (default: the preset's).") var blocks: Int?
-    @Option(help: "Windows per view in the batch.") var batch = 32
-    @Option(help: "Window length in tokens.") var window = 48
+    @Option(help: "Windows per view in the batch (default: the preset's for resnet-*, else 32).") var batch: Int?
+    @Option(help: "Window length in tokens (default: the preset's for resnet-*, else 48).") var window: Int?
+    @Option(help: "Token size d_t (default: the preset's; 288 for resnet-*).") var tokenSize: Int?
+    @Option(help: "Cut the windows from a random ResNet-18 of this base width (tables sized to it); 0: positions [t, t mod 5, t mod 8]. Default 8 for resnet-cpu, 64 for resnet-paper, else 0.")
+    var resnetWidth: Int?
     @Flag(help: "Time one more step's GEMMs by shape (calls outside parallel regions; attention's per-head products are not listed).")
     var gemmProfile = false
 
-    func validate() throws { _ = try configuration() }
+    func validate() throws {
+        try check("--batch", batch, in: 1...1 << 20)
+        try check("--window", window, in: 1...1 << 20)
+        try check("--resnet-width", resnetWidth, in: 0...1024)
+        _ = try configuration()
+    }
 
-    /// The preset with the command line's sizes, validated.
-    func configuration() throws -> SANEConfig {
-        guard var cfg = SANEConfig.preset(config) else { throw ValidationError("unknown preset '\(config)'") }
-        cfg.windowSize = window; cfg.batchSize = batch
+    /// The ResNet presets of the benchmark: (sizes, ResNet-18 width whose sequence gives the positions).
+    static func resnetPreset(_ name: String) -> (SANEConfig, Int)? {
+        guard name == "resnet-cpu" || name == "resnet-paper", var c = SANEConfig.preset("cnn-cpu") else { return nil }
+        c.tokenSize = 288; c.windowSize = 256
+        if name == "resnet-cpu" {   // Configs/resnet-cpu.json
+            c.batchSize = 8; c.maxTokens = 2560; c.maxLayers = 80
+            return (c, 8)
+        }
+        c.modelDimensions = 2048; c.heads = 8; c.encoderBlocks = 8; c.decoderBlocks = 8; c.latentDimensions = 128
+        c.batchSize = 8
+        return (c, 64)
+    }
+
+    /// The preset with the command line's sizes, validated, and the ResNet width of the positions (0: synthetic).
+    func configuration() throws -> (SANEConfig, Int) {
+        var cfg: SANEConfig, width = 0
+        if let (c, w) = Self.resnetPreset(config) { (cfg, width) = (c, w) } else {
+            cfg = try loadConfig(config)
+            cfg.windowSize = 48; cfg.batchSize = 32
+        }
+        if let window { cfg.windowSize = window }
+        if let batch { cfg.batchSize = batch }
         if config == "cnn-cpu" { cfg.modelDimensions = 256 }   // the CPU benchmark's width; the cnn-cpu training preset uses 128
         if let dModel { cfg.modelDimensions = dModel }
         if let heads { cfg.heads = heads }
         if let blocks { cfg.encoderBlocks = blocks; cfg.decoderBlocks = blocks }
-        cfg.maxTokens = max(cfg.maxTokens, window)   // the benchmark's positions count up to the window length
+        if let tokenSize { cfg.tokenSize = tokenSize }
+        width = resnetWidth ?? width
+        if width > 0 {
+            let layout = try Self.resnetLayout(width: width, tokenSize: cfg.tokenSize)
+            cfg.growPositionTables(toFit: [layout])
+            guard layout.tokenCount >= cfg.windowSize else {
+                throw ValidationError("a ResNet-18 of width \(width) has \(layout.tokenCount) tokens of \(cfg.tokenSize), fewer than the window of \(cfg.windowSize)")
+            }
+        } else {
+            cfg.maxTokens = max(cfg.maxTokens, cfg.windowSize)   // the benchmark's positions count up to the window length
+        }
         try validating { try cfg.validate(source: "of the benchmark") }
-        return cfg
+        return (cfg, width)
+    }
+
+    /// The token layout of a random ResNet-18 (CIFAR stem) of base width `width`.
+    static func resnetLayout(width: Int, tokenSize: Int) throws -> TokenLayout {
+        let net = ZooNetwork(ZooNetworkConfiguration(architecture: .resnet18, channelsIn: 3, seed: 1, width: width))
+        return try Tokenizer(TokenizerConfig(tokenSize: tokenSize)).layout(for: net.stateDict())
+    }
+
+    /// Positions (B·ws·3) of the batch: windows of the ResNet sequence at evenly spread starts, or synthetic.
+    static func positions(batch: Int, window: Int, layout: TokenLayout?) -> [Int32] {
+        guard let layout else { return (0..<batch).flatMap { _ in (0..<window).flatMap { [Int32($0), Int32($0 % 5), Int32($0 % 8)] } } }
+        let all = layout.positions(), n = layout.tokenCount
+        return (0..<batch).flatMap { b -> ArraySlice<Int32> in
+            let start = batch > 1 ? b * (n - window) / (batch - 1) : 0
+            return all[(3 * start)..<(3 * (start + window))]
+        }
     }
 
     func run() throws { try Parallel.$workers.withValue(options.threads) { try measure() } }
 
     func measure() throws {
-        let cfg = try configuration()
+        let (cfg, width) = try configuration()
+        let (batch, window) = (cfg.batchSize, cfg.windowSize)
         var g = SeededGenerator(seed: 0)
         let model = SANEModel(config: cfg, using: &g)
         let optimizer = AdamW(parameters: model.namedParameters(), learningRate: Double(cfg.learningRate), weightDecay: Double(cfg.weightDecay))
         let shape = [batch, window, cfg.tokenSize]
-        let positions = (0..<batch).flatMap { _ in (0..<window).flatMap { [Int32($0), Int32($0 % 5), Int32($0 % 8)] } }
+        let positions = Self.positions(batch: batch, window: window, layout: width > 0 ? try Self.resnetLayout(width: width, tokenSize: cfg.tokenSize) : nil)
         let data = ViewBatch(tokens1: Tensor.normal(shape, using: &g), tokens2: Tensor.normal(shape, using: &g),
                              mask1: Tensor(shape: shape, repeating: 1), mask2: Tensor(shape: shape, repeating: 1),
                              positions1: positions, positions2: positions)
@@ -182,8 +249,10 @@ struct SANEStepBench: ParsableCommand {
         var allreduceTime = 0.0, waitTime = 0.0
         /// One step: (seconds, forward seconds, GEMM FLOP); the seconds spent waiting for the
         /// slowest rank's backward (a barrier) and in the allreduce itself go to `waitTime`, `allreduceTime`.
+        var cpu = Double.infinity
         func step() -> (Double, Double, Int) {
             world.barrier()
+            let c0 = processCPUSeconds()
             let (t0, f0) = (DispatchTime.now().uptimeNanoseconds, BLAS.flops)
             let l = gradients == nil ? model.losses(data) : model.dataParallelLosses(data, over: world)
             let t1 = DispatchTime.now().uptimeNanoseconds
@@ -197,12 +266,14 @@ struct SANEStepBench: ParsableCommand {
             allreduceTime = Double(DispatchTime.now().uptimeNanoseconds - ta) / 1e9
             optimizer.step()
             let t2 = DispatchTime.now().uptimeNanoseconds
+            cpu = min(cpu, processCPUSeconds() - c0)
             return (Double(t2 - t0) / 1e9, Double(t1 - t0) / 1e9, BLAS.flops - f0)
         }
         // The peak is measured before and after the steps and the highest reading kept: a reading
         // taken while the VM was slowed would overstate the step's share.
         var peak = (0..<3).map { _ in measurePeakGFLOPs(threads: options.threads) }.max()!
         _ = step()   // warm-up
+        cpu = .infinity
         var (t, forwardTime, flops) = step()
         var allreduceSeconds = allreduceTime, waitSeconds = waitTime
         for _ in 1..<max(options.repeats, 1) {
@@ -229,6 +300,8 @@ struct SANEStepBench: ParsableCommand {
         let tokens = 2 * batch * window
         var result: [String: Any] = ["benchmark": "sane-step", "config": config, "d_model": cfg.modelDimensions,
                                      "blocks": "\(cfg.encoderBlocks)+\(cfg.decoderBlocks)", "batch": batch, "window": window,
+                                     "heads": cfg.heads, "token_size": cfg.tokenSize, "resnet_width": width,
+                                     "position_tables": [cfg.maxTokens, cfg.maxLayers, cfg.maxRows], "cpu_seconds_per_step": cpu,
                                      "threads": options.threads, "seconds_per_step": t, "forward_seconds": forwardTime,
                                      "tokens_per_second": Double(tokens) / t, "parameters": model.parameterCount,
                                      "gemm_gflop_per_step": Double(flops) / 1e9, "gflops": gflops,
@@ -242,9 +315,9 @@ struct SANEStepBench: ParsableCommand {
         }
         guard world.isRoot else { return }
         if options.json { printJSON(result) } else {
-            print(String(format: "SANE step %@ (d %d, %d+%d blocks, %d params), 2×%d windows × %d tokens: %.1f ms/step (forward %.1f ms), %.0f tokens/s, peak %.0f MiB",
-                         config, cfg.modelDimensions, cfg.encoderBlocks, cfg.decoderBlocks, model.parameterCount, batch, window,
-                         t * 1e3, forwardTime * 1e3, Double(tokens) / t, peakMemoryMiB()))
+            print(String(format: "SANE step %@ (d_t %d, d %d, %d heads, %d+%d blocks, tables %d/%d/%d, %d params), 2×%d windows × %d tokens: %.1f ms/step (forward %.1f ms, CPU %.1f ms), %.0f tokens/s, peak %.0f MiB",
+                         config, cfg.tokenSize, cfg.modelDimensions, cfg.heads, cfg.encoderBlocks, cfg.decoderBlocks, cfg.maxTokens, cfg.maxLayers, cfg.maxRows,
+                         model.parameterCount, batch, window, t * 1e3, forwardTime * 1e3, cpu * 1e3, Double(tokens) / t, peakMemoryMiB()))
             print(String(format: "GEMM work %.1f GFLOP/step → %.1f GFLOP/s = %.1f %% of the %.1f GFLOP/s FMA peak measured in this run (sane bench peak, %d threads, %d-lane FMAs)",
                          Double(flops) / 1e9, gflops, 100 * gflops / peak, peak, options.threads, Int(sane_fma_lanes())))
             if let gradients {

@@ -65,6 +65,48 @@ public final class MappedSafetensors: @unchecked Sendable {
     /// A pointer to the first byte of `entry`'s data (read-only; valid while `self` lives).
     public func data(of entry: Safetensors.Header.Entry) -> UnsafeRawPointer { base + header.dataStart + entry.begin }
 
+    /// The largest block of file pages one read fault may map: a page-cache folio of PMD size
+    /// (2 MiB with 4 KiB pages). The kernel maps more than the bytes a read touches: fault-around
+    /// maps up to 64 KiB of neighbouring cached pages, and where the page cache holds large folios
+    /// (Linux 6.x: xfs, ext4 since 6.16, …) a fault maps the folio's pages, up to 2 MiB, naturally
+    /// aligned in the file.
+    public static let largestFolioBytes = 2 << 20
+
+    /// Drops every page a read of `range` may have mapped: `range` widened to the
+    /// `largestFolioBytes` blocks that hold it (and so every folio and fault-around window a read
+    /// inside it can touch). Neighbouring entries' pages go too; they are read again from the
+    /// page cache when needed.
+    public func releaseMapped(around range: Range<Int>) {
+        let block = MappedSafetensors.largestFolioBytes
+        release((range.lowerBound / block * block)..<min(size, (range.upperBound + block - 1) / block * block))
+    }
+
+    /// Bytes of this mapping resident in the process now (Linux: /proc/self/smaps; nil elsewhere
+    /// or when unreadable): what `release` and `releaseMapped` bound, for tests and diagnostics.
+    public var residentBytes: Int? {
+        #if os(Linux)
+        // Line by line with stdio: /proc files report size 0, and whole-file reads may stop early.
+        guard let f = fopen("/proc/self/smaps", "r") else { return nil }
+        defer { fclose(f) }
+        let start = UInt(bitPattern: base)
+        var inside = false, total = 0
+        var buffer: UnsafeMutablePointer<CChar>? = nil, capacity = 0
+        defer { free(buffer) }
+        while getline(&buffer, &capacity, f) > 0, let buffer {
+            let line = String(cString: buffer)
+            let first = line.prefix { $0 != " " }
+            if let dash = first.firstIndex(of: "-"), let low = UInt(first[..<dash], radix: 16), UInt(first[first.index(after: dash)...], radix: 16) != nil {
+                inside = low == start   // a mapping's header line: "low-high perms offset device inode path"
+            } else if inside, first == "Rss:" {
+                total += 1024 * (Int(line.split(whereSeparator: { $0 == " " || $0 == "\n" }).dropFirst().first ?? "") ?? 0)
+            }
+        }
+        return total
+        #else
+        return nil
+        #endif
+    }
+
     /// Drops the whole pages inside `range` from this process's resident set (MADV_DONTNEED on a
     /// private read-only file mapping: the next access reads them again from the page cache).
     public func release(_ range: Range<Int>) {

@@ -91,6 +91,31 @@ final class HaloWindowTests: XCTestCase {
         }
     }
 
+    /// `SANEEncoder(untrained:reference:spec:)` (what `sane bench embed` times without a run): its
+    /// autoencoder is the one training starts from (same seed, same weights), its preprocessing
+    /// aligns to the reference — a permuted copy of the reference tokenizes to the reference's
+    /// own tokens and embeds to the same latents — and it encodes a whole ResNet-18 in haloed
+    /// windows once its position tables fit the sequence.
+    func testUntrainedEncoderAlignsAndEmbedsWholeResNets() throws {
+        var cfg = SANEConfig.preset("tiny")!
+        cfg.tokenSize = 32
+        let reference = ZooNetwork(ZooNetworkConfiguration(architecture: .resnet18, channelsIn: 3, seed: 5, width: 2)).stateDict()
+        cfg.growPositionTables(toFit: [try Tokenizer(TokenizerConfig(tokenSize: 32)).layout(for: reference)])
+        let spec = try ZooArchitecture.resnet18.definition.permutationSpec(for: reference)
+        let encoder = SANEEncoder(untrained: cfg, reference: reference, spec: spec)
+        var g = SeededGenerator(seed: cfg.seed)
+        XCTAssertEqual(encoder.model.stateDict().items.map(\.1.scalars), SANEModel(config: cfg, using: &g).stateDict().items.map(\.1.scalars))
+        var p = SeededGenerator(seed: 8)
+        let permuted = try spec.apply(spec.randomPermutation(using: &p), to: reference)
+        let own = try encoder.tokenize(trajectory: [reference])[0], aligned = try encoder.tokenize(trajectory: [permuted])[0]
+        XCTAssertGreaterThan(own.count, cfg.windowSize * 4, "the sequence should need several haloed windows")
+        XCTAssertEqual(aligned.tokens.scalars, own.tokens.scalars, "alignment should undo the permutation")
+        XCTAssertNotEqual(try Tokenizer(TokenizerConfig(tokenSize: 32)).tokenize(permuted).tokens.scalars, own.tokens.scalars)
+        let latents = encoder.encode(aligned)
+        XCTAssertEqual(latents.shape, [own.count, cfg.latentDimensions])
+        XCTAssertEqual(latents.scalars, encoder.encode(own).scalars)
+    }
+
     /// The Fig. 6 measurement: one point per window (haloed and plain), the whole-sequence point
     /// equal for both, the error equal to the masked MSE computed here, the encoder's halo left
     /// alone, and bad windows one-line errors.

@@ -73,6 +73,23 @@ final class TokenStoreTests: ScratchFolderTestCase {
         }
     }
 
+    /// Reading windows, plain and permuted, and whole sequences leaves none of the store's file
+    /// pages mapped in the process: each read drops what it mapped (the checkpoint's and the
+    /// permutation's pages, widened to the blocks a fault maps), so the resident set does not grow
+    /// with the shards a run has read (BENCHMARKS.md "Streaming training data: peak memory").
+    func testReadsLeaveNoShardPagesResident() throws {
+        #if os(Linux)
+        let d = try data(try makeZoo(), tokenSize: 7, shardBytes: 20_000)
+        for sample in d.train + d.validation + d.test {
+            _ = d.store.window(sample, start: 0, length: 9)
+            _ = d.store.window(sample, start: 3, length: 9, permutation: 1)
+            _ = d.store.sequence(sample)
+        }
+        XCTAssertGreaterThan(d.store.shards.count, 2)
+        for shard in d.store.shards { XCTAssertEqual(shard.residentBytes, 0, "\(shard.url.lastPathComponent) resident") }
+        #endif
+    }
+
     /// Coverage mode: ceil(N/ws) windows per checkpoint per epoch whose union is every token,
     /// inside the sequence; the tiling varies between epochs; one-per-model batches hold no model
     /// twice and together every planned window once.

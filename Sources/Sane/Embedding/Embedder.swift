@@ -65,6 +65,21 @@ public final class SANEEncoder {
         self.model = model; self.preprocessing = preprocessing; self.manifest = manifest; self.halo = halo
     }
 
+    /// An encoder with the untrained autoencoder of `config` (the weights training starts from,
+    /// `SeededGenerator(seed: config.seed)`, as `untrainedControl`) and the preprocessing of one
+    /// zoo of `reference`'s architecture: aligned to `reference` under `spec` (when `config.align`),
+    /// not standardized, tokens of `config.tokenSize`; the default halo. For timing embedding
+    /// without a trained run (`sane bench embed`): what it embeds carries no learned meaning.
+    public convenience init(untrained config: SANEConfig, reference: StateDict, spec: PermutationSpec) {
+        let tokenizer = TokenizerConfig(tokenSize: config.tokenSize)
+        var g = SeededGenerator(seed: config.seed)
+        let model = SANEModel(config: config, using: &g)
+        model.train(false)
+        let prep = ZooPreprocessing(tokenizer: Tokenizer(tokenizer), spec: spec, reference: reference, standardization: nil, align: config.align)
+        self.init(model: model, preprocessing: [prep], manifest: RunFolder.Manifest(config: config, zoos: [], tokenizer: tokenizer),
+                  halo: .defaults(windowSize: config.windowSize))
+    }
+
     /// The control of every claim about this run: the same run with its autoencoder as it was
     /// before training — the weights `Trainer` starts from (`SeededGenerator(seed: config.seed)`),
     /// same shape, same preprocessing (alignment reference, standardization) and halo. A property
