@@ -35,11 +35,13 @@ extension ConvolutionKernels {
         case .rows? where directApplies(g): return .rows
         case .flat? where flat: return .flat
         case .im2col?: return .im2col
+        case .winograd? where winogradApplies(g): return .winograd
         default: break
         }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
         if g.padding == 0 { return flat ? .flat : .im2col }
-        return flat && g.channels <= 32 && g.outputPixels >= 64 ? .flat : .im2col
+        if flat && g.channels <= 32 && g.outputPixels >= 64 { return .flat }
+        return winogradApplies(g) && g.channels >= 64 ? .winograd : .im2col
     }
 
     /// Benchmarks and tests bind this to compare the algorithms (`sane bench cnn-train
