@@ -120,6 +120,9 @@ final class DirectConvolutionTests: XCTestCase {
         check(x: [2, 3, 8, 6], w: [7, 3, 3, 3], padding: 1, algorithm: .winograd)
         check(x: [2, 1, 1, 3], w: [2, 1, 3, 3], padding: 1, algorithm: .winograd)
         check(x: [1, 6, 4, 4], w: [5, 6, 3, 3], padding: 1, algorithm: .winograd)
+        // W 35: 18 tiles per row, two full groups of eight tiles and a partial one; H 6 even
+        check(x: [2, 3, 6, 35], w: [4, 3, 3, 3], padding: 1, algorithm: .winograd)
+        check(x: [1, 2, 17, 16], w: [3, 2, 3, 3], padding: 1, algorithm: .winograd)
     }
 
     /// Winograd equals im2col + GEMM to float rounding on a ResNet-like layer large enough for the
@@ -165,7 +168,9 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(3, 32, 3, padding: 1), .flat)
         XCTAssertEqual(algorithm(8, 32, 3, padding: 1), .flat)           // width 8: layers 1–3 flat, 4 im2col
         XCTAssertEqual(algorithm(32, 8, 3, padding: 1), .flat)
-        XCTAssertEqual(algorithm(64, 4, 3, padding: 1), .winograd)
+        XCTAssertEqual(algorithm(64, 4, 3, padding: 1), .im2col)          // width 8's last stage: 4 tiles per plane
+        XCTAssertEqual(algorithm(64, 8, 3, padding: 1), .winograd)
+        XCTAssertEqual(algorithm(512, 4, 3, padding: 1), .winograd)       // width 64's last stage
         XCTAssertEqual(algorithm(16, 4, 3, padding: 1), .im2col)         // 16 output pixels
         XCTAssertEqual(algorithm(64, 32, 3, stride: 2, padding: 1), .im2col)
         XCTAssertEqual(algorithm(8, 32, 3, stride: 2, padding: 1), .im2col)

@@ -30,12 +30,15 @@ extension ConvolutionKernels {
         return (th, tw, batch * th * tw)
     }
 
-    /// V = Bᵀ d B for every tile: x [B, C, H, W] → v [16, C, T]. Planes (b, c) spread over the cores;
-    /// each tile row first copies its four input rows into a zero-bordered scratch of 2·tw + 2.
+    /// V = Bᵀ d B for every tile: x [B, C, H, W] → v [16, C, T]. Planes (b, c) spread over the cores.
+    /// Eight tiles of a tile row at a time (SIMD8 lanes = tiles): each tile row first copies its
+    /// four input rows into a zero-bordered scratch (index 0 = column −1), whose even and odd
+    /// entries are the tiles' columns 0, 1 (and 2, 3 two further on); the 16 results go to their
+    /// 16 rows of v as one vector each.
     static func winogradInputTransform(_ x: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
                                        height h: Int, width w: Int) {
         let (th, tw, tiles) = winogradTiles(batch: batch, height: h, width: w)
-        let span = 2 * tw + 2, position = channels * tiles
+        let groups = (tw + 7) / 8, span = 16 * groups + 16, position = channels * tiles
         Parallel.forEach(batch * channels, minimumPerWorker: minimumItems(perItem: 4 * h * w)) { plane in
             let (b, c) = (plane / channels, plane % channels)
             let src = x + plane * h * w, out = v + c * tiles + b * th * tw
@@ -45,25 +48,33 @@ extension ConvolutionKernels {
                 for ty in 0..<th {
                     for r in 0..<4 {
                         let iy = 2 * ty - 1 + r, row = rows + r * span + 1
-                        if iy >= 0 && iy < h { row.update(from: src + iy * w, count: w) } else { row.update(repeating: 0, count: w) }
+                        if iy >= 0 && iy < h { copyRow(row, src + iy * w, count: w) } else { row.update(repeating: 0, count: w) }
                     }
-                    let (r0, r1, r2, r3) = (rows, rows + span, rows + 2 * span, rows + 3 * span)
-                    let o = out + ty * tw
-                    for tx in 0..<tw {
-                        let k = 2 * tx
-                        // t = Bᵀ d, column by column
-                        var t = (SIMD4<Float>(r0[k], r0[k + 1], r0[k + 2], r0[k + 3]), SIMD4<Float>(r1[k], r1[k + 1], r1[k + 2], r1[k + 3]),
-                                 SIMD4<Float>(r2[k], r2[k + 1], r2[k + 2], r2[k + 3]), SIMD4<Float>(r3[k], r3[k + 1], r3[k + 2], r3[k + 3]))
-                        t = (t.0 - t.2, t.1 + t.2, t.2 - t.1, t.1 - t.3)
-                        // V = t B, row by row: (t0 − t2, t1 + t2, t2 − t1, t1 − t3) of each row
-                        @inline(__always) func store(_ r: Int, _ row: SIMD4<Float>) {
-                            let base = o + tx + 4 * r * position
-                            base[0] = row[0] - row[2]
-                            base[position] = row[1] + row[2]
-                            base[2 * position] = row[2] - row[1]
-                            base[3 * position] = row[1] - row[3]
+                    for q in 0..<groups {
+                        // d_r = the tiles' row r, columns 0…3
+                        @inline(__always) func tileRow(_ r: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                            let p = UnsafeRawPointer(rows + r * span + 16 * q)
+                            let lo = p.loadUnaligned(as: SIMD16<Float>.self), hi = p.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
+                            return (lo.evenHalf, lo.oddHalf, hi.evenHalf, hi.oddHalf)
                         }
-                        store(0, t.0); store(1, t.1); store(2, t.2); store(3, t.3)
+                        let (d0, d1, d2, d3) = (tileRow(0), tileRow(1), tileRow(2), tileRow(3))
+                        // t = Bᵀ d (rows d0 − d2, d1 + d2, d2 − d1, d1 − d3), then each row times B
+                        let n = Swift.min(8, tw - 8 * q), o = out + ty * tw + 8 * q
+                        @inline(__always) func store(_ r: Int, _ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+                            let base = o + 4 * r * position
+                            let values = (t.0 - t.2, t.1 + t.2, t.2 - t.1, t.1 - t.3)
+                            if n == 8 {
+                                store8(values.0, base); store8(values.1, base + position)
+                                store8(values.2, base + 2 * position); store8(values.3, base + 3 * position)
+                            } else {
+                                store8(values.0, base, count: n); store8(values.1, base + position, count: n)
+                                store8(values.2, base + 2 * position, count: n); store8(values.3, base + 3 * position, count: n)
+                            }
+                        }
+                        store(0, (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3))
+                        store(1, (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3))
+                        store(2, (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3))
+                        store(3, (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3))
                     }
                 }
             }
@@ -112,60 +123,73 @@ extension ConvolutionKernels {
 
     /// Y = Aᵀ M A (+ bias) for every tile: m [16, Co, T] → y [B, Co, H, W], overwritten or, with
     /// `accumulate`, added to; the second row/column of a tile past the plane's edge is dropped.
+    /// Eight tiles at a time (one vector from each of the 16 rows of m) into two scratch rows, whose
+    /// first W entries then go to the output rows 2·ty and 2·ty + 1.
     static func winogradOutputTransform(_ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
                                         batch: Int, channels co: Int, height h: Int, width w: Int, accumulate: Bool) {
         let (th, tw, tiles) = winogradTiles(batch: batch, height: h, width: w)
-        let position = co * tiles
+        let groups = (tw + 7) / 8, span = 16 * groups, position = co * tiles
         Parallel.forEach(batch * co, minimumPerWorker: minimumItems(perItem: 4 * h * w)) { plane in
             let (b, o) = (plane / co, plane % co)
-            let src = m + o * tiles + b * th * tw, dst = y + plane * h * w, beta = bias?[o] ?? 0
-            for ty in 0..<th { for tx in 0..<tw {
-                let s = src + ty * tw + tx
-                @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
-                    SIMD4(s[4 * r * position], s[(4 * r + 1) * position], s[(4 * r + 2) * position], s[(4 * r + 3) * position])
+            let src = m + o * tiles + b * th * tw, dst = y + plane * h * w, beta = SIMD8<Float>(repeating: bias?[o] ?? 0)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * span) { buffer in
+                let (top, bottom) = (buffer.baseAddress!, buffer.baseAddress! + span)
+                for ty in 0..<th {
+                    for q in 0..<groups {
+                        let n = Swift.min(8, tw - 8 * q), s = src + ty * tw + 8 * q
+                        @inline(__always) func at(_ xi: Int) -> SIMD8<Float> { n == 8 ? load8(s + xi * position) : load8(s + xi * position, count: n) }
+                        // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3 (each a row of 4 positions)
+                        let s0 = (at(0) + at(4) + at(8), at(1) + at(5) + at(9), at(2) + at(6) + at(10), at(3) + at(7) + at(11))
+                        let s1 = (at(4) - at(8) - at(12), at(5) - at(9) - at(13), at(6) - at(10) - at(14), at(7) - at(11) - at(15))
+                        let y00 = s0.0 + s0.1 + s0.2 + beta, y01 = s0.1 - s0.2 - s0.3 + beta
+                        let y10 = s1.0 + s1.1 + s1.2 + beta, y11 = s1.1 - s1.2 - s1.3 + beta
+                        let (t, u) = (top + 16 * q, bottom + 16 * q)
+                        for l in 0..<8 { t[2 * l] = y00[l]; t[2 * l + 1] = y01[l]; u[2 * l] = y10[l]; u[2 * l + 1] = y11[l] }
+                    }
+                    for r in 0..<Swift.min(2, h - 2 * ty) {
+                        let d = dst + (2 * ty + r) * w, row = r == 0 ? top : bottom
+                        if accumulate { for k in 0..<w { d[k] += row[k] } } else { copyRow(d, row, count: w) }
+                    }
                 }
-                let (m0, m1, m2, m3) = (row(0), row(1), row(2), row(3))
-                let (s0, s1) = (m0 + m1 + m2, m1 - m2 - m3)   // Aᵀ M
-                let y00 = s0[0] + s0[1] + s0[2] + beta, y01 = s0[1] - s0[2] - s0[3] + beta
-                let y10 = s1[0] + s1[1] + s1[2] + beta, y11 = s1[1] - s1[2] - s1[3] + beta
-                let (oy, ox) = (2 * ty, 2 * tx)
-                let d = dst + oy * w + ox
-                let right = ox + 1 < w, down = oy + 1 < h
-                if accumulate {
-                    d[0] += y00; if right { d[1] += y01 }
-                    if down { d[w] += y10; if right { d[w + 1] += y11 } }
-                } else {
-                    d[0] = y00; if right { d[1] = y01 }
-                    if down { d[w] = y10; if right { d[w + 1] = y11 } }
-                }
-            } }
+            }
         }
     }
 
-    /// dM = A dY Aᵀ for every tile: dy [B, Co, H, W] → dm [16, Co, T] (dY's entries past the edge are 0).
+    /// dM = A dY Aᵀ for every tile: dy [B, Co, H, W] → dm [16, Co, T] (dY's entries past the edge
+    /// are 0). Eight tiles at a time from two zero-padded scratch rows (even entries: the tiles'
+    /// column 0, odd: column 1).
     static func winogradOutputGradientTransform(_ dy: UnsafePointer<Float>, _ dm: UnsafeMutablePointer<Float>, batch: Int, channels co: Int,
                                                 height h: Int, width w: Int) {
         let (th, tw, tiles) = winogradTiles(batch: batch, height: h, width: w)
-        let position = co * tiles
+        let groups = (tw + 7) / 8, span = 16 * groups, position = co * tiles
         Parallel.forEach(batch * co, minimumPerWorker: minimumItems(perItem: 4 * h * w)) { plane in
             let (b, o) = (plane / co, plane % co)
             let src = dy + plane * h * w, out = dm + o * tiles + b * th * tw
-            for ty in 0..<th { for tx in 0..<tw {
-                let (oy, ox) = (2 * ty, 2 * tx)
-                let right = ox + 1 < w, down = oy + 1 < h
-                let g = src + oy * w + ox
-                let g00 = g[0], g01: Float = right ? g[1] : 0
-                let g10: Float = down ? g[w] : 0, g11: Float = down && right ? g[w + 1] : 0
-                // e = A dY (4×2): rows (g0·), (g0· + g1·), (g0· − g1·), (−g1·); then dM = e Aᵀ per row
-                let d = out + ty * tw + tx
-                @inline(__always) func store(_ r: Int, _ p: Float, _ q: Float) {
-                    d[4 * r * position] = p
-                    d[(4 * r + 1) * position] = p + q
-                    d[(4 * r + 2) * position] = p - q
-                    d[(4 * r + 3) * position] = -q
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * span) { buffer in
+                let (top, bottom) = (buffer.baseAddress!, buffer.baseAddress! + span)
+                top.update(repeating: 0, count: 2 * span)
+                for ty in 0..<th {
+                    copyRow(top, src + 2 * ty * w, count: w)
+                    if 2 * ty + 1 < h { copyRow(bottom, src + (2 * ty + 1) * w, count: w) } else { bottom.update(repeating: 0, count: w) }
+                    for q in 0..<groups {
+                        let a = UnsafeRawPointer(top + 16 * q).loadUnaligned(as: SIMD16<Float>.self)
+                        let c = UnsafeRawPointer(bottom + 16 * q).loadUnaligned(as: SIMD16<Float>.self)
+                        let (g00, g01, g10, g11) = (a.evenHalf, a.oddHalf, c.evenHalf, c.oddHalf)
+                        let n = Swift.min(8, tw - 8 * q), d = out + ty * tw + 8 * q
+                        // e = A dY (4×2): rows (g0·), (g0· + g1·), (g0· − g1·), (−g1·); then dM = e Aᵀ per row
+                        @inline(__always) func store(_ r: Int, _ p: SIMD8<Float>, _ q: SIMD8<Float>) {
+                            let base = d + 4 * r * position
+                            if n == 8 {
+                                store8(p, base); store8(p + q, base + position); store8(p - q, base + 2 * position); store8(-q, base + 3 * position)
+                            } else {
+                                store8(p, base, count: n); store8(p + q, base + position, count: n)
+                                store8(p - q, base + 2 * position, count: n); store8(-q, base + 3 * position, count: n)
+                            }
+                        }
+                        store(0, g00, g01); store(1, g00 + g10, g01 + g11); store(2, g00 - g10, g01 - g11); store(3, -g10, -g11)
+                    }
                 }
-                store(0, g00, g01); store(1, g00 + g10, g01 + g11); store(2, g00 - g10, g01 - g11); store(3, -g10, -g11)
-            } }
+            }
         }
     }
 
