@@ -35,8 +35,9 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
-    /// Winograd F(2×2, 3×3) (the per-shape rule picks it for 3×3 padding-1 layers of ≥ 64
-    /// channels), forced here on small shapes with odd planes (half tiles at the edges).
+    /// Winograd F(2×2, 3×3) (the per-shape rule picks it for 3×3 stride-1 padding-1 layers of
+    /// ≥ 64 channels on planes ≥ 8 wide, or ≥ 256 channels), forced here on small shapes with odd
+    /// sides (half tiles at the edges).
     func testWinogradConv2d() {
         ConvolutionKernels.$forcedAlgorithm.withValue(.winograd) {
             assertGradients("conv 3x3 pad 1 (winograd)", [param([2, 3, 5, 6]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {

@@ -34,9 +34,8 @@ extension ConvolutionKernels {
     /// (ConvolutionKernels+Winograd.swift) with ≥ 64 channels and planes ≥ 8 wide, or ≥ 256
     /// channels, else im2col + GEMM. Measured with `sane bench conv` (BENCHMARKS.md, "Training
     /// ResNet-18", 2026-12-03 `rconv`; forward + backward, process CPU ms, loaded machine): width
-    /// 64 — Winograd vs im2col 128 ch at 16×16 355 vs 411, 256 at 8×8 311 vs 379, 512 at 4×4
-    /// 233 vs 308, 64 at 32×32 even with scalar transforms, ahead once they were vectorized
-    /// (the table there); width 8 — 64 ch at 4×4 12.6 vs 8.7 (a 4×4 plane is 4 tiles, so the
+    /// 64 — Winograd vs im2col 64 ch at 32×32 395 vs 474, 128 at 16×16 261 vs 397, 256 at 8×8
+    /// 307 vs 332, 512 at 4×4 291 vs 354; width 8 — 64 ch at 4×4 12.6 vs 8.7 (a 4×4 plane is 4 tiles, so the
     /// transforms' eight-tile vectors run a quarter full and the GEMMs are tiny): im2col.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
