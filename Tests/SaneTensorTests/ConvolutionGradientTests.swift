@@ -35,6 +35,20 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
+    /// Winograd F(2×2, 3×3) (the per-shape rule picks it for 3×3 stride-1 padding-1 layers of
+    /// ≥ 64 channels on planes ≥ 8 wide, or ≥ 256 channels), forced here on small shapes with odd
+    /// sides (half tiles at the edges).
+    func testWinogradConv2d() {
+        ConvolutionKernels.$forcedAlgorithm.withValue(.winograd) {
+            assertGradients("conv 3x3 pad 1 (winograd)", [param([2, 3, 5, 6]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1)
+            }
+            assertGradients("conv 3x3 pad 1 (winograd) no bias, 3×3 plane", [param([3, 2, 3, 3]), param([3, 2, 3, 3], scale: 0.3)]) {
+                Variable.conv2d($0[0], weight: $0[1], padding: 1)
+            }
+        }
+    }
+
     /// conv2d equals the direct definition y[b,o,oy,ox] = bias[o] + Σ w·x (padded) on a small case.
     func testConv2dMatchesDirectSum() {
         let x = param([2, 2, 5, 4]).value, w = param([3, 2, 3, 2]).value, bias = param([3]).value

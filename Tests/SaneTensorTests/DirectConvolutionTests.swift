@@ -113,6 +113,43 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// Winograd F(2×2, 3×3) (3×3, stride 1, padding 1) against the definition: odd and even planes
+    /// (a half tile on the right/bottom edge), planes smaller than a tile, 1 and 5 channels.
+    func testWinogradShapes() {
+        check(x: [3, 5, 7, 9], w: [4, 5, 3, 3], padding: 1, algorithm: .winograd)
+        check(x: [2, 3, 8, 6], w: [7, 3, 3, 3], padding: 1, algorithm: .winograd)
+        check(x: [2, 1, 1, 3], w: [2, 1, 3, 3], padding: 1, algorithm: .winograd)
+        check(x: [1, 6, 4, 4], w: [5, 6, 3, 3], padding: 1, algorithm: .winograd)
+        // W 35: 18 tiles per row, two full groups of eight tiles and a partial one; H 6 even
+        check(x: [2, 3, 6, 35], w: [4, 3, 3, 3], padding: 1, algorithm: .winograd)
+        check(x: [1, 2, 17, 16], w: [3, 2, 3, 3], padding: 1, algorithm: .winograd)
+    }
+
+    /// Winograd equals im2col + GEMM to float rounding on a ResNet-like layer large enough for the
+    /// multi-core GEMMs, and gives bit-identical results on 1 and 2 workers.
+    func testWinogradIsIndependentOfWorkers() {
+        var g = SeededGenerator(seed: 9)
+        let x = Tensor.normal([6, 64, 9, 10], using: &g), w = Tensor.normal([72, 64, 3, 3], std: 0.05, using: &g)
+        let bias = Tensor.normal([72], using: &g), seed = Tensor.normal([6, 72, 9, 10], using: &g)
+        func run(_ algorithm: ConvolutionAlgorithm, workers: Int) -> [Tensor] {
+            ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+                Parallel.$workers.withValue(workers) {
+                    let (xv, wv, bv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true), Variable(bias, requiresGrad: true))
+                    let y = Variable.conv2d(xv, weight: wv, bias: bv, padding: 1)
+                    y.backward(seed: seed)
+                    return [y.value, xv.grad!, wv.grad!, bv.grad!]
+                }
+            }
+        }
+        let one = run(.winograd, workers: 1), two = run(.winograd, workers: 2), reference = run(.im2col, workers: 1)
+        for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars) }
+        for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
+            let err = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, scale = b.scalars.map { abs($0) }.max()!
+            print("winograd vs im2col \(name): max |Δ| \(err), max |ref| \(scale)")
+            XCTAssertLessThan(err, 2e-5 * max(scale, 1), name)
+        }
+    }
+
     /// The per-shape rule: rows where OW is a multiple of 8, flat for other unpadded stride-1
     /// layers with a grid span ≥ 8, im2col + GEMM for padding, stride or a shorter span.
     func testAlgorithmRule() {
@@ -127,11 +164,13 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(16, 15, 3), .flat)      // OW 13
         XCTAssertEqual(algorithm(32, 6, 3), .flat)       // OW 4, span 22
         XCTAssertEqual(algorithm(4, 3, 2), .im2col)      // OH = OW = 2: span 1·3 + 2 = 5
-        XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .im2col)        // ResNet-18 width 64: only the stem is flat
+        XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .winograd)      // ResNet-18 width 64: the stem is flat, 3×3 layers Winograd
         XCTAssertEqual(algorithm(3, 32, 3, padding: 1), .flat)
         XCTAssertEqual(algorithm(8, 32, 3, padding: 1), .flat)           // width 8: layers 1–3 flat, 4 im2col
         XCTAssertEqual(algorithm(32, 8, 3, padding: 1), .flat)
-        XCTAssertEqual(algorithm(64, 4, 3, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(64, 4, 3, padding: 1), .im2col)          // width 8's last stage: 4 tiles per plane
+        XCTAssertEqual(algorithm(64, 8, 3, padding: 1), .winograd)
+        XCTAssertEqual(algorithm(512, 4, 3, padding: 1), .winograd)       // width 64's last stage
         XCTAssertEqual(algorithm(16, 4, 3, padding: 1), .im2col)         // 16 output pixels
         XCTAssertEqual(algorithm(64, 32, 3, stride: 2, padding: 1), .im2col)
         XCTAssertEqual(algorithm(8, 32, 3, stride: 2, padding: 1), .im2col)

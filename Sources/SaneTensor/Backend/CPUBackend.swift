@@ -287,6 +287,9 @@ public struct CPUBackend: Backend {
         case .rows: ConvolutionKernels.directConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .winograd:
+            return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
+                                                          height: geo.height, width: geo.width)
         case .im2col: break
         }
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
@@ -306,13 +309,26 @@ public struct CPUBackend: Backend {
         return cols
     }
 
-    /// Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
+    /// Winograd: ConvolutionKernels+Winograd.swift (workspace V). Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
     /// db += Σ g'; dcols = Wᵀ·g'; dx += col2im(dcols).
     public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
                                dy g: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, workspace: Tensor?,
                                geometry geo: ConvolutionGeometry, outChannels co: Int) {
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
+        if let v = workspace, v.shape.count == 3 {
+            // Winograd: the forward pass's input transform V [16, Ci, T] (im2col's cols are [K, B·P])
+            if let dweight {
+                ConvolutionKernels.winogradWeightGradient(g, v.readPointer, dweight, batch: b, inChannels: geo.channels, outChannels: co,
+                                                          height: geo.height, width: geo.width)
+            }
+            if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
+            if let dx {
+                ConvolutionKernels.winogradConvolution(g, weight, nil, dx, batch: b, inChannels: co, outChannels: geo.channels,
+                                                       height: geo.height, width: geo.width, transposed: true, accumulate: true)
+            }
+            return
+        }
         guard let cols = workspace else {
             // direct: the same algorithm as the forward pass chose (no workspace)
             let flat = ConvolutionKernels.algorithm(for: geo) == .flat, padded = geo.padding > 0

@@ -29,17 +29,27 @@ extension ConvolutionKernels {
     /// 8×8; im2col won with 64 or more channels on 8×8 and 4×4 (2–11×: the small padded planes
     /// waste lanes, and each image's weight-gradient blocks are too short), and on 64–128
     /// channels at 32×32 and 16×16 the two were within 10 %.
+    ///
+    /// The other 3×3 padding-1 stride-1 layers run Winograd F(2×2, 3×3)
+    /// (ConvolutionKernels+Winograd.swift) with ≥ 64 channels and planes ≥ 8 wide, or ≥ 256
+    /// channels, else im2col + GEMM. Measured with `sane bench conv` (BENCHMARKS.md, "Training
+    /// ResNet-18", 2026-12-03 `rconv`; forward + backward, process CPU ms, loaded machine): width
+    /// 64 — Winograd vs im2col 64 ch at 32×32 395 vs 474, 128 at 16×16 261 vs 397, 256 at 8×8
+    /// 307 vs 332, 512 at 4×4 291 vs 354; width 8 — 64 ch at 4×4 12.6 vs 8.7 (a 4×4 plane is 4 tiles, so the
+    /// transforms' eight-tile vectors run a quarter full and the GEMMs are tiny): im2col.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
         switch forcedAlgorithm {
         case .rows? where directApplies(g): return .rows
         case .flat? where flat: return .flat
         case .im2col?: return .im2col
+        case .winograd? where winogradApplies(g): return .winograd
         default: break
         }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
         if g.padding == 0 { return flat ? .flat : .im2col }
-        return flat && g.channels <= 32 && g.outputPixels >= 64 ? .flat : .im2col
+        if flat && g.channels <= 32 && g.outputPixels >= 64 { return .flat }
+        return winogradApplies(g) && g.channels >= 64 && (g.outputWidth >= 8 || g.channels >= 256) ? .winograd : .im2col
     }
 
     /// Benchmarks and tests bind this to compare the algorithms (`sane bench cnn-train

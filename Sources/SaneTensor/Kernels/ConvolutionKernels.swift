@@ -48,9 +48,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// How the CPU backend computes a convolution (see `ConvolutionKernels.algorithm(for:)`):
 /// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
 /// the input-width grid (ConvolutionKernels+Flat.swift; padded layers on a zero-padded copy of
-/// each image); `im2col`: batched im2col + one GEMM.
+/// each image); `im2col`: batched im2col + one GEMM; `winograd`: F(2×2, 3×3) for 3×3 stride-1
+/// padding-1 layers, 16 batched GEMMs (ConvolutionKernels+Winograd.swift).
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
-    case rows, flat, im2col
+    case rows, flat, im2col, winograd
 }
 
 public enum ConvolutionKernels {
