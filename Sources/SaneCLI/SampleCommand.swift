@@ -242,7 +242,7 @@ struct SampleCommand: ParsableCommand {
         var records: [SampleManifest.Sample] = []
         for (i, s) in result.kept.enumerated() {
             let file = String(format: "sample-%02d.safetensors", i)
-            try Safetensors.write(s.stateDict, to: outURL.appendingPathComponent(file))
+            try Safetensors.write(s.evaluatedStateDict, to: outURL.appendingPathComponent(file))
             records.append(.init(file: file, validationAccuracy: s.validationAccuracy, round: s.round, draw: s.draw))
         }
         var manifest = SampleManifest(

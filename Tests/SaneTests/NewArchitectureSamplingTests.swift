@@ -125,6 +125,35 @@ final class NewArchitectureSamplingTests: XCTestCase {
         }
     }
 
+    /// The weights a sample is written with are the network its validation accuracy was measured
+    /// on: BatchNorm running statistics set by conditioning, not the decoder's defaults (0 and 1,
+    /// with which a written ResNet sample scored at chance when loaded in evaluation mode).
+    func testWrittenSampleIsTheModelThatWasScored() throws {
+        let encoder = try Self.encoder.get()
+        let prompts = prompts(3, Self.r18)
+        let result = try ModelSampler(encoder: encoder, target: Self.r18, settings: settings(), prompts: prompts)
+            .run(prompts: prompts, data: Self.data)
+        let file = SyntheticZoo.temporaryDirectory("scored-sample").appendingPathComponent("sample.safetensors")
+        for sample in result.kept {
+            XCTAssertEqual(sample.evaluatedStateDict.keys, sample.stateDict.keys)
+            XCTAssertNotEqual(sample.evaluatedStateDict["layer1.0.bn1.running_var"]?.scalars, sample.stateDict["layer1.0.bn1.running_var"]?.scalars,
+                              "conditioning changes the running statistics")
+            XCTAssertEqual(sample.evaluatedStateDict["layer1.0.conv1.weight"]?.scalars, sample.stateDict["layer1.0.conv1.weight"]?.scalars,
+                           "learned weights are unchanged")
+            try Safetensors.write(sample.evaluatedStateDict, to: file)
+            let net = ZooNetwork(Self.r18)
+            try net.load(try StateDict(contentsOf: file))
+            net.train(false)
+            XCTAssertEqual(ZooEvaluation.evaluate(net, on: Self.data.validation).accuracy, sample.validationAccuracy)
+            // Control: the decoded weights with default statistics are a different network.
+            let unconditioned = ZooNetwork(Self.r18)
+            try unconditioned.load(sample.stateDict)
+            unconditioned.train(false)
+            let probe = Variable(Self.data.validation.images)
+            XCTAssertNotEqual(unconditioned(probe).value.scalars, net(probe).value.scalars)
+        }
+    }
+
     func testNewArchitectureSamplingIsDeterministic() throws {
         let encoder = try Self.encoder.get()
         let prompts = prompts(2)

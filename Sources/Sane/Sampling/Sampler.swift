@@ -240,6 +240,10 @@ public struct SampledModel: Sendable {
     /// The tokens its weights were de-tokenized from (aligned, standardized).
     public var tokens: Tensor                                                   // [N, d_t]
     public var validationAccuracy: Double
+    /// The network `validationAccuracy` was measured on: `stateDict` with the BatchNorm running
+    /// statistics set by conditioning (§7.4). What `sane sample` writes, so a sample file loaded in
+    /// evaluation mode is the model that was scored; equal to `stateDict` without BatchNorm.
+    public var evaluatedStateDict: StateDict
     /// Round (0 = from the prompts or the prior) and index among that round's k draws.
     public var round: Int
     public var draw: Int
@@ -376,7 +380,12 @@ public final class ModelSampler {
         }
         var g = SeededGenerator(seed: settings.seed)
         var conditioning = g.fork()
-        func score(_ state: StateDict) throws -> Double { scorer(try network(state, data: data, using: &conditioning), data.validation) }
+        /// Validation accuracy of `state`, BatchNorm-conditioned, and the conditioned weights.
+        func scored(_ state: StateDict) throws -> (accuracy: Double, evaluated: StateDict) {
+            let net = try network(state, data: data, using: &conditioning)
+            return (scorer(net, data.validation), net.stateDict())
+        }
+        func score(_ state: StateDict) throws -> Double { try scored(state).accuracy }
 
         let promptSequences = try tokenize(prompts)                           // E × (N, d_t)
         let promptLatents = promptSequences.map(encoder.encode)               // E × [N, d_z]
@@ -435,7 +444,9 @@ public final class ModelSampler {
                 let state = try encoder.weights(fromTokens: draw.tokens, like: reference, zoo: zoo)
                 try state.checkFinite("draw \(i) of round \(round) (decoded weights)",
                                       hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
-                candidates.append(SampledModel(stateDict: state, latents: draw.latents, tokens: draw.tokens, validationAccuracy: try score(state),
+                let (accuracy, evaluated) = try scored(state)
+                candidates.append(SampledModel(stateDict: state, latents: draw.latents, tokens: draw.tokens, validationAccuracy: accuracy,
+                                               evaluatedStateDict: evaluated,
                                                round: round, draw: i))
                 onProgress?(round, i + 1, draws.count)
             }
