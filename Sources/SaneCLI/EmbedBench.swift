@@ -40,6 +40,7 @@ struct EmbedBench: ParsableCommand {
 
     func validate() throws {
         try check("--models", models, in: 1...100_000)
+        try check("--width", width, in: 1...512)
         guard (runFolder == nil) == (zoo == nil) else { throw ValidationError("--run and --zoo go together (or neither: random ResNets)") }
         if let epochs { _ = try parseEpochs(epochs) }
     }

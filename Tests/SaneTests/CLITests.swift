@@ -104,6 +104,9 @@ final class CLITests: ScratchFolderTestCase {
             (["finetune", "--models", "m", "--lr", "nan"], "--lr"),
             (["zoo", "train", "--config", "c", "--out", "o", "--jobs", "0"], "--jobs"),
             (["bench", "sane-step", "--heads", "3"], "heads"),
+            (["bench", "sane-step", "--config", "resnet-cpu", "--token-size", "0"], "--token-size"),
+            (["bench", "embed", "--width", "0"], "--width"),
+            (["zoo", "eval", "z", "--test-size", "0"], "--test-size"),
         ]
         for (arguments, option) in cases {
             let r = try run(arguments)
