@@ -28,7 +28,7 @@ struct AlignBench: ParsableCommand {
 
     func validate() throws {
         try check("--models", models, in: 2...100_000)
-        try check("--width", width, in: 1...4096)
+        try check("--width", width, in: 1...512)
         try check("--threads", threads, in: 1...1024)
     }
 

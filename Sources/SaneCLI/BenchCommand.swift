@@ -171,7 +171,7 @@ struct SANEStepBench: ParsableCommand {
     func validate() throws {
         try check("--batch", batch, in: 1...1 << 20)
         try check("--window", window, in: 1...1 << 20)
-        try check("--resnet-width", resnetWidth, in: 0...1024)
+        try check("--resnet-width", resnetWidth, in: 0...512)
         try check("--token-size", tokenSize, in: 1...1 << 16)
         _ = try configuration()
     }

@@ -106,6 +106,8 @@ final class CLITests: ScratchFolderTestCase {
             (["bench", "sane-step", "--heads", "3"], "heads"),
             (["bench", "sane-step", "--config", "resnet-cpu", "--token-size", "0"], "--token-size"),
             (["bench", "embed", "--width", "0"], "--width"),
+            (["bench", "align", "--width", "5000"], "--width"),
+            (["bench", "sane-step", "--resnet-width", "1024"], "--resnet-width"),
             (["zoo", "eval", "z", "--test-size", "0"], "--test-size"),
         ]
         for (arguments, option) in cases {
