@@ -35,6 +35,23 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
+    /// The strided kernels (space-to-depth onto the flat kernels; the rule picks them for narrow
+    /// stride-2 layers), forced here: 3×3 stride 2 padding 1 on an odd plane, 1×1 stride 2, and
+    /// a 2×3 kernel with stride 3 and padding 2.
+    func testStridedConv2d() {
+        ConvolutionKernels.$forcedAlgorithm.withValue(.strided) {
+            assertGradients("conv 3x3 s2 pad 1 (strided)", [param([2, 3, 7, 8]), param([4, 3, 3, 3], scale: 0.3), param([4])]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+            }
+            assertGradients("conv 1x1 s2 (strided) no bias", [param([2, 3, 8, 9]), param([5, 3, 1, 1], scale: 0.3)]) {
+                Variable.conv2d($0[0], weight: $0[1], stride: 2)
+            }
+            assertGradients("conv 2x3 s3 pad 2 (strided)", [param([1, 2, 10, 13]), param([3, 2, 2, 3], scale: 0.3), param([3])]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2], stride: 3, padding: 2)
+            }
+        }
+    }
+
     /// Winograd F(2×2, 3×3) (the per-shape rule picks it for 3×3 stride-1 padding-1 layers of
     /// ≥ 64 channels on planes ≥ 8 wide, or ≥ 256 channels), forced here on small shapes with odd
     /// sides (half tiles at the edges).

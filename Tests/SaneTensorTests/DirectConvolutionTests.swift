@@ -7,21 +7,25 @@ import XCTest
 /// y[b,o,oy,ox] = bias[o] + Σ_{c,i,j} w[o,c,i,j]·x[b,c,oy+i,ox+j].
 final class DirectConvolutionTests: XCTestCase {
     /// Runs conv2d with `algorithm` forced (it must apply to the shape) and checks it against the definition.
-    func check(x xShape: [Int], w wShape: [Int], padding pad: Int = 0, algorithm: ConvolutionAlgorithm, file: StaticString = #filePath, line: UInt = #line) {
-        ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) { checkForced(x: xShape, w: wShape, padding: pad, algorithm: algorithm, file: file, line: line) }
+    func check(x xShape: [Int], w wShape: [Int], stride st: Int = 1, padding pad: Int = 0, algorithm: ConvolutionAlgorithm,
+               file: StaticString = #filePath, line: UInt = #line) {
+        ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+            checkForced(x: xShape, w: wShape, stride: st, padding: pad, algorithm: algorithm, file: file, line: line)
+        }
     }
 
-    private func checkForced(x xShape: [Int], w wShape: [Int], padding pad: Int, algorithm: ConvolutionAlgorithm, file: StaticString, line: UInt) {
+    private func checkForced(x xShape: [Int], w wShape: [Int], stride st: Int, padding pad: Int, algorithm: ConvolutionAlgorithm,
+                             file: StaticString, line: UInt) {
         var g = SeededGenerator(seed: 5)
         let x = Variable(Tensor.normal(xShape, using: &g), requiresGrad: true)
         let w = Variable(Tensor.normal(wShape, std: 0.3, using: &g), requiresGrad: true)
         let bias = Variable(Tensor.normal([wShape[0]], using: &g), requiresGrad: true)
         let (bn, ci, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
         let (co, kh, kw) = (wShape[0], wShape[2], wShape[3])
-        let (oh, ow) = (h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1)
+        let (oh, ow) = ((h + 2 * pad - kh) / st + 1, (wd + 2 * pad - kw) / st + 1)
         XCTAssertEqual(ConvolutionKernels.algorithm(for: ConvolutionGeometry(batch: bn, channels: ci, height: h, width: wd, kernelHeight: kh,
-                                                                            kernelWidth: kw, stride: 1, padding: pad)), algorithm, file: file, line: line)
-        let y = Variable.conv2d(x, weight: w, bias: bias, padding: pad)
+                                                                            kernelWidth: kw, stride: st, padding: pad)), algorithm, file: file, line: line)
+        let y = Variable.conv2d(x, weight: w, bias: bias, stride: st, padding: pad)
         let seed = Tensor.normal(y.shape, using: &g)
         y.backward(seed: seed)
         var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: co)
@@ -31,7 +35,7 @@ final class DirectConvolutionTests: XCTestCase {
             let gy = Double(seed[b, o, oy, ox])
             db[o] += gy
             for c in 0..<ci { for i in 0..<kh { for j in 0..<kw {
-                let (iy, ix) = (oy + i - pad, ox + j - pad)
+                let (iy, ix) = (oy * st + i - pad, ox * st + j - pad)
                 if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
                 let xi = ((b * ci + c) * h + iy) * wd + ix, wi = ((o * ci + c) * kh + i) * kw + j
                 acc += Double(w.value.readPointer[wi]) * Double(x.value.readPointer[xi])
@@ -45,7 +49,7 @@ final class DirectConvolutionTests: XCTestCase {
             return zip(ref, (0..<t.count).map { Double(t.readPointer[$0]) }).map { abs($0 - $1) }.max() ?? 0
         }
         let (ex, ew, eb) = (maxDiff(dx, x.grad), maxDiff(dw, w.grad), maxDiff(db, bias.grad))
-        print("direct conv (\(algorithm)) x \(xShape) w \(wShape) padding \(pad): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
+        print("direct conv (\(algorithm)) x \(xShape) w \(wShape) stride \(st) padding \(pad): max |Δy| \(maxError), |Δdx| \(ex), |Δdw| \(ew), |Δdb| \(eb)")
         XCTAssertLessThan(maxError, 1e-4, "forward", file: file, line: line)
         XCTAssertLessThan(ex, 1e-4, "input gradient", file: file, line: line)
         XCTAssertLessThan(ew, 1e-3, "weight gradient", file: file, line: line)
@@ -113,6 +117,48 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The strided kernels (space-to-depth onto the flat kernels) against the definition: ResNet's
+    /// 3×3 stride-2 padding-1 and 1×1 stride-2 layers on even and odd planes (odd: the last phase
+    /// row/column is partly outside x), 5 images (groups of 1 and 2), 7 channels (partial blocks),
+    /// stride 3, kh ≠ kw, padding 2 and a kernel smaller than the stride (unread input pixels).
+    func testStridedShapes() {
+        check(x: [2, 3, 16, 16], w: [8, 3, 3, 3], stride: 2, padding: 1, algorithm: .strided)
+        check(x: [5, 7, 9, 11], w: [6, 7, 3, 3], stride: 2, padding: 1, algorithm: .strided)
+        check(x: [3, 5, 8, 8], w: [9, 5, 1, 1], stride: 2, algorithm: .strided)
+        check(x: [2, 4, 9, 7], w: [5, 4, 1, 1], stride: 2, algorithm: .strided)
+        check(x: [2, 3, 13, 14], w: [4, 3, 2, 3], stride: 3, padding: 2, algorithm: .strided)
+        check(x: [1, 2, 5, 17], w: [3, 2, 3, 3], stride: 2, padding: 1, algorithm: .strided)   // OH 3, OW 9
+        check(x: [2, 32, 8, 8], w: [64, 32, 3, 3], stride: 2, padding: 1, algorithm: .strided)  // width 8's 32 → 64 layer
+    }
+
+    /// The strided path equals im2col + GEMM to float rounding and is bit-identical on 1 and 2
+    /// workers (fixed image groups, weight gradients summed in group order).
+    func testStridedIsIndependentOfWorkers() {
+        var g = SeededGenerator(seed: 11)
+        let x = Tensor.normal([9, 8, 16, 16], using: &g)
+        for (k, pad) in [(3, 1), (1, 0)] {
+            let w = Tensor.normal([16, 8, k, k], std: 0.2, using: &g), bias = Tensor.normal([16], using: &g)
+            let seed = Tensor.normal([9, 16, 8, 8], using: &g)
+            func run(_ algorithm: ConvolutionAlgorithm, workers: Int) -> [Tensor] {
+                ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+                    Parallel.$workers.withValue(workers) {
+                        let (xv, wv, bv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true), Variable(bias, requiresGrad: true))
+                        let y = Variable.conv2d(xv, weight: wv, bias: bv, stride: 2, padding: pad)
+                        y.backward(seed: seed)
+                        return [y.value, xv.grad!, wv.grad!, bv.grad!]
+                    }
+                }
+            }
+            let one = run(.strided, workers: 1), two = run(.strided, workers: 2), reference = run(.im2col, workers: 1)
+            for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars) }
+            for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
+                let err = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, scale = b.scalars.map { abs($0) }.max()!
+                print("strided \(k)×\(k) vs im2col \(name): max |Δ| \(err), max |ref| \(scale)")
+                XCTAssertLessThan(err, 2e-5 * max(scale, 1), name)
+            }
+        }
+    }
+
     /// Winograd F(2×2, 3×3) (3×3, stride 1, padding 1) against the definition: odd and even planes
     /// (a half tile on the right/bottom edge), planes smaller than a tile, 1 and 5 channels.
     func testWinogradShapes() {
@@ -151,7 +197,8 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     /// The per-shape rule: rows where OW is a multiple of 8, flat for other unpadded stride-1
-    /// layers with a grid span ≥ 8, im2col + GEMM for padding, stride or a shorter span.
+    /// layers with a grid span ≥ 8, strided for narrow strided layers with large planes, im2col +
+    /// GEMM for a shorter span; padded stride-1 layers flat, Winograd or im2col.
     func testAlgorithmRule() {
         func algorithm(_ c: Int, _ s: Int, _ k: Int, stride: Int = 1, padding: Int = 0) -> ConvolutionAlgorithm {
             ConvolutionKernels.algorithm(for: ConvolutionGeometry(batch: 64, channels: c, height: s, width: s, kernelHeight: k,
@@ -173,6 +220,10 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(512, 4, 3, padding: 1), .winograd)       // width 64's last stage
         XCTAssertEqual(algorithm(16, 4, 3, padding: 1), .im2col)         // 16 output pixels
         XCTAssertEqual(algorithm(64, 32, 3, stride: 2, padding: 1), .im2col)
-        XCTAssertEqual(algorithm(8, 32, 3, stride: 2, padding: 1), .im2col)
+        XCTAssertEqual(algorithm(8, 32, 3, stride: 2, padding: 1), .strided)    // width 8's first stride-2 layer, 16×16 out
+        XCTAssertEqual(algorithm(16, 32, 3, stride: 2, padding: 1), .strided)   // width 16's
+        XCTAssertEqual(algorithm(16, 16, 3, stride: 2, padding: 1), .im2col)    // 8×8 out
+        XCTAssertEqual(algorithm(8, 32, 1, stride: 2), .im2col)                 // 1×1 downsample
+        XCTAssertEqual(algorithm(8, 4, 3, stride: 2, padding: 1), .im2col)      // 2×2 out: strided does not apply
     }
 }

@@ -287,6 +287,7 @@ public struct CPUBackend: Backend {
         case .rows: ConvolutionKernels.directConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .strided: ConvolutionKernels.stridedConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .winograd:
             return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
                                                           height: geo.height, width: geo.width)
@@ -331,15 +332,18 @@ public struct CPUBackend: Backend {
         }
         guard let cols = workspace else {
             // direct: the same algorithm as the forward pass chose (no workspace)
-            let flat = ConvolutionKernels.algorithm(for: geo) == .flat, padded = geo.padding > 0
+            let algorithm = ConvolutionKernels.algorithm(for: geo)
+            let flat = algorithm == .flat, padded = geo.padding > 0, strided = algorithm == .strided
             if let dweight {
-                if flat && padded { ConvolutionKernels.paddedFlatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+                if strided { ConvolutionKernels.stridedConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
+                else if flat && padded { ConvolutionKernels.paddedFlatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
                 else if flat { ConvolutionKernels.flatConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
                 else { ConvolutionKernels.directConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }
             }
             if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
             if let dx {
-                if flat && padded { ConvolutionKernels.paddedFlatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+                if strided { ConvolutionKernels.stridedConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
+                else if flat && padded { ConvolutionKernels.paddedFlatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
                 else if flat { ConvolutionKernels.flatConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
                 else { ConvolutionKernels.directConvolutionInputGradient(g, weight, dx, geo, outChannels: co) }
             }

@@ -37,6 +37,16 @@ extension ConvolutionKernels {
     /// 64 — Winograd vs im2col 64 ch at 32×32 395 vs 474, 128 at 16×16 261 vs 397, 256 at 8×8
     /// 307 vs 332, 512 at 4×4 291 vs 354; width 8 — 64 ch at 4×4 12.6 vs 8.7 (a 4×4 plane is 4 tiles, so the
     /// transforms' eight-tile vectors run a quarter full and the GEMMs are tiny): im2col.
+    ///
+    /// Strided layers with a kernel larger than 1×1, at most 16 input channels and at least 256
+    /// output pixels run `strided` (space-to-depth onto the flat kernels,
+    /// ConvolutionKernels+Strided.swift), else im2col + GEMM. Measured with `sane bench conv`
+    /// (BENCHMARKS.md, "Training ResNet-18", 2026-12-03 `r8`; process CPU ms, loaded machine):
+    /// 3×3 stride 2 — width 8, 8 → 16 on 32×32: strided 11.9–14.0 vs im2col 17.6; width 16, 16 → 32
+    /// on 32×32: 25.9 vs 30.6; on 16×16 and 8×8 planes (64 or 16 output pixels per channel, 16–64
+    /// channels) im2col won (8.9 vs 10.0, 6.2 vs 13.5, 21 vs 34): the phase grids are too short for
+    /// the flat weight-gradient blocks. 1×1 stride 2: within 10 % at 32×32 and 16×16, im2col ahead
+    /// on 8×8: im2col.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
         switch forcedAlgorithm {
@@ -44,8 +54,10 @@ extension ConvolutionKernels {
         case .flat? where flat: return .flat
         case .im2col?: return .im2col
         case .winograd? where winogradApplies(g): return .winograd
+        case .strided? where stridedApplies(g): return .strided
         default: break
         }
+        if stridedApplies(g) && g.kernelHeight * g.kernelWidth > 1 && g.channels <= 16 && g.outputPixels >= 256 { return .strided }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
         if g.padding == 0 { return flat ? .flat : .im2col }
         if flat && g.channels <= 32 && g.outputPixels >= 64 { return .flat }

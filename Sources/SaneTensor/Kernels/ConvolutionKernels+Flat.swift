@@ -23,12 +23,14 @@ extension ConvolutionKernels {
     /// channels × 3 chunks of 8 grid positions (12 accumulators); per tap three input loads and
     /// four weight broadcasts feed 12 FMAs. Weights packed [⌈Co/4⌉, T, 4] (zero-padded). A
     /// block's [4, span] grid rows go to a buffer, then their OW valid columns per row to y.
+    /// `offsets` replaces the taps off[t] (then w is [Co, offsets.count]): the strided kernels
+    /// (ConvolutionKernels+Strided.swift) pass the taps of a space-to-depth image.
     @inline(never)
     public static func flatConvolution(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                       _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
-        let span = flatSpan(g)
+                                       _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int, offsets: [Int]? = nil) {
+        let span = flatSpan(g), offsets = offsets ?? tapOffsets(g)
         precondition(g.stride == 1 && g.padding == 0 && span >= 8, "flatConvolution needs stride 1, no padding, (OH − 1)·W + OW ≥ 8")
-        let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, g.patchLength, g.width)
+        let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, offsets.count, g.width)
         let image = g.channels * g.height * width, blocks = (co + 3) / 4, plane = oh * ow, chunks = (span + 7) / 8
         // packed weights [blocks, T, 4] and bias [blocks, 4]
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * 4)
@@ -41,7 +43,7 @@ extension ConvolutionKernels {
         }
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * span)   // [4, span]
         defer { packed.deallocate(); packedBias.deallocate(); rows.deallocate() }
-        tapOffsets(g).withUnsafeBufferPointer { offp in
+        offsets.withUnsafeBufferPointer { offp in
             for b in 0..<g.batch {
                 let xb = x + b * image
                 for blk in 0..<blocks {
@@ -86,13 +88,14 @@ extension ConvolutionKernels {
     /// wasted channel on CNN3's 16 and 32 (first layer's weight gradient 14 % faster, the second
     /// the same; standalone timing of both on CNN3's shapes). Block sums go to a [Co, T]
     /// SIMD8 buffer, reduced once at the end. A missing channel or tap repeats the last one and is
-    /// not stored.
+    /// not stored. `offsets` as in `flatConvolution` (then dw is [Co, offsets.count]).
     @inline(never)
     public static func flatConvolutionWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                                     _ dw: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
-        let span = flatSpan(g)
+                                                     _ dw: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int,
+                                                     offsets: [Int]? = nil) {
+        let span = flatSpan(g), offsets = offsets ?? tapOffsets(g)
         precondition(g.stride == 1 && g.padding == 0 && span >= 8, "flatConvolutionWeightGradient needs stride 1, no padding, (OH − 1)·W + OW ≥ 8")
-        let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, g.patchLength, g.width)
+        let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, offsets.count, g.width)
         let image = g.channels * g.height * width, plane = oh * ow, padded = (span + 7) / 8 * 8
         let grid = UnsafeMutablePointer<Float>.allocate(capacity: co * padded)   // [Co, padded]
         grid.initialize(repeating: 0, count: co * padded)
@@ -102,7 +105,7 @@ extension ConvolutionKernels {
         let acc = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: co * taps)   // lane partial sums [Co, T]
         acc.initialize(repeating: .zero, count: co * taps)
         defer { grid.deallocate(); last.deallocate(); acc.deallocate() }
-        tapOffsets(g).withUnsafeBufferPointer { offp in
+        offsets.withUnsafeBufferPointer { offp in
             for b in 0..<g.batch {
                 for o in 0..<co { for oy in 0..<oh {
                     copyRow(grid + o * padded + oy * width, dy + (b * co + o) * plane + oy * ow, count: ow)
@@ -254,12 +257,17 @@ extension ConvolutionKernels {
     /// body(group, its images, a buffer of `paddedImages` padded images) for the fixed image
     /// groups of a batch, spread over the cores.
     private static func forEachPaddedGroup(_ g: ConvolutionGeometry, _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        let groups = Swift.min(paddedGroups, g.batch)
-        let paddedImage = g.channels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+        forEachImageGroup(batch: g.batch, imageSize: g.channels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding), body)
+    }
+
+    /// body(group, its images, a buffer of `paddedImages` images of `imageSize` floats) for the
+    /// fixed image groups of a batch, spread over the cores.
+    static func forEachImageGroup(batch: Int, imageSize: Int, _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let groups = Swift.min(paddedGroups, batch)
         Parallel.forEach(groups) { i in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedImages * paddedImage)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedImages * imageSize)
             defer { buffer.deallocate() }
-            body(i, i * g.batch / groups..<(i + 1) * g.batch / groups, buffer)
+            body(i, i * batch / groups..<(i + 1) * batch / groups, buffer)
         }
     }
 

@@ -49,9 +49,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// `rows`: direct, blocked over output rows (ConvolutionKernels+Direct.swift); `flat`: direct on
 /// the input-width grid (ConvolutionKernels+Flat.swift; padded layers on a zero-padded copy of
 /// each image); `im2col`: batched im2col + one GEMM; `winograd`: F(2×2, 3×3) for 3×3 stride-1
-/// padding-1 layers, 16 batched GEMMs (ConvolutionKernels+Winograd.swift).
+/// padding-1 layers, 16 batched GEMMs (ConvolutionKernels+Winograd.swift); `strided`: stride ≥ 2
+/// layers on the flat kernels by space-to-depth (ConvolutionKernels+Strided.swift).
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
-    case rows, flat, im2col, winograd
+    case rows, flat, im2col, winograd, strided
 }
 
 public enum ConvolutionKernels {
