@@ -41,12 +41,12 @@ extension ConvolutionKernels {
     /// Strided layers with a kernel larger than 1×1, at most 16 input channels and at least 256
     /// output pixels run `strided` (space-to-depth onto the flat kernels,
     /// ConvolutionKernels+Strided.swift), else im2col + GEMM. Measured with `sane bench conv`
-    /// (BENCHMARKS.md, "Training ResNet-18", 2026-12-03 `r8`; process CPU ms, loaded machine):
-    /// 3×3 stride 2 — width 8, 8 → 16 on 32×32: strided 11.9–14.0 vs im2col 17.6; width 16, 16 → 32
-    /// on 32×32: 25.9 vs 30.6; on 16×16 and 8×8 planes (64 or 16 output pixels per channel, 16–64
-    /// channels) im2col won (8.9 vs 10.0, 6.2 vs 13.5, 21 vs 34): the phase grids are too short for
-    /// the flat weight-gradient blocks. 1×1 stride 2: within 10 % at 32×32 and 16×16, im2col ahead
-    /// on 8×8: im2col.
+    /// (BENCHMARKS.md, "ResNet-18 width 8: strided convolutions", 2026-12-03 `r8`; forward +
+    /// backward, process CPU ms, loaded machine): 3×3 stride 2 — width 8, 8 → 16 on 32×32:
+    /// strided 8.2–13.9 vs im2col 17.2–19.1; width 16, 16 → 32 on 32×32: 21.4 vs 29.6; with 64 or
+    /// 16 output pixels per plane and 16–64 channels im2col tied or won (6.2 vs 6.3, 10.8 vs 4.6,
+    /// 23.8 vs 17.3, 58.9 vs 17.0): the phase grids are too short for the flat weight-gradient
+    /// blocks. 1×1 stride 2: within noise with 256 output pixels, im2col ahead below: im2col.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
         switch forcedAlgorithm {
