@@ -19,7 +19,7 @@ struct CNNTrainBench: ParsableCommand {
             help: "Datasets root; MNIST (CNN) or CIFAR-10 (CNN3) is used when found there (or in the default places), else random images.")
     var dataDir: String?
     @Flag(help: "Use random images of the dataset's shape even when the dataset is available.") var synthetic = false
-    @Option(help: "Convolution algorithm: auto (the per-shape rule), rows, flat or im2col (where a forced one does not apply, the rule decides).")
+    @Option(help: "Convolution algorithm: auto (the per-shape rule), rows, flat, im2col, winograd or strided (where a forced one does not apply, the rule decides).")
     var convolution = "auto"
     @Flag(help: "Print one JSON object instead of text.") var json = false
 

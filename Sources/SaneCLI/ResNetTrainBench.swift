@@ -17,7 +17,7 @@ struct ResNetTrainBench: ParsableCommand {
     @Option(help: "Batches per timed epoch.") var steps = 3
     @Option(help: "Timed epochs (best is reported).") var repeats = 2
     @Option(help: "Cores for BLAS and the parallel loops.") var threads = 2
-    @Option(help: "Convolution algorithm: auto (the per-shape rule), flat or im2col (where it applies).") var convolution = "auto"
+    @Option(help: "Convolution algorithm: auto (the per-shape rule), rows, flat, im2col, winograd or strided (where a forced one does not apply, the rule decides).") var convolution = "auto"
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
@@ -53,7 +53,7 @@ struct ResNetTrainBench: ParsableCommand {
 func forcedConvolution(_ name: String) throws -> ConvolutionAlgorithm? {
     if name == "auto" { return nil }
     guard let forced = ConvolutionAlgorithm(rawValue: name) else {
-        throw CommandError("unknown convolution algorithm '\(name)' (auto, rows, flat or im2col)")
+        throw CommandError("unknown convolution algorithm '\(name)' (auto, \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     return forced
 }
