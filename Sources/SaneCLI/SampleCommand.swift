@@ -98,7 +98,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Sample the first round from the prior N(0, σ²I) instead of the prompts.") var priorStd: Float?
     @Option(help: "Which zoo of a multi-zoo run the target belongs to (its preprocessing applies).") var runZoo = 0
     @Option(help: "Per-layer standardization: auto (the run's for its training architecture, else fitted on the prompts), run, or prompts.") var standardization = "auto"
-    @Option(help: "BatchNorm conditioning: forward passes in training mode over target data that set each sample's running statistics (0 = none: the paper's naïve decoding, Table 7).") var batchnormIterations = 10
+    @Option(help: "BatchNorm conditioning: forward passes in training mode (momentum 0.1) over target data that set each sample's running statistics; the default leaves 0.5 % of the decoder's default statistics (0 = none: the paper's naïve decoding, Table 7).") var batchnormIterations = BatchNormConditioning.defaultIterations
     @OptionGroup var encoderOptions: EncoderOptions
     @Option(help: "Random seed (prompt choice, draws, validation split).") var seed: UInt64 = 0
     @Option(help: "Output folder for the samples.") var out: String

@@ -269,6 +269,28 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(bn.runningMean.value.scalars[0], m, accuracy: 0.1 * abs(m) + 1e-3)
     }
 
+    /// The default pass count converges from the decoder's defaults (mean 0, variance 1): at most 1 %
+    /// of the start is left, and the running mean lands near the data's. Ten passes (the old
+    /// default) leave 35 % and miss by about a third of the mean.
+    func testDefaultBatchNormConditioningForgetsTheDecoderDefaults() {
+        let n = SamplingSettings().batchNormIterations
+        XCTAssertLessThanOrEqual(pow(0.9, Double(n)), 0.01, "\(n) passes leave \(pow(0.9, Double(n))) of the start")
+        func conditionedMean(iterations: Int) -> (running: Float, data: Float) {
+            var g = SeededGenerator(seed: 3)
+            let bn = BatchNorm2d(1)
+            let net = Sequential([Conv2d(1, 1, kernelSize: 3, using: &g), bn])
+            let data = Self.identifiedImages(ids: 0..<64)
+            BatchNormConditioning.condition(net, on: data, iterations: iterations, batchSize: 16, using: &g)
+            let out = Variable.withoutGradients { net.layers[0](Variable(data.images)).value.scalars }
+            return (bn.runningMean.value.scalars[0], out.reduce(0, +) / Float(out.count))
+        }
+        let converged = conditionedMean(iterations: n)
+        XCTAssertGreaterThan(abs(converged.data), 1e-2, "the check needs a mean away from 0")
+        XCTAssertEqual(converged.running, converged.data, accuracy: 0.05 * abs(converged.data) + 1e-3)
+        let old = conditionedMean(iterations: 10)
+        XCTAssertGreaterThan(abs(old.running - old.data), 0.2 * abs(old.data), "control: 10 passes should still be far off")
+    }
+
     // MARK: fine-tuning
 
     func testOneEpochOfFineTuningBeatsChanceOnDigits() throws {
