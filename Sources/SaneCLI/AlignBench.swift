@@ -6,8 +6,9 @@ import Sane
 /// models — the last checkpoints of a zoo's models aligned to its first model, or two random
 /// initializations of a registered architecture at `--width` — on `--threads` cores. Per pair:
 /// the L2 distance between the two models' weights before (identity) and after alignment
-/// (every entry except `num_batches_tracked`), wall and process CPU seconds of the alignment, and a
-/// checksum of the permutation (FNV-1a of its indices) to compare results across builds. Then the
+/// (every entry except `num_batches_tracked`), wall and process CPU seconds of the alignment (best
+/// of `--repeats`; every repeat must find the same permutation), and a checksum of the permutation
+/// (FNV-1a of its indices) to compare results across builds. Then the
 /// linear assignment alone (`LinearAssignment.maximize`) on a random profit matrix of the largest
 /// group's size, for the share of the time it takes.
 struct AlignBench: ParsableCommand {
@@ -16,24 +17,22 @@ struct AlignBench: ParsableCommand {
         discussion: """
         Examples:
           sane bench align --zoo ../zoos/cifar10-resnet18-w8-cpu --models 4
-          sane bench align --architecture Resnet18 --width 64
+          sane bench align --architecture Resnet18 --width 64 --repeats 1
         """)
+    @OptionGroup var options: BenchOptions
     @Option(help: "Zoo directory: the last checkpoints of models 2…--models are aligned to model 1's.") var zoo: String?
     @Option(help: "Models of the zoo taken (the first is the reference).") var models = 2
     @Option(help: "Without --zoo: the architecture of the two random initializations (seeds 1 and 2).") var architecture = "Resnet18"
     @Option(help: "Without --zoo: base channels (64 = the real ResNet).") var width = 8
-    @Option(help: "Cores (Parallel.workers).") var threads = 2
     @Option(help: "Seed of the alignment's group order.") var seed: UInt64 = 0
-    @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
         try check("--models", models, in: 2...100_000)
         try check("--width", width, in: 1...512)
-        try check("--threads", threads, in: 1...1024)
     }
 
     func run() throws {
-        try Parallel.$workers.withValue(threads) { try measure() }
+        try Parallel.$workers.withValue(options.threads) { try measure() }
     }
 
     func measure() throws {
@@ -58,23 +57,33 @@ struct AlignBench: ParsableCommand {
         }
         var rows: [[String: Any]] = []
         for pair in pairs {
-            var g = SeededGenerator(seed: seed)
-            let (c0, w0) = (processCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
-            let permutation = try WeightMatching.align(pair.model, to: pair.reference, spec: pair.spec, using: &g)
-            let (cpu, wall) = (processCPUSeconds() - c0, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
-            let aligned = try pair.spec.apply(permutation, to: pair.model)
+            // Best of --repeats (wall and CPU each); the same seed must give the same permutation every time.
+            var permutation: Permutation?
+            var (cpu, wall) = (Double.infinity, Double.infinity)
+            for _ in 0..<options.repeats {
+                var g = SeededGenerator(seed: seed)
+                let (c0, w0) = (processCPUSeconds(), DispatchTime.now().uptimeNanoseconds)
+                let found = try WeightMatching.align(pair.model, to: pair.reference, spec: pair.spec, using: &g)
+                cpu = min(cpu, processCPUSeconds() - c0)
+                wall = min(wall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
+                if let permutation, permutation != found {
+                    throw CommandError("\(pair.name): two alignments with seed \(seed) found different permutations (nondeterministic weight matching)")
+                }
+                permutation = found
+            }
+            let aligned = try pair.spec.apply(permutation!, to: pair.model)
             let before = distance(pair.model, pair.reference), after = distance(aligned, pair.reference)
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for group in permutation.groups { for i in group { hash = (hash ^ UInt64(i)) &* 0x100_0000_01b3 } }
+            for group in permutation!.groups { for i in group { hash = (hash ^ UInt64(i)) &* 0x100_0000_01b3 } }
             let row: [String: Any] = ["pair": pair.name, "parameters": pair.model.parameterCount, "groups": pair.spec.groups.count,
                                       "largest_group": pair.spec.groups.map(\.size).max() ?? 0,
                                       "distance_identity": before, "distance_aligned": after, "reference_norm": norm(pair.reference),
                                       "seconds": wall, "process_cpu_seconds": cpu, "permutation_fnv1a": String(hash, radix: 16)]
             rows.append(row)
-            if !json {
-                print(String(format: "%@: %d parameters, %d groups (largest %d): L2 distance %.4f identity → %.4f aligned (%.1f %% less; ‖reference‖ %.4f); %.2f s wall, %.2f s CPU; permutation %@",
+            if !options.json {
+                print(String(format: "%@: %d parameters, %d groups (largest %d): L2 distance %.4f identity → %.4f aligned (%.1f %% less; ‖reference‖ %.4f); %.2f s wall, %.2f s CPU (best of %d); permutation %@",
                              pair.name, pair.model.parameterCount, pair.spec.groups.count, row["largest_group"] as! Int, before, after,
-                             100 * (1 - after / before), row["reference_norm"] as! Double, wall, cpu, row["permutation_fnv1a"] as! String))
+                             100 * (1 - after / before), row["reference_norm"] as! Double, wall, cpu, options.repeats, row["permutation_fnv1a"] as! String))
             }
         }
         // The linear assignment alone, at the largest group's size.
@@ -84,8 +93,8 @@ struct AlignBench: ParsableCommand {
         let c0 = processCPUSeconds()
         _ = LinearAssignment.maximize(profit, size: n)
         let lap = processCPUSeconds() - c0
-        if json {
-            printJSON(["benchmark": "align", "threads": threads, "pairs": rows, "assignment_size": n, "assignment_cpu_seconds": lap])
+        if options.json {
+            printJSON(["benchmark": "align", "threads": options.threads, "repeats": options.repeats, "pairs": rows, "assignment_size": n, "assignment_cpu_seconds": lap])
         } else {
             print(String(format: "linear assignment alone, %d × %d random profits: %.3f s CPU", n, n, lap))
         }

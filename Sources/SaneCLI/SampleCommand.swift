@@ -35,7 +35,9 @@ struct SampleCommand: ParsableCommand {
         Audit (default; --no-audit skips it): each kept sample's distance to the nearest prompt \
         and to the nearest training checkpoint (aligned, standardized weights), next to two \
         baselines with the same k-draw / keep-m selection at the samples' distance: prompts + \
-        Gaussian noise and averages of two aligned prompts. Verdicts are decided on validation \
+        Gaussian noise and averages of two aligned prompts (noise level and interpolation weight \
+        calibrated on the measured distance of the draws; each group's distance ratio to the \
+        samples is recorded, and a kept group more than 10 % off is flagged). Verdicts are decided on validation \
         accuracy; test accuracy of every group is computed once, after every choice \
         (--audit-finetune-epochs N adds fine-tuned test accuracy). Written to audit.json.
 
@@ -311,6 +313,7 @@ struct SampleCommand: ParsableCommand {
         try SaneJSON.write(report, to: outURL.appendingPathComponent("audit.json"))
         print("audit of sampler \(chosenRun.variant.rawValue) (\(samples) draws → best \(keep) by validation for every generator; distances: \(GenerationAudit.distanceUnit); test accuracy computed once, after every choice):")
         print(report.table.plainText, terminator: "")
+        for line in report.distanceWarnings { print(line) }
         for line in report.verdictLines { print(line) }
         print("wrote audit.json to \(out)")
     }

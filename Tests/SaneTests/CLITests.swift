@@ -107,6 +107,7 @@ final class CLITests: ScratchFolderTestCase {
             (["bench", "sane-step", "--config", "resnet-cpu", "--token-size", "0"], "--token-size"),
             (["bench", "embed", "--width", "0"], "--width"),
             (["bench", "align", "--width", "5000"], "--width"),
+            (["bench", "align", "--repeats", "0"], "--repeats"),
             (["bench", "sane-step", "--resnet-width", "1024"], "--resnet-width"),
             (["zoo", "eval", "z", "--test-size", "0"], "--test-size"),
         ]
@@ -117,6 +118,23 @@ final class CLITests: ScratchFolderTestCase {
             XCTAssertEqual(errors.count, 1, "\(arguments): \(r.stderr)")
             XCTAssertTrue(errors.first?.contains(option) == true, "\(arguments): \(r.stderr)")
         }
+    }
+
+    /// `sane bench align` takes the shared bench options: --repeats (best of N per pair; every
+    /// repeat must find the same permutation), --threads and --json.
+    func testBenchAlignTakesTheSharedBenchOptions() throws {
+        let r = try run(["bench", "align", "--architecture", "Resnet18", "--width", "2", "--repeats", "3", "--threads", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(json["repeats"] as? Int, 3)
+        XCTAssertEqual(json["threads"] as? Int, 1)
+        let pairs = try XCTUnwrap(json["pairs"] as? [[String: Any]])
+        XCTAssertEqual(pairs.count, 1)
+        let (identity, aligned) = (try XCTUnwrap(pairs[0]["distance_identity"] as? Double), try XCTUnwrap(pairs[0]["distance_aligned"] as? Double))
+        XCTAssertLessThanOrEqual(aligned, identity)
+        let text = try run(["bench", "align", "--architecture", "Resnet18", "--width", "2", "--repeats", "2"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("best of 2"), text.stdout)
     }
 
     func testHelpAndVersion() throws {

@@ -176,12 +176,65 @@ final class ControlsTests: XCTestCase {
         let sane = audit.groups[0]
         XCTAssertEqual(audit.targetDistance, sane.distanceToPrompt.reduce(0, +) / 2, accuracy: 1e-9)
         XCTAssertGreaterThan(audit.noiseStandardDeviation, 0)
-        for d in audit.groups[1].distanceToPrompt {
-            XCTAssertEqual(d, audit.targetDistance, accuracy: 0.35 * audit.targetDistance, "noise at the samples' distance")
+        XCTAssertEqual(sane.distanceRatio, 1)
+        XCTAssertNil(audit.groups[3].distanceRatio)
+        let noise = try XCTUnwrap(audit.groups[1].calibration)
+        XCTAssertEqual(noise.parameter, audit.noiseStandardDeviation)
+        XCTAssertEqual(noise.distanceRatio, 1, accuracy: GenerationAudit.calibrationTolerance, "all noise draws at the samples' distance")
+        XCTAssertLessThanOrEqual(noise.trials, GenerationAudit.calibrationTrials)
+        for g in audit.groups[1...2] {
+            let mean = g.distanceToPrompt.reduce(0, +) / Double(g.distanceToPrompt.count)
+            XCTAssertEqual(try XCTUnwrap(g.distanceRatio), mean / audit.targetDistance, accuracy: 1e-12, "\(g.name): the kept models' ratio")
+            XCTAssertEqual(audit.distanceWarnings.contains { $0.contains(g.name) }, abs(g.distanceRatio! - 1) > GenerationAudit.distanceWarningTolerance)
         }
+        // Same seed, same audit.
+        let again = try GenerationAudit.run(sampler: sampler, prompts: prompts, kept: result.kept, training: prompts.map { [$0] },
+                                            data: data, test: SamplingTests.identifiedImages(ids: 500..<540), seed: 1)
+        XCTAssertEqual(try SaneJSON.encode(again), try SaneJSON.encode(audit))
         XCTAssertEqual(audit.verdicts.map(\.baseline), ["prompts + noise", "prompt averages"])
         for v in audit.verdicts {
             XCTAssertEqual(v.saneBeatsBaseline, v.saneValidationAccuracy >= v.baselineValidationAccuracy + GenerationAudit.margin)
         }
+    }
+
+    /// Calibration solves f(p) = D where f is nonlinear in p (re-alignment moves a noisy model
+    /// farther than its noise): within the tolerance in at most `calibrationTrials` trials. Control:
+    /// the old rule (σ = D rescaled three times by D / f(σ)) ends more than 10 % off on the same f.
+    func testCalibrationReachesTheTargetWhereRescalingDoesNot() {
+        let f = { (p: Double) in p + 2 * p * p }, target = 1.0
+        var sigma = target
+        for _ in 0..<3 { sigma *= target / f(sigma) }
+        XCTAssertGreaterThan(abs(f(sigma) / target - 1), 0.10, "the old rule misses on this f")
+        var calls = 0
+        let c = GenerationAudit.calibrate(target: target, start: target) { calls += 1; return f($0) }
+        XCTAssertEqual(c.distanceRatio, 1, accuracy: GenerationAudit.calibrationTolerance)
+        XCTAssertEqual(f(c.parameter) / target, c.distanceRatio, accuracy: 1e-12, "the ratio is the one measured at the parameter returned")
+        XCTAssertEqual(c.trials, calls)
+        XCTAssertEqual(c.trialParameters.count, calls)
+        XCTAssertEqual(c.trialRatios.count, calls)
+        XCTAssertTrue(c.trialRatios.contains(c.distanceRatio), "the trial used is among those recorded")
+        XCTAssertLessThanOrEqual(calls, GenerationAudit.calibrationTrials)
+        // Below the target at the start: bracketed by doubling.
+        let slow = GenerationAudit.calibrate(target: 5, start: 1) { 0.1 * $0 + 0.01 * $0 * $0 * $0 }
+        XCTAssertEqual(slow.distanceRatio, 1, accuracy: GenerationAudit.calibrationTolerance)
+        // An f that cannot reach D before `upper` (averages beyond the midpoint): the closest trial, at the bound.
+        let capped = GenerationAudit.calibrate(target: 1, start: 0.5, upper: 0.8) { min($0, 0.8) }
+        XCTAssertEqual(capped.parameter, 0.8)
+        XCTAssertEqual(capped.distanceRatio, 0.8, accuracy: 1e-12)
+        XCTAssertTrue(GenerationAudit.calibrate(target: 0, start: 1) { $0 }.distanceRatio.isNaN, "no distance to match")
+    }
+
+    /// A kept baseline group more than 10 % off the samples' distance is flagged; within 10 % it is not.
+    func testDistanceWarningsFlagGroupsOffTheSamplesDistance() {
+        func group(_ name: String, ratio: Double?, calibrated: Bool) -> AuditGroup {
+            AuditGroup(name: name, validationAccuracy: [0.5], distanceToPrompt: [1], distanceToTraining: [1], distanceRatio: ratio,
+                       calibration: calibrated ? DistanceCalibration(parameter: 1, distanceRatio: 1.01, trials: 2) : nil)
+        }
+        let audit = GenerationAudit(targetDistance: 1, noiseStandardDeviation: 1,
+                                    groups: [group("SANE samples", ratio: 1, calibrated: false), group("prompts + noise", ratio: 1.18, calibrated: true),
+                                             group("prompt averages", ratio: 0.95, calibrated: true), group("prompts", ratio: nil, calibrated: false)],
+                                    verdicts: [])
+        XCTAssertEqual(audit.distanceWarnings.count, 1)
+        XCTAssertTrue(audit.distanceWarnings[0].contains("prompts + noise") && audit.distanceWarnings[0].contains("1.18"), audit.distanceWarnings[0])
     }
 }

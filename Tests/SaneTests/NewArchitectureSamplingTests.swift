@@ -136,6 +136,9 @@ final class NewArchitectureSamplingTests: XCTestCase {
         let file = SyntheticZoo.temporaryDirectory("scored-sample").appendingPathComponent("sample.safetensors")
         for sample in result.kept {
             XCTAssertEqual(sample.evaluatedStateDict.keys, sample.stateDict.keys)
+            XCTAssertFalse(sample.conditionedEntries.keys.isEmpty)
+            XCTAssertTrue(sample.conditionedEntries.keys.allSatisfy { $0.hasSuffix(".running_mean") || $0.hasSuffix(".running_var") || $0.hasSuffix(".num_batches_tracked") },
+                          "only what conditioning changed is kept: \(sample.conditionedEntries.keys.prefix(5))")
             XCTAssertNotEqual(sample.evaluatedStateDict["layer1.0.bn1.running_var"]?.scalars, sample.stateDict["layer1.0.bn1.running_var"]?.scalars,
                               "conditioning changes the running statistics")
             XCTAssertEqual(sample.evaluatedStateDict["layer1.0.conv1.weight"]?.scalars, sample.stateDict["layer1.0.conv1.weight"]?.scalars,
@@ -152,6 +155,28 @@ final class NewArchitectureSamplingTests: XCTestCase {
             let probe = Variable(Self.data.validation.images)
             XCTAssertNotEqual(unconditioned(probe).value.scalars, net(probe).value.scalars)
         }
+    }
+
+    /// The audit of ResNet samples (BatchNorm conditioning, re-alignment of noisy ResNets): the
+    /// noise baseline's draws are calibrated to the samples' distance, every baseline records its
+    /// kept models' distance ratio, and the same seed gives the same audit.
+    func testResNetAuditCalibratesTheBaselinesToTheSamplesDistance() throws {
+        let encoder = try Self.encoder.get()
+        let prompts = prompts(3, Self.r18)
+        let sampler = try ModelSampler(encoder: encoder, target: Self.r18, settings: settings(), prompts: prompts)
+        let result = try sampler.run(prompts: prompts, data: Self.data)
+        func audit() throws -> GenerationAudit {
+            try GenerationAudit.run(sampler: sampler, prompts: prompts, kept: result.kept, training: [], data: Self.data, test: nil, seed: 1)
+        }
+        let a = try audit()
+        XCTAssertGreaterThan(a.targetDistance, 0)
+        let noise = try XCTUnwrap(a.groups[1].calibration)
+        XCTAssertEqual(noise.distanceRatio, 1, accuracy: GenerationAudit.calibrationTolerance, "all noise draws at the samples' distance")
+        for g in a.groups[1...2] {
+            let mean = g.distanceToPrompt.reduce(0, +) / Double(g.distanceToPrompt.count)
+            XCTAssertEqual(try XCTUnwrap(g.distanceRatio), mean / a.targetDistance, accuracy: 1e-12)
+        }
+        XCTAssertEqual(try SaneJSON.encode(try audit()), try SaneJSON.encode(a), "same seed, same audit")
     }
 
     func testNewArchitectureSamplingIsDeterministic() throws {

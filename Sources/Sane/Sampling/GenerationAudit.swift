@@ -12,12 +12,19 @@ import SaneTensor
 // (1.0 = one standard deviation of a layer's weights in the zoo).
 //
 // Two baselines get the same budget and selection as SANE (k draws scored on the validation
-// split, best m kept) and are placed at the samples' distance from the prompts:
-//   noise     T_e + σ·ε ⊙ M, e a uniform prompt; σ starts at D = the kept samples' mean
-//             distance to the nearest prompt (E‖σε‖²/real entries = σ²) and is rescaled three times
-//             by D / measured (re-alignment of a noisy model can move it farther than σ);
-//   average   (1 − t)·T_a + t·T_b of two distinct prompts, t = min(½, D / d(a, b)) with D that same
-//             mean distance (the midpoint where the prompts are closer than 2D).
+// split, best m kept) and are placed at the samples' distance from the prompts, D = the kept
+// samples' mean distance to the nearest prompt:
+//   noise     T_e + σ·ε ⊙ M, e a uniform prompt (E‖σε‖²/real entries = σ²);
+//   average   (1 − t)·T_a + t·T_b of two distinct prompts, t = min(½, c·D / d(a, b)) (c = 1: the
+//             point at D from a in token space, the midpoint where the prompts are closer than 2D).
+// Decoding and re-aligning moves a draw nonlinearly (a noisy ResNet can re-align to another
+// permutation than its prompt's), so σ and c are calibrated on the measured mean distance f of
+// the k draws themselves (same prompts, ε and pairs at every trial: f is a function of σ or c):
+// `calibrate` solves f = D by bracketing and regula falsi to |f/D − 1| ≤ 3 % (at most 8 trials;
+// the closest trial is used). The k draws at that parameter are the baseline's candidates. Each
+// group records its kept models' mean distance / D (`distanceRatio`); a kept group more than 10 %
+// off is flagged (`distanceWarnings`) — averages cannot get farther than about half the gap
+// between two prompts, and keep-best can select nearer or farther draws.
 // The verdict is decided on validation accuracy; test accuracy is computed once, after.
 //
 // Shape legend: N tokens, d_t token size, E prompts, k draws, m kept.
@@ -35,6 +42,23 @@ public struct AuditGroup: Codable, Sendable {
     /// Per model: distance to the nearest prompt and to the nearest training checkpoint of the run's zoo.
     public var distanceToPrompt: [Double]
     public var distanceToTraining: [Double]
+    /// Mean `distanceToPrompt` of the kept models / D (1 for the SANE samples; nil for the prompts).
+    public var distanceRatio: Double?
+    /// How a baseline was placed at D (nil for the SANE samples and the prompts).
+    public var calibration: DistanceCalibration?
+}
+
+/// The placement of a baseline at the samples' distance D (`GenerationAudit.calibrate`).
+public struct DistanceCalibration: Codable, Sendable, Equatable {
+    /// The parameter the baseline's k draws were made with: σ of the noise, c of the averages.
+    public var parameter: Double
+    /// Mean distance to the nearest prompt of all k draws at `parameter`, / D.
+    public var distanceRatio: Double
+    /// Trials made (each: k draws decoded, re-tokenized and measured).
+    public var trials: Int
+    /// Every trial in order: its parameter and its mean distance / D (f/D).
+    public var trialParameters: [Double] = []
+    public var trialRatios: [Double] = []
 }
 
 /// Whether SANE's kept samples beat one baseline.
@@ -59,11 +83,18 @@ public struct GenerationAudit: Codable, Sendable {
     public var distanceUnit = GenerationAudit.distanceUnit
     /// D: the SANE samples' mean distance to the nearest prompt, where both baselines are placed.
     public var targetDistance: Double
-    /// σ of the noise baseline: D, rescaled three times by D / (measured mean distance of noisy prompts).
+    /// σ of the noise baseline, calibrated so that its k draws' mean distance is D.
     public var noiseStandardDeviation: Double
     /// "SANE samples", "prompts + noise", "prompt averages", "prompts".
     public var groups: [AuditGroup]
     public var verdicts: [AuditVerdict]
+
+    /// A calibration stops within this relative distance of D …
+    public static let calibrationTolerance = 0.03
+    /// … or after this many trials.
+    public static let calibrationTrials = 8
+    /// A kept group farther than this (relative) from D is flagged in `distanceWarnings`.
+    public static let distanceWarningTolerance = 0.10
 
     /// Fine-tuning of every audited group (same recipe as `sane finetune`).
     public struct FineTuningRequest {
@@ -90,10 +121,21 @@ public struct GenerationAudit: Codable, Sendable {
         }
         let promptTokens = try prompts.map(tokens)                                      // E × (N, d_t)
         let trainingTokens = try training.flatMap { try encoder.tokenize(trajectory: $0, preprocessing: prep, seed: seed) }
+        func promptDistance(_ t: TokenSequence) -> Double { promptTokens.map { distance(t, $0) }.min() ?? .nan }
         func distances(_ state: StateDict) throws -> (prompt: Double, training: Double) {
             let t = try tokens(state)
-            return (promptTokens.map { distance(t, $0) }.min() ?? .nan, trainingTokens.map { distance(t, $0) }.min() ?? .nan)
+            return (promptDistance(t), trainingTokens.map { distance(t, $0) }.min() ?? .nan)
         }
+        /// Mean distance to the nearest prompt of weight sets (what calibration measures).
+        func meanPromptDistance(_ states: [StateDict]) throws -> Double {
+            try states.map { promptDistance(try tokens($0)) }.reduce(0, +) / Double(max(states.count, 1))
+        }
+
+        let saneStates = kept.map(\.stateDict)
+        let saneDistances = try saneStates.map(distances)
+        let target = saneDistances.map(\.prompt).reduce(0, +) / Double(max(saneDistances.count, 1))    // D
+        /// Mean of `d` / D.
+        func ratio(_ d: [Double]) -> Double? { target > 0 ? d.reduce(0, +) / Double(max(d.count, 1)) / target : nil }
 
         var g = SeededGenerator(seed: seed ^ 0xA0D1_7000)
         var conditioning = g.fork()
@@ -101,7 +143,7 @@ public struct GenerationAudit: Codable, Sendable {
         var scored = 0
         let total = 2 * k
         /// Scores k weight sets on validation, keeps the best m, returns the group.
-        func group(_ name: String, _ candidates: [StateDict]) throws -> (AuditGroup, [StateDict]) {
+        func group(_ name: String, _ candidates: [StateDict], calibration: DistanceCalibration) throws -> (AuditGroup, [StateDict]) {
             let accuracies = try candidates.map { state -> Double in
                 defer { scored += 1; progress?(scored, total) }
                 return sampler.scorer(try sampler.network(state, data: data, using: &conditioning), data.validation)
@@ -110,53 +152,55 @@ public struct GenerationAudit: Codable, Sendable {
             let states = best.map { candidates[$0] }
             let d = try states.map(distances)
             return (AuditGroup(name: name, validationAccuracy: best.map { accuracies[$0] }, distanceToPrompt: d.map(\.prompt),
-                               distanceToTraining: d.map(\.training)), states)
+                               distanceToTraining: d.map(\.training), distanceRatio: ratio(d.map(\.prompt)), calibration: calibration), states)
         }
 
-        let saneStates = kept.map(\.stateDict)
-        let saneDistances = try saneStates.map(distances)
         var groups = [AuditGroup(name: "SANE samples", validationAccuracy: kept.map(\.validationAccuracy),
-                                 distanceToPrompt: saneDistances.map(\.prompt), distanceToTraining: saneDistances.map(\.training))]
+                                 distanceToPrompt: saneDistances.map(\.prompt), distanceToTraining: saneDistances.map(\.training),
+                                 distanceRatio: ratio(saneDistances.map(\.prompt)))]
         var states = [saneStates]
-        let sigma = saneDistances.map(\.prompt).reduce(0, +) / Double(max(saneDistances.count, 1))
 
-        /// k noisy prompts at noise level σ, as weights.
+        /// k noisy prompts at noise level σ, as weights; the same prompts and ε for every σ.
+        let noiseStream = g.fork()
         func noisy(_ sigma: Double) throws -> [StateDict] {
-            try (0..<k).map { _ in
-                let p = promptTokens[g.int(below: promptTokens.count)]
+            var s = noiseStream
+            return try (0..<k).map { _ in
+                let p = promptTokens[s.int(below: promptTokens.count)]
                 let x = Tensor(hostShape: p.tokens.shape) { x in
                     p.tokens.withHostBuffer { t in p.mask.withHostBuffer { mask in
-                        for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * g.normal() }
+                        for i in 0..<p.tokens.count { x[i] = t[i] + Float(sigma) * mask[i] * s.normal() }
                     } }
                 }
                 return try encoder.weights(fromTokens: x, like: sampler.reference, preprocessing: prep)
             }
         }
-        // Re-aligning a noisy model can pick another permutation than its prompt's, which moves it
-        // farther than σ; three calibration rounds rescale σ ← σ · D / (measured mean distance).
-        var noiseSigma = sigma
-        for _ in 0..<3 where sigma > 0 {
-            let measured = try noisy(noiseSigma).map { try distances($0).prompt }.reduce(0, +) / Double(k)
-            if measured > 0 { noiseSigma *= sigma / measured }
-        }
-        let (noiseGroup, noiseStates) = try group("prompts + noise", try noisy(noiseSigma))
+        let noiseCalibration = try calibrate(target: target, start: target) { try meanPromptDistance(try noisy($0)) }
+        let (noiseGroup, noiseStates) = try group("prompts + noise", try noisy(noiseCalibration.parameter), calibration: noiseCalibration)
         groups.append(noiseGroup); states.append(noiseStates)
 
         if promptTokens.count >= 2 {
-            let averages = (0..<k).map { _ -> Tensor in
+            let pairs = (0..<k).map { _ -> (a: TokenSequence, b: TokenSequence, gap: Double) in
                 let a = g.int(below: promptTokens.count)
                 var b = g.int(below: promptTokens.count - 1)
                 if b >= a { b += 1 }
-                let (pa, pb) = (promptTokens[a], promptTokens[b])
-                let gap = distance(pa, pb)
-                let t = Float(gap > 0 ? min(0.5, sigma / gap) : 0.5)
-                return Tensor(hostShape: pa.tokens.shape) { x in
-                    pa.tokens.withHostBuffer { ta in pb.tokens.withHostBuffer { tb in
-                        for i in 0..<pa.tokens.count { x[i] = (1 - t) * ta[i] + t * tb[i] }
-                    } }
+                return (promptTokens[a], promptTokens[b], distance(promptTokens[a], promptTokens[b]))
+            }
+            /// The k averages with t = min(½, c·D / gap) (½ for coincident prompts), as weights.
+            func averages(_ c: Double) throws -> [StateDict] {
+                try pairs.map { pair in
+                    let t = Float(pair.gap > 0 ? min(0.5, c * target / pair.gap) : 0.5)
+                    let x = Tensor(hostShape: pair.a.tokens.shape) { x in
+                        pair.a.tokens.withHostBuffer { ta in pair.b.tokens.withHostBuffer { tb in
+                            for i in 0..<pair.a.tokens.count { x[i] = (1 - t) * ta[i] + t * tb[i] }
+                        } }
+                    }
+                    return try encoder.weights(fromTokens: x, like: sampler.reference, preprocessing: prep)
                 }
             }
-            let (averageGroup, averageStates) = try group("prompt averages", try averages.map { try encoder.weights(fromTokens: $0, like: sampler.reference, preprocessing: prep) })
+            // Beyond c = max gap / 2D every t is ½: the averages cannot get farther.
+            let upper = target > 0 ? max(pairs.map(\.gap).max()! / (2 * target), 0) : 0
+            let averageCalibration = try calibrate(target: target, start: min(1, upper), upper: upper) { try meanPromptDistance(try averages($0)) }
+            let (averageGroup, averageStates) = try group("prompt averages", try averages(averageCalibration.parameter), calibration: averageCalibration)
             groups.append(averageGroup); states.append(averageStates)
         }
         let promptScores = try prompts.map { sampler.scorer(try sampler.network($0, data: data, using: &conditioning), data.validation) }
@@ -187,7 +231,64 @@ public struct GenerationAudit: Codable, Sendable {
                          saneFineTunedTestAccuracy: mean(sane.fineTunedTestAccuracy), baselineFineTunedTestAccuracy: mean(b.fineTunedTestAccuracy),
                          saneBeatsBaseline: mean(sane.validationAccuracy)! >= mean(b.validationAccuracy)! + margin)
         }
-        return GenerationAudit(targetDistance: sigma, noiseStandardDeviation: noiseSigma, groups: groups, verdicts: verdicts)
+        return GenerationAudit(targetDistance: target, noiseStandardDeviation: noiseCalibration.parameter, groups: groups, verdicts: verdicts)
+    }
+
+    /// Solves f(p) = D for a parameter p ≥ 0 of a baseline, f(p) the mean measured distance of its
+    /// draws made with p (increasing in p, f(0) = 0: the prompts themselves). Bracket: p = `start`,
+    /// doubled (up to `upper`) while f(p) < D; then regula falsi between the bracket's ends with the
+    /// Illinois modification (an end kept twice in a row has its residual halved), from (0, 0),
+    /// until |f(p)/D − 1| ≤ `tolerance` or `trials` measurements. Returns the trial closest to D
+    /// (a trial of p = 0 when D is 0 or not finite).
+    public static func calibrate(target: Double, start: Double, upper: Double = .infinity, tolerance: Double = calibrationTolerance,
+                                 trials: Int = calibrationTrials, measure: (Double) throws -> Double) rethrows -> DistanceCalibration {
+        guard target > 0, target.isFinite, start > 0, upper > 0 else { return DistanceCalibration(parameter: 0, distanceRatio: .nan, trials: 0) }
+        var best = DistanceCalibration(parameter: 0, distanceRatio: .infinity, trials: 0)
+        var done: Bool { abs(best.distanceRatio - 1) <= tolerance || best.trials >= trials }
+        /// f(p) − D, recording the trial.
+        func residual(_ p: Double) throws -> Double {
+            let f = try measure(p)
+            best.trials += 1
+            best.trialParameters.append(p); best.trialRatios.append(f / target)
+            if abs(f / target - 1) < abs(best.distanceRatio - 1) { (best.parameter, best.distanceRatio) = (p, f / target) }
+            return f - target
+        }
+        var lo = (p: 0.0, r: -target)
+        var hi = (p: min(start, upper), r: 0.0)
+        hi.r = try residual(hi.p)
+        while hi.r < 0, hi.p < upper, !done {
+            lo = hi
+            hi.p = min(2 * hi.p, upper)
+            hi.r = try residual(hi.p)
+        }
+        var kept = 0                                                    // +1: hi was replaced last, −1: lo
+        while hi.r >= 0, !done {
+            var p = lo.p - lo.r * (hi.p - lo.p) / (hi.r - lo.r)
+            if !(p > lo.p && p < hi.p) { p = (lo.p + hi.p) / 2 }
+            let r = try residual(p)
+            if r >= 0 {
+                hi = (p, r)
+                if kept == 1 { lo.r /= 2 }
+                kept = 1
+            } else {
+                lo = (p, r)
+                if kept == -1 { hi.r /= 2 }
+                kept = -1
+            }
+        }
+        return best
+    }
+
+    /// One line per kept baseline group whose mean distance to the prompts is more than
+    /// `distanceWarningTolerance` off D (the comparison is then not at matched distance).
+    public var distanceWarnings: [String] {
+        groups.compactMap { g in
+            guard g.calibration != nil, let r = g.distanceRatio, !(abs(r - 1) <= GenerationAudit.distanceWarningTolerance) else { return nil }
+            var line = String(format: "warning: the kept %@ are at %.2f × the SANE samples' distance to the prompts (more than %.0f %% off; not a matched-distance comparison",
+                              g.name, r, 100 * GenerationAudit.distanceWarningTolerance)
+            if let c = g.calibration { line += String(format: "; all its draws at %.2f ×", c.distanceRatio) }
+            return line + ")"
+        }
     }
 
     /// √(Σ M·(a − b)² / Σ M) over the entries real in both sequences.

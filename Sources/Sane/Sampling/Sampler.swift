@@ -248,13 +248,31 @@ public struct SampledModel: Sendable {
     /// The tokens its weights were de-tokenized from (aligned, standardized).
     public var tokens: Tensor                                                   // [N, d_t]
     public var validationAccuracy: Double
-    /// The network `validationAccuracy` was measured on: `stateDict` with the BatchNorm running
-    /// statistics set by conditioning (§7.4). What `sane sample` writes, so a sample file loaded in
-    /// evaluation mode is the model that was scored; equal to `stateDict` without BatchNorm.
-    public var evaluatedStateDict: StateDict
+    /// What BatchNorm conditioning (§7.4) changed: the entries of the scored network's state dict
+    /// that differ from `stateDict` (the running statistics; empty without BatchNorm). Only these
+    /// are kept, not a second copy of the weights.
+    public var conditionedEntries: StateDict
     /// Round (0 = from the prompts or the prior) and index among that round's k draws.
     public var round: Int
     public var draw: Int
+
+    /// The network `validationAccuracy` was measured on: `stateDict` with `conditionedEntries` in
+    /// place. What `sane sample` writes, so a sample file loaded in evaluation mode is the model
+    /// that was scored; equal to `stateDict` without BatchNorm.
+    public var evaluatedStateDict: StateDict {
+        var state = stateDict
+        for (key, value) in conditionedEntries.items { state[key] = value }
+        return state
+    }
+
+    /// The entries of `evaluated` that differ from `base`: a key `base` lacks, another shape, or
+    /// any other value.
+    public static func changes(from base: StateDict, to evaluated: StateDict) -> StateDict {
+        StateDict(evaluated.items.filter { key, value in
+            guard let old = base[key], old.shape == value.shape else { return true }
+            return old.withHostBuffer { a in value.withHostBuffer { b in !a.elementsEqual(b) } }
+        })
+    }
 }
 
 /// The scores of one round: all k draws, and the indices of the m kept, best first.
@@ -388,10 +406,10 @@ public final class ModelSampler {
         }
         var g = SeededGenerator(seed: settings.seed)
         var conditioning = g.fork()
-        /// Validation accuracy of `state`, BatchNorm-conditioned, and the conditioned weights.
-        func scored(_ state: StateDict) throws -> (accuracy: Double, evaluated: StateDict) {
+        /// Validation accuracy of `state`, BatchNorm-conditioned, and what conditioning changed.
+        func scored(_ state: StateDict) throws -> (accuracy: Double, conditioned: StateDict) {
             let net = try network(state, data: data, using: &conditioning)
-            return (scorer(net, data.validation), net.stateDict())
+            return (scorer(net, data.validation), SampledModel.changes(from: state, to: net.stateDict()))
         }
         func score(_ state: StateDict) throws -> Double { try scored(state).accuracy }
 
@@ -452,10 +470,9 @@ public final class ModelSampler {
                 let state = try encoder.weights(fromTokens: draw.tokens, like: reference, zoo: zoo)
                 try state.checkFinite("draw \(i) of round \(round) (decoded weights)",
                                       hint: "lower --bandwidth or --prior-std; check that the run trained without diverging")
-                let (accuracy, evaluated) = try scored(state)
+                let (accuracy, conditioned) = try scored(state)
                 candidates.append(SampledModel(stateDict: state, latents: draw.latents, tokens: draw.tokens, validationAccuracy: accuracy,
-                                               evaluatedStateDict: evaluated,
-                                               round: round, draw: i))
+                                               conditionedEntries: conditioned, round: round, draw: i))
                 onProgress?(round, i + 1, draws.count)
             }
             let best = ModelSampler.best(candidates.map(\.validationAccuracy), keep: settings.keep)
