@@ -40,7 +40,8 @@ struct ProbeCommand: ParsableCommand {
         R², SANE auto − s(W) per split, and for the controls in how many splits the claim rule \
         holds ("k of K"); then split 0's tables. probe.json keeps every split's probe under \
         "repeatedSplits". With --select-run-epoch the checkpoint is chosen by the mean \
-        validation R² averaged over all K splits. K = 1 (the default) is the one-split probe.
+        validation R² averaged over all K splits; --predict and probe_accuracy.svg use split 0's \
+        probes. K = 1 (the default) is the one-split probe.
 
         Writes probe.json (every score, λ and test prediction), probe.md (tables) and \
         probe_accuracy.svg (predicted vs true test accuracy) into --out \
