@@ -181,23 +181,25 @@ struct ProbeCommand: ParsableCommand {
 
         if json {
             print(String(decoding: jsonData, as: UTF8.self))
-        } else if let repeated = report.repeatedSplits {
-            print("\(title), over \(repeated.count) model splits (split 0: \(counts))")
-            print(repeated.table.plainText, terminator: "")
-            if !repeated.differences.isEmpty {
-                print("SANE auto − s(W), test R² per split:")
-                print(repeated.differenceTable.plainText, terminator: "")
-            }
-            if !repeated.controls.isEmpty {
-                print("controls (mean R² over splits; splits where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
-                print(repeated.controlTable.plainText, terminator: "")
-            }
         } else {
-            print("\(title) (\(counts))")
-            print(report.table.plainText, terminator: "")
-            if !report.verdicts.isEmpty {
-                print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
-                print(report.controlTable.plainText, terminator: "")
+            if let repeated = report.repeatedSplits {
+                print("\(title), over \(repeated.count) model splits (split 0: \(counts))")
+                print(repeated.table.plainText, terminator: "")
+                if !repeated.differences.isEmpty {
+                    print("SANE auto − s(W), test R² per split:")
+                    print(repeated.differenceTable.plainText, terminator: "")
+                }
+                if !repeated.controls.isEmpty {
+                    print("controls (mean R² over splits; splits where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
+                    print(repeated.controlTable.plainText, terminator: "")
+                }
+            } else {
+                print("\(title) (\(counts))")
+                print(report.table.plainText, terminator: "")
+                if !report.verdicts.isEmpty {
+                    print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
+                    print(report.controlTable.plainText, terminator: "")
+                }
             }
             if let predictions {
                 let chosen = predictions.chosen.map { String(format: "%@ by %@ (val R² %.3f)", $0.target.rawValue, $0.method, $0.validationR2) }

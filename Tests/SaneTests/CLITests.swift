@@ -294,7 +294,7 @@ final class CLITests: ScratchFolderTestCase {
         let args = ["probe", "--model", runURL.path, "--zoo", zooURL.path, "--epochs", "0-2", "--splits", "3", "--split-seed", "4"]
         let r = try run(args + ["--out", scratch.path + "/a"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("over 3 model splits") && r.stdout.contains("SANE auto − s(W)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("over 3 model splits") && r.stdout.contains("SANE auto − s(W)") && r.stdout.contains("wrote probe.json"), r.stdout)
         let markdown = try String(contentsOf: scratch.appendingPathComponent("a/probe.md"), encoding: .utf8)
         XCTAssertTrue(markdown.hasPrefix("# Test R² of linear probes on zoo, epochs 0-2, over 3 model splits\n"), markdown)
         for part in ["| test_acc | SANE auto (", "## SANE auto − s(W) (test R², per split)", "## Controls over the splits (mean R²)", " of 3 (0.05) |",
