@@ -32,6 +32,17 @@ struct ProbeCommand: ParsableCommand {
         kept with `sane pretrain --keep-every`, chosen by mean validation R²; recorded in \
         probe.json). Test R² is computed once, for the chosen configuration.
 
+        Repeated splits (--splits K, for small zoos where test R² moves with the split): split 0 \
+        is the run's split, splits 1…K−1 are distinct 70/15/15 splits by model drawn with \
+        --split-seed. Every checkpoint is embedded once; each split runs the whole protocol above \
+        (λ and pooling chosen on its own validation models, controls, test R² once). probe.md \
+        starts with mean ± std (n−1) and min–max of test R² over the splits, the mean validation \
+        R², SANE auto − s(W) per split, and for the controls in how many splits the claim rule \
+        holds ("k of K"); then split 0's tables. probe.json keeps every split's probe under \
+        "repeatedSplits". With --select-run-epoch the checkpoint is chosen by the mean \
+        validation R² averaged over all K splits; --predict and probe_accuracy.svg use split 0's \
+        probes. K = 1 (the default) is the one-split probe.
+
         Writes probe.json (every score, λ and test prediction), probe.md (tables) and \
         probe_accuracy.svg (predicted vs true test accuracy) into --out \
         (default: RUN/probe-<zoo>, or probe-<zoo> without a run).
@@ -48,6 +59,7 @@ struct ProbeCommand: ParsableCommand {
           sane probe --model runs/half --zoo ZOO --epochs 0-5 --json
           sane probe --model runs/seed --zoo ZOO --pooling mean,layers,tokens
           sane probe --model runs/keep --zoo ZOO --epochs 0-5 --select-run-epoch
+          sane probe --model runs/keep --zoo ZOO --epochs 0-5 --select-run-epoch --splits 10
           sane probe --zoo ../shared/zoos/mnist-cnn-hyper --epochs 0-10   # W, s(W)
           sane probe --model runs/seed --zoo ZOO --predict my-models/      # predictions.csv
         """
@@ -60,6 +72,9 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Poolings of the SANE token latents to probe, comma-separated: mean, layers, tokens; or auto (all three, chosen per target on validation).") var pooling = "auto"
     @Flag(help: "Choose the run's checkpoint among those kept with --keep-every by mean validation R².") var selectRunEpoch = false
     @Option(help: "Seed of the label permutation of the shuffled-label control.") var shuffleSeed: UInt64 = 0
+    @Option(help: "Number of model-level splits to probe (split 0 = the run's; the others seeded, distinct, 70/15/15); results are aggregated over them.")
+    var splits = 1
+    @Option(help: "Seed of the generator that draws splits 1…K−1 (default 0; needs --splits 2 or more).") var splitSeed: UInt64?
     @Option(help: "Predict test_acc, epoch and ggap of these checkpoints (a folder of *.safetensors/*.pt/*.pth, one file, or a zoo) with the probes fitted on --zoo.")
     var predict: String?
     @Option(help: "Output folder.") var out: String?
@@ -70,6 +85,8 @@ struct ProbeCommand: ParsableCommand {
         do { _ = try poolings() } catch let error as SaneError { throw ValidationError("--pooling: \(error)") }
         guard !(selectRunEpoch && encoderOptions.runEpoch != nil) else { throw ValidationError("--select-run-epoch chooses the checkpoint; leave out --run-epoch") }
         guard !selectRunEpoch || model != nil else { throw ValidationError("--select-run-epoch needs --model") }
+        do { try RepeatedSplits.validate(count: splits) } catch let error as SaneError { throw ValidationError(error.description) }
+        guard splitSeed == nil || splits > 1 else { throw ValidationError("--split-seed draws splits 1…K−1; it needs --splits 2 or more") }
     }
 
     func poolings() throws -> [EmbeddingPooling] {
@@ -88,15 +105,18 @@ struct ProbeCommand: ParsableCommand {
             let run = RunFolder(path: model)
             let selectBar = ProgressBar("choose checkpoint", total: 1)
             selectBar.quiet = json || !world.isRoot
-            let chosen = try CheckpointSelection(run: run, epochs: run.checkpointEpochs(), zoo: zoo, zooEpochs: epochs, poolings: try poolings()) {
+            let chosen = try CheckpointSelection(run: run, epochs: run.checkpointEpochs(), zoo: zoo, zooEpochs: epochs, poolings: try poolings(),
+                                                 splitCount: splits, splitSeed: splitSeed ?? 0) {
                 selectBar.total = $1; selectBar.update($0, detail: "checkpoints")
             }
             selectBar.finish()
             checkpointSelection = chosen
             options.runEpoch = chosen.chosenEpoch
-            if !json && world.isRoot { print("checkpoint: run epoch \(chosen.chosenEpoch) (\(CheckpointSelection.rule))") }
+            if !json && world.isRoot { print("checkpoint: run epoch \(chosen.chosenEpoch) (\(chosen.rule))") }
         }
         let encoder = try model.map { try loadEncoder($0, options: options) }
+        // Drawn before embedding, so that a zoo too small for K splits fails at once.
+        let modelSplits = try RepeatedSplits.draw(zoo: zoo, firstSeed: encoder?.splitSeed(for: zoo) ?? 42, count: splits, seed: splitSeed ?? 0)
         let bar = ProgressBar("probe", total: 1)
         bar.quiet = json || !world.isRoot
         let control = encoder?.untrainedControl()
@@ -116,8 +136,8 @@ struct ProbeCommand: ParsableCommand {
         if let skipped = toPredict?.skipped, !skipped.isEmpty {
             diagnostic("warning: --predict: skipped \(skipped.count) checkpoints (NaN/Inf or |w| > 100), e.g. \(skipped[0])")
         }
-        var report = try PropertyProbe.run(data, zoo: selection.zoo, epochs: epochs, shuffleSeed: shuffleSeed,
-                                           predicting: toPredict, named: predict)
+        var report = try PropertyProbe.run(data, splits: modelSplits, splitSeed: splitSeed ?? 0, zoo: selection.zoo, epochs: epochs,
+                                           shuffleSeed: shuffleSeed, predicting: toPredict, named: predict)
         report.checkpointSelection = checkpointSelection
         report.runEpoch = options.runEpoch
 
@@ -130,21 +150,21 @@ struct ProbeCommand: ParsableCommand {
         try AtomicFile.write(jsonData, to: folder.appendingPathComponent("probe.json"))
         let title = "Test R² of linear probes on \(zooName(selection.zoo)), epochs \(selection.epochs ?? "all")"
         let counts = "\(report.samples["train"]!) train / \(report.samples["validation"]!) validation / \(report.samples["test"]!) test checkpoints"
-        try AtomicFile.write(Data("""
-            # \(title)
-
-            \(counts)\(model.map { ", SANE run `\($0)`" } ?? "").
+        let run = model.map { ", SANE run `\($0)`" } ?? ""
+        let head = report.repeatedSplits.map { repeatedMarkdown($0, title: title, run: run) + "\n## Split 0 (the run's split)\n\n" } ?? "# \(title)\n\n"
+        try AtomicFile.write(Data((head + """
+            \(counts)\(run).
 
             \(report.table.markdown)
-            ## Controls: trained SANE vs untrained SANE vs shuffled labels (R²)
+            \(heading)# Controls: trained SANE vs untrained SANE vs shuffled labels (R²)
 
             \(report.verdicts.isEmpty
                 ? "No SANE run was given (`--model`), so there is no SANE claim to control; the shuffled-label control of every baseline is in the table below.\n"
                 : "A claim stands where the trained SANE's validation R² beats both controls by ≥ \(PropertyProbe.controlMargin).\n\n\(report.controlTable.markdown)")
-            ## Every probe
+            \(heading)# Every probe
 
             \(report.detailTable.markdown)
-            """.utf8), to: folder.appendingPathComponent("probe.md"))
+            """).utf8), to: folder.appendingPathComponent("probe.md"))
         let truth = report.testPredictions.map { $0.truth[ProbeTarget.testAccuracy.rawValue]! }
         let series = report.methods.filter { $0 != .weights }.map { method in
             PlotSeries(name: method.description, x: truth,
@@ -162,11 +182,24 @@ struct ProbeCommand: ParsableCommand {
         if json {
             print(String(decoding: jsonData, as: UTF8.self))
         } else {
-            print("\(title) (\(counts))")
-            print(report.table.plainText, terminator: "")
-            if !report.verdicts.isEmpty {
-                print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
-                print(report.controlTable.plainText, terminator: "")
+            if let repeated = report.repeatedSplits {
+                print("\(title), over \(repeated.count) model splits (split 0: \(counts))")
+                print(repeated.table.plainText, terminator: "")
+                if !repeated.differences.isEmpty {
+                    print("SANE auto − s(W), test R² per split:")
+                    print(repeated.differenceTable.plainText, terminator: "")
+                }
+                if !repeated.controls.isEmpty {
+                    print("controls (mean R² over splits; splits where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
+                    print(repeated.controlTable.plainText, terminator: "")
+                }
+            } else {
+                print("\(title) (\(counts))")
+                print(report.table.plainText, terminator: "")
+                if !report.verdicts.isEmpty {
+                    print("controls (R²; a claim stands where trained val R² ≥ both controls' + \(PropertyProbe.controlMargin)):")
+                    print(report.controlTable.plainText, terminator: "")
+                }
             }
             if let predictions {
                 let chosen = predictions.chosen.map { String(format: "%@ by %@ (val R² %.3f)", $0.target.rawValue, $0.method, $0.validationR2) }
@@ -182,5 +215,38 @@ struct ProbeCommand: ParsableCommand {
             }
             print("wrote probe.json, probe.md, probe_accuracy.svg\(predictions == nil ? "" : ", predictions.json, predictions.csv") to \(folder.path)")
         }
+    }
+
+    /// "#" for one split; "##" under repeated splits, where split 0's tables are a section.
+    var heading: String { splits > 1 ? "##" : "#" }
+
+    /// The head of probe.md for repeated splits: the aggregates over the splits.
+    func repeatedMarkdown(_ repeated: RepeatedSplitsReport, title: String, run: String) -> String {
+        let sizes = repeated.splits[0].models
+        var text = """
+            # \(title), over \(repeated.count) model splits
+
+            \(repeated.count) splits of the zoo's models (\(sizes.train.count) train / \(sizes.validation.count) validation / \(sizes.test.count) test \
+            models each)\(run); split 0 is the run's split (seed 42 without a run), splits 1–\(repeated.count - 1) are drawn with --split-seed \(repeated.splitSeed). \
+            Every split chooses λ per method and the pooling per target on its own validation models; test R² is computed \
+            once per split. Mean ± sample std (n−1) and min–max over the splits.
+
+            \(repeated.table.markdown)
+            """
+        if !repeated.differences.isEmpty {
+            text += "\n## SANE auto − s(W) (test R², per split)\n\n\(repeated.differenceTable.markdown)"
+        }
+        if !repeated.controls.isEmpty {
+            text += """
+
+                ## Controls over the splits (mean R²)
+
+                In each split a claim stands where the trained SANE's validation R² beats both controls by ≥ \(PropertyProbe.controlMargin); \
+                the last column counts the splits where it does.
+
+                \(repeated.controlTable.markdown)
+                """
+        }
+        return text
     }
 }

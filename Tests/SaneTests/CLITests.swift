@@ -286,6 +286,60 @@ final class CLITests: ScratchFolderTestCase {
         XCTAssertTrue(markdown.contains("| test_acc | s(W)"), markdown)
     }
 
+    /// `--splits 1` (and no --splits) writes the bytes the one-split probe wrote before repeated
+    /// splits existed (Golden/probe-k1: `sane probe` of main 367165a, Scripts/golden/make_probe_k1_golden.sh).
+    func testProbeOneSplitIsUnchanged() throws {
+        let zoo = try ProbeTests.sharedZoos().appendingPathComponent("mnist-cnn-seed")
+        let golden = try XCTUnwrap(Bundle.module.url(forResource: "Golden/probe-k1", withExtension: nil))
+        for (name, extra) in [("default", [String]()), ("k1", ["--splits", "1"])] {
+            let r = try run(["probe", "--zoo", zoo.path, "--epochs", "0-2", "--out", scratch.path + "/" + name] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            for file in ["probe.json", "probe.md"] {
+                let written = try Data(contentsOf: scratch.appendingPathComponent(name + "/" + file))
+                XCTAssertEqual(written, try Data(contentsOf: golden.appendingPathComponent(file)), "\(name) \(file) differs from the one-split probe")
+            }
+        }
+    }
+
+    /// `sane probe --splits 3` with a tiny SANE run: the aggregates head probe.md, split 0's tables
+    /// follow, probe.json keeps the three splits, the same seed writes the same bytes; impossible
+    /// split counts are refused with one line.
+    func testProbeRepeatedSplits() throws {
+        let zooURL = scratch.appendingPathComponent("zoo")
+        try SyntheticZoo.linkSeedModels(8, into: zooURL)
+        let runURL = scratch.appendingPathComponent("run")
+        _ = try SyntheticZoo.trainTinyRun(on: ZooSelection(path: zooURL.path, epochs: [0, 1, 2]), permutations: 1, at: runURL.path)
+        let args = ["probe", "--model", runURL.path, "--zoo", zooURL.path, "--epochs", "0-2", "--splits", "3", "--split-seed", "4"]
+        let r = try run(args + ["--out", scratch.path + "/a"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("over 3 model splits") && r.stdout.contains("SANE auto − s(W)") && r.stdout.contains("wrote probe.json"), r.stdout)
+        let markdown = try String(contentsOf: scratch.appendingPathComponent("a/probe.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.hasPrefix("# Test R² of linear probes on zoo, epochs 0-2, over 3 model splits\n"), markdown)
+        for part in ["| test_acc | SANE auto (", "## SANE auto − s(W) (test R², per split)", "## Controls over the splits (mean R²)", " of 3 (0.05) |",
+                     "## Split 0 (the run's split)", "### Controls: trained SANE", "### Every probe"] {
+            XCTAssertTrue(markdown.contains(part), "probe.md lacks '\(part)':\n\(markdown)")
+        }
+        let json = try Data(contentsOf: scratch.appendingPathComponent("a/probe.json"))
+        let report = try SaneJSON.decoder().decode(PropertyProbeReport.self, from: json)
+        XCTAssertEqual(report.repeatedSplits?.splits.count, 3)
+        XCTAssertEqual(report.repeatedSplits?.splitSeed, 4)
+        XCTAssertEqual(try run(args + ["--out", scratch.path + "/b"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: scratch.appendingPathComponent("b/probe.json")), json, "same seed, same bytes")
+        XCTAssertEqual(try String(contentsOf: scratch.appendingPathComponent("b/probe.md"), encoding: .utf8), markdown)
+
+        let small = scratch.appendingPathComponent("small")
+        try SyntheticZoo.linkSeedModels(6, into: small)
+        for (arguments, phrase) in [(["--zoo", zooURL.path, "--splits", "0"], "--splits must be 1 or more"),
+                                    (["--zoo", zooURL.path, "--split-seed", "3"], "--split-seed draws splits"),
+                                    (["--zoo", small.path, "--splits", "2"], "empty validation or test set")] {
+            let e = try run(["probe"] + arguments + ["--out", scratch.path + "/never"])
+            XCTAssertNotEqual(e.status, 0, "\(arguments)")
+            XCTAssertTrue(e.stderr.contains(phrase), "\(arguments): \(e.stderr)")
+            XCTAssertEqual(e.stderr.split(separator: "\n").filter { $0.contains("rror") }.count, 1, "one error line: \(e.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.path + "/never"))
+    }
+
     /// A command that fails before it writes leaves no folder it created (a folder holding only a
     /// lock file confused reruns); a folder that existed stays, without a lock file in it.
     func testFailedCommandsLeaveNoOutputFolder() throws {

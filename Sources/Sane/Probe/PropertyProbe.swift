@@ -278,6 +278,9 @@ public struct PropertyProbeReport: Codable, Sendable {
     public var predicted: String?
     public var predictions: [Prediction]?
     public var skipped: [String]
+    /// With `sane probe --splits K`, K > 1: every split's probe and the aggregates over the splits
+    /// (split 0 is the one the fields above describe); nil (absent from probe.json) for one split.
+    public var repeatedSplits: RepeatedSplitsReport?
 
     /// For `target`, the probed method with the highest validation R² among W, s(W) and the
     /// trained SANE's poolings (the untrained control is never chosen); test R² plays no part.
@@ -450,11 +453,14 @@ public enum PropertyProbe {
 
 /// Choosing the checkpoint of a SANE run on validation data: every kept checkpoint is probed
 /// (SANE features only, every target) and the one with the highest mean validation R² over the
-/// targets, each with its pooling chosen on validation, wins (ties: the later epoch). Test
-/// numbers play no part.
+/// targets, each with its pooling chosen on validation, wins (ties: the later epoch). With
+/// repeated splits (`splitCount` > 1) the score is that mean averaged over the splits, each split
+/// choosing its poolings on its own validation models. Test numbers play no part.
 public struct CheckpointSelection: Codable, Sendable {
     /// The rule, in words, for the report.
     public static let rule = "highest mean validation R² over test_acc, epoch and ggap (pooling chosen per target on validation)"
+    /// The rule with `count` repeated splits.
+    public static func rule(splits count: Int) -> String { count > 1 ? rule + ", averaged over \(count) model splits" : rule }
     /// (run epoch, mean validation R²) for every kept checkpoint, ascending.
     public var candidates: [Candidate]
     public var chosenEpoch: Int
@@ -468,8 +474,9 @@ public struct CheckpointSelection: Codable, Sendable {
     /// - Parameters:
     ///   - epochs: the checkpoints of `run` to compare (`RunFolder.checkpointEpochs()`).
     ///   - zooEpochs: the zoo checkpoints probed (nil = all).
+    ///   - splitCount, splitSeed: the repeated splits (`RepeatedSplits.draw`; 1 = the run's split only).
     public init(run: RunFolder, epochs: [Int], zoo: Zoo, zooEpochs: [Int]?, poolings: [EmbeddingPooling],
-                progress: ((Int, Int) -> Void)? = nil) throws {
+                splitCount: Int = 1, splitSeed: UInt64 = 0, progress: ((Int, Int) -> Void)? = nil) throws {
         guard !epochs.isEmpty else {
             throw SaneError("run \(run.url.path) keeps no per-epoch checkpoints to choose from",
                             hint: "train with `sane pretrain --keep-every N`, or pass --run-epoch")
@@ -477,13 +484,16 @@ public struct CheckpointSelection: Codable, Sendable {
         candidates = []
         for (i, epoch) in epochs.enumerated() {
             let encoder = try SANEEncoder(run: run, epoch: epoch)
+            let splits = try RepeatedSplits.draw(zoo: zoo, firstSeed: encoder.splitSeed(for: zoo), count: splitCount, seed: splitSeed)
             let data = try ProbeDataset(source: CheckpointSource(zoo: zoo), encoder: encoder, epochs: zooEpochs, weightLimit: 0, poolings: poolings)
-            let report = try PropertyProbe.run(data, zoo: zoo.directory.path, epochs: zooEpochs)
-            let best = report.poolingChoices.compactMap { c in report.score(c.target, .sane(c.trained))?.validationR2 }
-            candidates.append(.init(epoch: epoch, meanValidationR2: best.reduce(0, +) / Double(max(best.count, 1))))
+            let report = try PropertyProbe.run(data, splits: splits, splitSeed: splitSeed, zoo: zoo.directory.path, epochs: zooEpochs)
+            let score = report.repeatedSplits?.meanChosenValidationR2
+                ?? RepeatedSplitsReport.SplitResult(index: 0, models: splits[0], report).meanChosenValidationR2
+            candidates.append(.init(epoch: epoch, meanValidationR2: score))
             progress?(i + 1, epochs.count)
         }
         chosenEpoch = candidates.max { ($0.meanValidationR2, $0.epoch) < ($1.meanValidationR2, $1.epoch) }!.epoch
+        rule = CheckpointSelection.rule(splits: splitCount)
     }
 }
 
