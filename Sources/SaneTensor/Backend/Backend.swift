@@ -187,10 +187,9 @@ public protocol Backend: Sendable {
     /// argmax = flat in-plane index of the first maximum (NaN wins).
     func maxPoolForward(y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, x: UnsafePointer<Float>,
                         planes: Int, geometry: ConvolutionGeometry)
-    /// dx[p, argmax[p, o]] += dy[p, o]; with `overwrite`, dx (uninitialized) is set to that sum
-    /// over a zero gradient instead (0 where no window's maximum lies).
+    /// dx[p, argmax[p, o]] += dy[p, o].
     func maxPoolBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
-                         planes: Int, geometry: ConvolutionGeometry, overwrite: Bool)
+                         planes: Int, geometry: ConvolutionGeometry)
     /// y = window mean.
     func avgPoolForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, planes: Int, geometry: ConvolutionGeometry)
     /// Every window element += dy/(kh·kw).

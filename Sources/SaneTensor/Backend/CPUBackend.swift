@@ -372,8 +372,8 @@ public struct CPUBackend: Backend {
     }
 
     public func maxPoolBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
-                                planes: Int, geometry: ConvolutionGeometry, overwrite: Bool) {
-        ConvolutionKernels.maxPoolBackward(dy, argmax, dx, planes: planes, geometry, overwrite: overwrite)
+                                planes: Int, geometry: ConvolutionGeometry) {
+        ConvolutionKernels.maxPoolBackward(dy, argmax, dx, planes: planes, geometry)
     }
 
     public func avgPoolForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, planes: Int, geometry: ConvolutionGeometry) {

@@ -425,9 +425,8 @@ public struct ReferenceBackend: Backend {
     }
 
     public func maxPoolBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
-                                planes: Int, geometry g: ConvolutionGeometry, overwrite: Bool) {
+                                planes: Int, geometry g: ConvolutionGeometry) {
         let plane = g.height * g.width, out = g.outputPixels
-        if overwrite { dx.update(repeating: 0, count: planes * plane) }
         for pl in 0..<planes { for o in 0..<out { dx[pl * plane + Int(argmax[pl * out + o])] += dy[pl * out + o] } }
     }
 

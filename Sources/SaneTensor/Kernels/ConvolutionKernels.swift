@@ -213,53 +213,9 @@ public enum ConvolutionKernels {
         }
     }
 
-    /// Backward of `maxPool`: dx[p, argmax[p, o]] += dy[p, o]; with `overwrite`, dx
-    /// (uninitialized) is set to the same sums over a zero gradient.
-    /// `overwrite` with a 2×2/2 window writes each window's four values directly (dy at the
-    /// window's argmax, 0 elsewhere; eight windows at a time, one compare per position on Float
-    /// lanes as in `maxPool`), and zeros the row and column no window covers (odd H or W): one
-    /// pass over dx instead of a zero fill and a scatter (the fill alone was 1.6 % of CNN3 training).
-    public static func maxPoolBackward(_ dy: UnsafePointer<Float>, _ argmax: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<Float>, planes: Int,
-                                       _ g: ConvolutionGeometry, overwrite: Bool = false) {
+    /// Backward of `maxPool`: dx[p, argmax[p, o]] += dy[p, o].
+    public static func maxPoolBackward(_ dy: UnsafePointer<Float>, _ argmax: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<Float>, planes: Int, _ g: ConvolutionGeometry) {
         let plane = g.height * g.width, out = g.outputPixels
-        if overwrite && g.kernelHeight == 2 && g.kernelWidth == 2 && g.stride == 2 {
-            let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.width)
-            let lane = SIMD8<Float>(0, 2, 4, 6, 8, 10, 12, 14), wf = Float(w)
-            precondition(plane < 1 << 23, "maxPoolBackward: planes of 2²³ or more values")
-            for pl in 0..<planes {
-                let d = dx + pl * plane, gy = dy + pl * out, arg = argmax + pl * out
-                for oy in 0..<oh {
-                    let r0 = d + 2 * oy * w, r1 = r0 + w, go = gy + oy * ow, ao = arg + oy * ow
-                    if ow >= 8 {
-                        // the last chunk overlaps the one before (the same values written twice)
-                        for ox in stride(from: 0, to: ow, by: 8) {
-                            let o = Swift.min(ox, ow - 8)
-                            let v = load8(go + o)
-                            let at = SIMD8<Float>(UnsafeRawPointer(ao + o).loadUnaligned(as: SIMD8<Int32>.self))
-                                - (SIMD8(repeating: Float(2 * oy * w + 2 * o)) + lane)
-                            let zero = SIMD8<Float>.zero
-                            var top = SIMD16<Float>(), bottom = SIMD16<Float>()
-                            top.evenHalf = zero.replacing(with: v, where: at .== 0)
-                            top.oddHalf = zero.replacing(with: v, where: at .== 1)
-                            bottom.evenHalf = zero.replacing(with: v, where: at .== wf)
-                            bottom.oddHalf = zero.replacing(with: v, where: at .== wf + 1)
-                            UnsafeMutableRawPointer(r0 + 2 * o).storeBytes(of: top, as: SIMD16<Float>.self)
-                            UnsafeMutableRawPointer(r1 + 2 * o).storeBytes(of: bottom, as: SIMD16<Float>.self)
-                        }
-                    } else {
-                        for ox in 0..<ow {
-                            let v = go[ox], at = Int(ao[ox]) - 2 * oy * w - 2 * ox
-                            r0[2 * ox] = at == 0 ? v : 0; r0[2 * ox + 1] = at == 1 ? v : 0
-                            r1[2 * ox] = at == w ? v : 0; r1[2 * ox + 1] = at == w + 1 ? v : 0
-                        }
-                    }
-                    for ix in 2 * ow..<w { r0[ix] = 0; r1[ix] = 0 }
-                }
-                (d + 2 * oh * w).update(repeating: 0, count: (g.height - 2 * oh) * w)
-            }
-            return
-        }
-        if overwrite { dx.update(repeating: 0, count: planes * plane) }
         for pl in 0..<planes {
             let d = dx + pl * plane, gy = dy + pl * out, arg = argmax + pl * out
             for o in 0..<out { d[Int(arg[o])] += gy[o] }

@@ -48,18 +48,7 @@ extension Variable {
             argmax.withUnsafeMutableBufferPointer { backend.maxPoolForward(y: out, argmax: $0.baseAddress!, x: x.value.readPointer, planes: planes, geometry: geo) }
         }
         return Variable(y, parents: [x]) { [argmax] g in
-            argmax.withUnsafeBufferPointer { arg in
-                if x.grad == nil {
-                    // x's first gradient (the usual case): written whole in one pass, no zero fill first
-                    let dx = Tensor(shape: x.shape) {
-                        backend.maxPoolBackward(dx: $0, dy: g.readPointer, argmax: arg.baseAddress!, planes: planes, geometry: geo, overwrite: true)
-                    }
-                    x.accumulateGradient(dx, using: backend)
-                } else {
-                    backend.maxPoolBackward(dx: x.gradientPointer(), dy: g.readPointer, argmax: arg.baseAddress!, planes: planes, geometry: geo,
-                                            overwrite: false)
-                }
-            }
+            argmax.withUnsafeBufferPointer { backend.maxPoolBackward(dx: x.gradientPointer(), dy: g.readPointer, argmax: $0.baseAddress!, planes: planes, geometry: geo) }
         }
     }
 
