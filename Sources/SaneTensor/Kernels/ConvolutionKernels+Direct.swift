@@ -313,24 +313,18 @@ extension ConvolutionKernels {
 }
 
 extension ConvolutionKernels {
-    /// Per-channel sums, accumulating: s[c] += Σ_{b, k} x[b, c, k]. x [B, C, S], s [C]. Four
-    /// running SIMD8 sums per channel (chunk q of a plane goes to sum q mod 4: four independent
-    /// add chains, where one chain waited on each add's latency — the bias gradients were 2.4 %
-    /// of CNN3 training), in a fixed order; then the four, one horizontal sum and a scalar tail.
+    /// Per-channel sums, accumulating: s[c] += Σ_{b, k} x[b, c, k]. x [B, C, S], s [C]. Eight
+    /// running SIMD lanes per plane (a fixed order), then one horizontal sum and a scalar tail.
     public static func channelSums(_ x: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
-        let full = spatial / 8, quads = full / 4
+        let full = spatial / 8
         for c in 0..<channels {
-            var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0, tail: Float = 0
+            var lanes = SIMD8<Float>.zero, tail: Float = 0
             for b in 0..<batch {
                 let p = x + (b * channels + c) * spatial
-                for q in 0..<quads {
-                    let r = p + q * 32
-                    l0 += load8(r); l1 += load8(r + 8); l2 += load8(r + 16); l3 += load8(r + 24)
-                }
-                for q in (quads * 4)..<full { l0 += load8(p + q * 8) }
+                for q in 0..<full { lanes += load8(p + q * 8) }
                 for k in (full * 8)..<spatial { tail += p[k] }
             }
-            s[c] += ((l0 + l1) + (l2 + l3)).sum() + tail
+            s[c] += lanes.sum() + tail
         }
     }
 }
