@@ -97,6 +97,7 @@ final class ConvolutionGradientTests: GradientCheckCase {
         checkMaxPool([2, 3, 18, 22], nan: [1, 2, 4, 7])            // OW 11: one chunk + overlap
         checkMaxPool([2, 3, 13, 13], nan: [1, 1, 5, 3])            // OW 6 (CNN3's second pool)
         checkMaxPool([3, 2, 4, 4], nan: [2, 1, 3, 0])              // OW 2 (CNN3's third pool)
+        checkMaxPool([2, 2, 30, 30], nan: [0, 1, 29, 28])          // CNN3's first pool: OW 15
     }
 
     private func checkMaxPool(_ shape: [Int], nan: [Int], file: StaticString = #filePath, line: UInt = #line) {
