@@ -177,6 +177,15 @@ final class NewArchitectureSamplingTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(g.distanceRatio), mean / a.targetDistance, accuracy: 1e-12)
         }
         XCTAssertEqual(try SaneJSON.encode(try audit()), try SaneJSON.encode(a), "same seed, same audit")
+        // Decoded models are measured as decoded (in the reference's frame), not re-aligned: the
+        // samples' distances are the RMS between their decoded tokens and the aligned prompts'.
+        let prep = sampler.targetPreprocessing.preprocessing
+        let promptTokens = try prompts.map { try XCTUnwrap(try encoder.tokenize(trajectory: [$0], preprocessing: prep, seed: 1).first) }
+        for (i, sample) in result.kept.enumerated() {
+            let t = TokenSequence(tokens: sample.tokens, mask: promptTokens[0].mask, positions: promptTokens[0].positions)
+            let nearest = promptTokens.map { GenerationAudit.distance(t, $0) }.min()!
+            XCTAssertEqual(a.groups[0].distanceToPrompt[i], nearest, accuracy: 1e-9, "sample \(i)")
+        }
     }
 
     func testNewArchitectureSamplingIsDeterministic() throws {
