@@ -99,6 +99,7 @@ final class CLITests: ScratchFolderTestCase {
             (["sample", "--model", "m", "--out", "o", "--mode", "layers"], "--mode"),
             (["sample", "--model", "m", "--out", "o", "--sampler", "auto", "--prior-std", "10"], "--prior-std"),
             (["sample", "--model", "m", "--out", "o", "--batchnorm-iterations=-1"], "--batchnorm-iterations"),
+            (["probe", "--zoo", "z", "--splits", "1001"], "--splits"),
             (["sample", "--model", "m", "--out", "o", "--halo=-1"], "--halo"),
             (["finetune", "--models", "m", "--epochs=-1"], "--epochs"),
             (["finetune", "--models", "m", "--lr", "nan"], "--lr"),

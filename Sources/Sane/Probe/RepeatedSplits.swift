@@ -48,9 +48,12 @@ public enum RepeatedSplits {
         + "each split chooses λ and pooling on its own validation models; mean ± sample std (n−1), min–max over splits"
 
     /// Refuses a split count below 1 (one line with a hint).
+    /// The most splits one probe runs (each split reruns the whole protocol and keeps its results).
+    public static let maximumCount = 1000
+
     public static func validate(count: Int) throws {
-        guard count >= 1 else {
-            throw SaneError("--splits must be 1 or more, got \(count)",
+        guard (1...maximumCount).contains(count) else {
+            throw SaneError("--splits must be 1 or more and at most \(maximumCount), got \(count)",
                             hint: "1 probes the run's split only; 5–10 show how test R² moves with the split on a small zoo")
         }
     }
