@@ -6,11 +6,13 @@ import Sane
 struct ZooTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a population of CNNs from a JSON config and write it in the Model Zoos layout.",
+        abstract: "Train a population of models (CNNs, ResNets) from a JSON config and write it in the Model Zoos layout.",
         discussion: """
-        The config names the dataset, architecture (CNN, CNN3), epochs and the choices of \
-        activation, init, optimizer (adam, adamw, sgd), lr, weight_decay, dropout, batch_size \
-        and seeds, sampled as a grid or at random (see ZooTrainingConfiguration). Each model gets \
+        The config names the dataset (mnist, fashion-mnist, digits8x8, cifar10), architecture (CNN, CNN3, \
+        Resnet18, Resnet34 with a "width" of base channels), epochs and the choices of \
+        activation, init, optimizer (adam, adamw, sgd), lr, weight_decay, dropout, batch_size, \
+        augment (CIFAR crop + flip), train_size / train_eval_size / test_size subsets and seeds, \
+        sampled as a grid or at random (see ZooTrainingConfiguration; examples in Configs/zoos). Each model gets \
         params.json, result.json and checkpoint_NNNNNN/checkpoints.safetensors for epochs 0…E. \
         The same config gives a byte-identical zoo. Re-running skips finished models (marked \
         'done') and continues unfinished ones after their last finished epoch (from the model's \
