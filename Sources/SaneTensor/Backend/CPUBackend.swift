@@ -288,6 +288,7 @@ public struct CPUBackend: Backend {
         case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .strided: ConvolutionKernels.stridedConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .lanes: ConvolutionKernels.lanesConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .winograd:
             return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
                                                           height: geo.height, width: geo.width)
@@ -333,6 +334,11 @@ public struct CPUBackend: Backend {
         guard let cols = workspace else {
             // direct: the same algorithm as the forward pass chose (no workspace)
             let algorithm = ConvolutionKernels.algorithm(for: geo)
+            if algorithm == .lanes {
+                ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
+                if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
+                return
+            }
             let flat = algorithm == .flat, padded = geo.padding > 0, strided = algorithm == .strided
             if let dweight {
                 if strided { ConvolutionKernels.stridedConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }

@@ -55,6 +55,7 @@ extension ConvolutionKernels {
         case .im2col?: return .im2col
         case .winograd? where winogradApplies(g): return .winograd
         case .strided? where stridedApplies(g): return .strided
+        case .lanes? where lanesApplies(g): return .lanes
         default: break
         }
         if stridedApplies(g) && g.kernelHeight * g.kernelWidth > 1 && g.channels <= 16 && g.outputPixels >= 256 { return .strided }
