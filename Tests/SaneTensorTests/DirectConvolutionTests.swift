@@ -214,9 +214,24 @@ final class DirectConvolutionTests: XCTestCase {
         check(x: [2, 6, 4, 4], w: [4, 6, 2, 2], algorithm: .lanes)
     }
 
-    /// The lanes kernels equal the flat ones to float rounding on CNN3's middle layer with a
-    /// batch of 21 (groups 8, 8, 5) and give bit-identical results on 1 and 2 workers (the
-    /// groups are fixed, weight gradients summed per group and then in group order).
+    /// Winograd F(2×2, 3×3) on the lanes against the definition: CNN3's middle layer, odd and
+    /// even output planes (half tiles at the right and bottom edges), batches of 3, 9 and 13
+    /// (partial groups), padding 0, 1 and 2, channels that are not multiples of 4 or 3 (partial
+    /// product blocks), planes of one tile and fewer tiles than a product block, and more
+    /// tiles than a chunk (`lanesWinogradChunk`) with a partial last chunk.
+    func testLanesWinogradShapes() {
+        check(x: [13, 16, 15, 15], w: [32, 16, 3, 3], algorithm: .lanesWinograd)
+        check(x: [3, 5, 8, 9], w: [7, 5, 3, 3], algorithm: .lanesWinograd)
+        check(x: [9, 2, 6, 6], w: [3, 2, 3, 3], padding: 1, algorithm: .lanesWinograd)
+        check(x: [2, 3, 7, 5], w: [5, 3, 3, 3], padding: 2, algorithm: .lanesWinograd)
+        check(x: [9, 1, 3, 3], w: [2, 1, 3, 3], algorithm: .lanesWinograd)              // one output pixel
+        check(x: [2, 4, 4, 5], w: [1, 4, 3, 3], algorithm: .lanesWinograd)              // 2×3 outputs: 1×2 tiles
+        check(x: [3, 3, 32, 32], w: [16, 3, 3, 3], algorithm: .lanesWinograd)           // 225 tiles: 19 chunks
+    }
+
+    /// The lanes kernels, direct and Winograd, equal the flat ones to float rounding on CNN3's
+    /// middle layer with a batch of 21 (groups 8, 8, 5) and give bit-identical results on 1 and 2
+    /// workers (the groups are fixed, weight gradients summed per group and then in group order).
     func testLanesIsIndependentOfWorkers() {
         var g = SeededGenerator(seed: 13)
         let x = Tensor.normal([21, 16, 15, 15], using: &g), w = Tensor.normal([32, 16, 3, 3], std: 0.1, using: &g)
@@ -231,12 +246,15 @@ final class DirectConvolutionTests: XCTestCase {
                 }
             }
         }
-        let one = run(.lanes, workers: 1), two = run(.lanes, workers: 2), reference = run(.flat, workers: 1)
-        for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars) }
-        for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
-            let err = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, scale = b.scalars.map { abs($0) }.max()!
-            print("lanes vs flat \(name): max |Δ| \(err), max |ref| \(scale)")
-            XCTAssertLessThan(err, 2e-5 * max(scale, 1), name)
+        let reference = run(.flat, workers: 1)
+        for algorithm in [ConvolutionAlgorithm.lanes, .lanesWinograd] {
+            let one = run(algorithm, workers: 1), two = run(algorithm, workers: 2)
+            for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "\(algorithm)") }
+            for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
+                let err = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, scale = b.scalars.map { abs($0) }.max()!
+                print("\(algorithm) vs flat \(name): max |Δ| \(err), max |ref| \(scale)")
+                XCTAssertLessThan(err, 2e-5 * max(scale, 1), "\(algorithm) \(name)")
+            }
         }
     }
 
@@ -252,8 +270,11 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(8, 12, 5), .rows)       // OW 8
         XCTAssertEqual(algorithm(6, 4, 2), .flat)        // OW 3, span 11
         XCTAssertEqual(algorithm(3, 32, 3), .flat)       // CNN3, OW 30
-        XCTAssertEqual(algorithm(16, 15, 3), .flat)      // OW 13
-        XCTAssertEqual(algorithm(32, 6, 3), .flat)       // OW 4, span 22
+        XCTAssertEqual(algorithm(16, 15, 3), .lanesWinograd)   // OW 13, 169 output pixels
+        XCTAssertEqual(algorithm(32, 6, 3), .lanes)      // OW 4: 16 output pixels
+        XCTAssertEqual(algorithm(8, 12, 2), .lanes)      // 2×2 kernel
+        XCTAssertEqual(algorithm(6, 6, 3), .flat)        // fewer than 8 input channels
+        XCTAssertEqual(algorithm(16, 20, 3), .flat)      // 324 output pixels
         XCTAssertEqual(algorithm(4, 3, 2), .im2col)      // OH = OW = 2: span 1·3 + 2 = 5
         XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .winograd)      // ResNet-18 width 64: the stem is flat, 3×3 layers Winograd
         XCTAssertEqual(algorithm(3, 32, 3, padding: 1), .flat)
@@ -268,6 +289,7 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(16, 32, 3, stride: 2, padding: 1), .strided)   // width 16's
         XCTAssertEqual(algorithm(16, 16, 3, stride: 2, padding: 1), .im2col)    // 8×8 out
         XCTAssertEqual(algorithm(8, 32, 1, stride: 2), .im2col)                 // 1×1 downsample
+        XCTAssertEqual(algorithm(16, 15, 1, stride: 2), .im2col)                // lanes: stride 1 only
         XCTAssertEqual(algorithm(8, 4, 3, stride: 2, padding: 1), .im2col)      // 2×2 out: strided does not apply
     }
 }

@@ -279,7 +279,8 @@ public struct CPUBackend: Backend {
 
     /// The algorithm per shape is `ConvolutionKernels.algorithm(for:)`: the direct kernels
     /// (`rows`: ConvolutionKernels+Direct.swift, `flat`: ConvolutionKernels+Flat.swift) need no
-    /// workspace. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
+    /// workspace; `lanes` and `lanesWinograd` (ConvolutionKernels+Lanes*.swift) keep x re-laid
+    /// on the SIMD lanes [⌈B/8⌉, Ci, H + 2p + 1, W + 2p + 1, 8] for the backward pass. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
     /// y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias; cols is the workspace.
     public func conv2dForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, geometry geo: ConvolutionGeometry, outChannels co: Int) -> Tensor? {
@@ -288,7 +289,14 @@ public struct CPUBackend: Backend {
         case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .strided: ConvolutionKernels.stridedConvolution(x, weight, bias, y, geo, outChannels: co); return nil
-        case .lanes: ConvolutionKernels.lanesConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .lanes:
+            var lanes = Tensor(uninitialized: ConvolutionKernels.lanesWorkspaceShape(geo))
+            ConvolutionKernels.lanesConvolution(x, weight, bias, y, geo, outChannels: co, lanes: lanes.writePointer())
+            return lanes
+        case .lanesWinograd:
+            var lanes = Tensor(uninitialized: ConvolutionKernels.lanesWorkspaceShape(geo))
+            ConvolutionKernels.lanesWinogradConvolution(x, weight, bias, y, geo, outChannels: co, lanes: lanes.writePointer())
+            return lanes
         case .winograd:
             return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
                                                           height: geo.height, width: geo.width)
@@ -311,13 +319,25 @@ public struct CPUBackend: Backend {
         return cols
     }
 
-    /// Winograd: ConvolutionKernels+Winograd.swift (workspace V). Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
+    /// Lanes: ConvolutionKernels+Lanes.swift (workspace: x on the lanes). Winograd:
+    /// ConvolutionKernels+Winograd.swift (workspace V). Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
     /// db += Σ g'; dcols = Wᵀ·g'; dx += col2im(dcols).
     public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
                                dy g: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, workspace: Tensor?,
                                geometry geo: ConvolutionGeometry, outChannels co: Int) {
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
+        if let v = workspace, v.shape.count == 5 {
+            // lanes (direct or Winograd, as the rule says now; both read the same layout): the
+            // forward pass's x on the lanes [⌈B/8⌉, Ci, H + 2p + 1, W + 2p + 1, 8]
+            if ConvolutionKernels.algorithm(for: geo) == .lanesWinograd {
+                ConvolutionKernels.lanesWinogradConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
+            } else {
+                ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
+            }
+            if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
+            return
+        }
         if let v = workspace, v.shape.count == 3 {
             // Winograd: the forward pass's input transform V [16, Ci, T] (im2col's cols are [K, B·P])
             if let dweight {
@@ -334,11 +354,6 @@ public struct CPUBackend: Backend {
         guard let cols = workspace else {
             // direct: the same algorithm as the forward pass chose (no workspace)
             let algorithm = ConvolutionKernels.algorithm(for: geo)
-            if algorithm == .lanes {
-                ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
-                if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
-                return
-            }
             let flat = algorithm == .flat, padded = geo.padding > 0, strided = algorithm == .strided
             if let dweight {
                 if strided { ConvolutionKernels.stridedConvolutionWeightGradient(x, g, dweight, geo, outChannels: co) }

@@ -47,6 +47,16 @@ extension ConvolutionKernels {
     /// 16 output pixels per plane and 16–64 channels im2col tied or won (6.2 vs 6.3, 10.8 vs 4.6,
     /// 23.8 vs 17.3, 58.9 vs 17.0): the phase grids are too short for the flat weight-gradient
     /// blocks. 1×1 stride 2: within noise with 256 output pixels, im2col ahead below: im2col.
+    ///
+    /// Unpadded stride-1 layers with at least 8 input channels and at most 256 output pixels per
+    /// plane run with the images on the SIMD lanes (ConvolutionKernels+Lanes*.swift): Winograd
+    /// F(2×2, 3×3) (`lanesWinograd`) for 3×3 kernels with at least 64 output pixels, else direct
+    /// (`lanes`). Measured with `sane bench conv --network CNN3 --batch 64 --threads 1`
+    /// (BENCHMARKS.md, "CNN3 with the images on the SIMD lanes", 2026-12-03 `cnn3`; forward +
+    /// backward, CPU ms, loaded machine): 16 → 32 on 15×15 flat 4.6–8.7, lanes 3.6–4.9,
+    /// lanes-winograd 4.0; 32 → 15 on 6×6 (4 tiles per plane) flat 0.9–1.2, lanes 0.5–0.75,
+    /// lanes-winograd 1.0; 3 → 16 on 32×32 (900 output pixels: the re-layout of the large output
+    /// costs what the lanes save) flat and lanes within noise: flat.
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
         switch forcedAlgorithm {
@@ -56,10 +66,14 @@ extension ConvolutionKernels {
         case .winograd? where winogradApplies(g): return .winograd
         case .strided? where stridedApplies(g): return .strided
         case .lanes? where lanesApplies(g): return .lanes
+        case .lanesWinograd? where lanesWinogradApplies(g): return .lanesWinograd
         default: break
         }
         if stridedApplies(g) && g.kernelHeight * g.kernelWidth > 1 && g.channels <= 16 && g.outputPixels >= 256 { return .strided }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
+        if lanesApplies(g) && g.padding == 0 && g.channels >= 8 && g.outputPixels <= 256 {
+            return lanesWinogradApplies(g) && g.outputPixels >= 64 ? .lanesWinograd : .lanes
+        }
         if g.padding == 0 { return flat ? .flat : .im2col }
         if flat && g.channels <= 32 && g.outputPixels >= 64 { return .flat }
         return winogradApplies(g) && g.channels >= 64 && (g.outputWidth >= 8 || g.channels >= 256) ? .winograd : .im2col

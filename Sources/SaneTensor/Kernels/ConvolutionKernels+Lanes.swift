@@ -3,11 +3,12 @@
 // kernels (ConvolutionKernels+Flat.swift) compute junk columns, round the grid up to chunks of 8
 // and, in the input gradient, multiply the full correlation's zero border.
 //
-// Shape legend as in ConvolutionKernels.swift; p = padding, Hp×Wp = H + 2p × W + 2p. The batch is
+// Shape legend as in ConvolutionKernels.swift; p = padding, Hx×Wx = H + 2p + 1 × W + 2p + 1 (the
+// padded input and one more zero row and column, for ConvolutionKernels+LanesWinograd.swift). The batch is
 // cut into groups of eight images b0..<b0 + 8, and a group is re-laid so that the eight images of
 // one (channel, row, column) are one SIMD8 vector:
 //
-//     xl [Ci, Hp, Wp, 8],  xl[c, iy + p, ix + p, k] = x[b0 + k, c, iy, ix]     (0 on the border
+//     xl [Ci, Hx, Wx, 8],  xl[c, iy + p, ix + p, k] = x[b0 + k, c, iy, ix]     (0 on the border
 //                                                                              and in lanes ≥ B − b0)
 //
 // Then every sum of the layer is a sum of whole-vector FMAs with a broadcast weight, one lane per
@@ -30,14 +31,44 @@ extension ConvolutionKernels {
     /// Whether the lanes kernels handle `g`: stride 1 (any kernel, any padding).
     static func lanesApplies(_ g: ConvolutionGeometry) -> Bool { g.stride == 1 }
 
-    /// xl [C, H + 2p, W + 2p, 8] = images `images` (at most 8) of x [B, C, H, W] on the lanes,
-    /// zero on the border of p and in the lanes past `images.count`.
+    /// The lanes plane of x: Hx×Wx = H + 2p + 1 × W + 2p + 1 — the padded input and one more
+    /// zero row and column (read by Winograd's last tiles when OH or OW is odd).
+    static func lanesPlane(_ g: ConvolutionGeometry) -> (Int, Int) { (g.height + 2 * g.padding + 1, g.width + 2 * g.padding + 1) }
+
+    /// The forward pass's workspace, x on the lanes: [⌈B/8⌉, Ci, Hx, Wx, 8].
+    public static func lanesWorkspaceShape(_ g: ConvolutionGeometry) -> [Int] {
+        let (hx, wx) = lanesPlane(g)
+        return [(g.batch + laneImages - 1) / laneImages, g.channels, hx, wx, laneImages]
+    }
+
+    /// xl [C, Hx, Wx, 8] = images `images` (at most 8) of x [B, C, H, W] on the lanes at row and
+    /// column p, zero elsewhere and in the lanes past `images.count`.
     static func toLanes(_ x: UnsafePointer<Float>, _ xl: UnsafeMutablePointer<Float>, channels: Int, height h: Int, width w: Int,
-                        padding p: Int, images: Range<Int>) {
-        let (hp, wp) = (h + 2 * p, w + 2 * p)
-        if p > 0 || images.count < laneImages { xl.update(repeating: 0, count: channels * hp * wp * laneImages) }
+                        padding p: Int, images: Range<Int>, hx: Int, wx: Int) {
+        xl.update(repeating: 0, count: channels * hx * wx * laneImages)
         scatterToLanes(x + images.lowerBound * channels * h * w, imageStride: channels * h * w, images: images.count, channels: channels,
-                       rows: h, columns: w, xl + (p * wp + p) * laneImages, channelStride: hp * wp * laneImages, rowStride: wp * laneImages)
+                       rows: h, columns: w, xl + (p * wx + p) * laneImages, channelStride: hx * wx * laneImages, rowStride: wx * laneImages)
+    }
+
+    /// dst[b, c, r, col] += src[c·channelStride + r·rowStride + col·8 + k] for images `images`
+    /// (b = images.lowerBound + k), dst [B, C, rows, columns]: the input gradient of a group off
+    /// the lanes. Eight columns at a time by an 8×8 transpose in registers, the rest one by one.
+    static func gatherFromLanes(_ src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, _ dst: UnsafeMutablePointer<Float>,
+                                channels: Int, rows: Int, columns: Int, images: Range<Int>) {
+        let l = laneImages, n = images.count, full = columns / 8 * 8, imageStride = channels * rows * columns
+        for c in 0..<channels { for r in 0..<rows {
+            let s = src + c * channelStride + r * rowStride, d = dst + ((images.lowerBound * channels + c) * rows + r) * columns
+            for q in stride(from: 0, to: full, by: 8) {
+                let v = s + q * l
+                let t = transpose8x8((load8(v), load8(v + l), load8(v + 2 * l), load8(v + 3 * l),
+                                      load8(v + 4 * l), load8(v + 5 * l), load8(v + 6 * l), load8(v + 7 * l)))
+                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 8) { rr in
+                    rr[0] = t.0; rr[1] = t.1; rr[2] = t.2; rr[3] = t.3; rr[4] = t.4; rr[5] = t.5; rr[6] = t.6; rr[7] = t.7
+                    for k in 0..<n { let o = d + k * imageStride + q; store8(load8(o) + rr[k], o) }
+                }
+            }
+            for k in 0..<n { let o = d + k * imageStride; for q in full..<columns { o[q] += s[q * l + k] } }
+        } }
     }
 
     /// dst[c·channelStride + r·rowStride + col·8 + k] = src[k·imageStride + (c·rows + r)·columns + col]
@@ -109,12 +140,15 @@ extension ConvolutionKernels {
     /// Per group: register block of 4 output channels × 3 output pixels (12 accumulators, pixels
     /// numbered q = oy·OW + ox across rows, the last block overlapping); per tap three loads and
     /// four weight broadcasts feed 12 FMAs. Weights packed [⌈Co/4⌉, T, 4] (zero-padded).
+    /// The batch on the lanes is left in `lanes` [⌈B/8⌉, Ci, Hx, Wx, 8] (`lanesWorkspaceShape`)
+    /// for the backward pass.
     @inline(never)
     public static func lanesConvolution(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int) {
+                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, outChannels co: Int,
+                                        lanes: UnsafeMutablePointer<Float>) {
         precondition(lanesApplies(g), "lanesConvolution needs stride 1")
         let (oh, ow, taps, p) = (g.outputHeight, g.outputWidth, g.patchLength, g.padding)
-        let (hp, wp) = (g.height + 2 * p, g.width + 2 * p), plane = oh * ow, blocks = (co + 3) / 4, l = laneImages
+        let (hx, wx) = lanesPlane(g), plane = oh * ow, blocks = (co + 3) / 4, l = laneImages
         let groups = (g.batch + l - 1) / l
         // packed weights [blocks, T, 4] and bias [blocks, 4]
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * 4)
@@ -128,16 +162,16 @@ extension ConvolutionKernels {
         // tap offsets on xl [T] and output pixel offsets on xl [P]
         let tapOffset = UnsafeMutablePointer<Int>.allocate(capacity: taps), pixel = UnsafeMutablePointer<Int>.allocate(capacity: plane)
         for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
-            tapOffset[(c * g.kernelHeight + i) * g.kernelWidth + j] = ((c * hp + i) * wp + j) * l
+            tapOffset[(c * g.kernelHeight + i) * g.kernelWidth + j] = ((c * hx + i) * wx + j) * l
         } } }
-        for oy in 0..<oh { for ox in 0..<ow { pixel[oy * ow + ox] = (oy * wp + ox) * l } }
+        for oy in 0..<oh { for ox in 0..<ow { pixel[oy * ow + ox] = (oy * wx + ox) * l } }
         defer { packed.deallocate(); packedBias.deallocate(); tapOffset.deallocate(); pixel.deallocate() }
         Parallel.forEach(groups) { group in
             let images = group * l..<Swift.min(g.batch, (group + 1) * l)
-            let xl = UnsafeMutablePointer<Float>.allocate(capacity: g.channels * hp * wp * l)   // [Ci, Hp, Wp, 8]
+            let xl = lanes + group * g.channels * hx * wx * l                                // [Ci, Hx, Wx, 8]
             let yl = UnsafeMutablePointer<Float>.allocate(capacity: co * plane * l)             // [Co, P, 8]
-            defer { xl.deallocate(); yl.deallocate() }
-            toLanes(x, xl, channels: g.channels, height: g.height, width: g.width, padding: p, images: images)
+            defer { yl.deallocate() }
+            toLanes(x, xl, channels: g.channels, height: g.height, width: g.width, padding: p, images: images, hx: hx, wx: wx)
             for blk in 0..<blocks {
                 let wb = packed + blk * taps * 4, bb = packedBias + blk * 4
                 for q in stride(from: 0, to: plane, by: 3) {
@@ -174,7 +208,8 @@ extension ConvolutionKernels {
     /// Backward, accumulating: dw[o, c, i, j] += Σ_{b,oy,ox} dy[b, o, oy, ox] · x[b, c, oy + i − p, ox + j − p]
     /// and dx[b, c, iy, ix] += Σ_{o,i,j} w[o, c, i, j] · dy[b, o, iy + p − i, ix + p − j] (in range),
     /// for whichever of dw [Co, Ci, kh, kw], dx [B, Ci, H, W] is given. x [B, Ci, H, W],
-    /// dy [B, Co, OH, OW], w [Co, Ci, kh, kw]. Per group dy goes onto the lanes once (dyl, legend
+    /// dy [B, Co, OH, OW], w [Co, Ci, kh, kw]; `lanes` is the forward pass's x on the lanes (or
+    /// nil: x is re-laid here). Per group dy goes onto the lanes once (dyl, legend
     /// above) for both. Weight gradient: register block of 4 output channels × 3 taps; per output
     /// pixel four dy loads and three x loads feed 12 FMAs; each block's sums are reduced over
     /// their lanes into the group's [Co, T] partial. Input gradient: register block of 4 input
@@ -182,18 +217,18 @@ extension ConvolutionKernels {
     /// (o, i, j), i over the rows where dy exists, three dy loads and four weight broadcasts feed
     /// 12 FMAs. Weights for it packed [⌈Ci/4⌉, kh, kw, Co, 4] (zero-padded).
     @inline(never)
-    public static func lanesConvolutionBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
+    public static func lanesConvolutionBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>?,
+                                                w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                                                 _ g: ConvolutionGeometry, outChannels co: Int) {
         precondition(lanesApplies(g), "lanesConvolutionBackward needs stride 1")
         guard dx != nil || dw != nil else { return }
         let (oh, ow, kh, kw, ci, p) = (g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth, g.channels, g.padding)
         let (h, wd, taps, kk) = (g.height, g.width, g.patchLength, g.kernelHeight * g.kernelWidth)
-        let (hp, wp) = (h + 2 * p, wd + 2 * p), plane = oh * ow, l = laneImages
+        let (hx, wx) = lanesPlane(g), plane = oh * ow, l = laneImages
         let (dh, dwd) = (oh + 2 * (kh - 1), ow + 2 * (kw - 1)), dyPlane = dh * dwd * l   // dyl [Co, dh, dwd, 8]
         let groups = (g.batch + l - 1) / l, cblocks = (ci + 3) / 4
         let tapOffset = UnsafeMutablePointer<Int>.allocate(capacity: taps)
-        for c in 0..<ci { for i in 0..<kh { for j in 0..<kw { tapOffset[(c * kh + i) * kw + j] = ((c * hp + i) * wp + j) * l } } }
+        for c in 0..<ci { for i in 0..<kh { for j in 0..<kw { tapOffset[(c * kh + i) * kw + j] = ((c * hx + i) * wx + j) * l } } }
         // input-gradient weights [cblocks, kh, kw, Co, 4]
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: dx == nil ? 0 : cblocks * co * kk * 4)
         if dx != nil {
@@ -210,9 +245,11 @@ extension ConvolutionKernels {
             scatterToLanes(dy + images.lowerBound * co * plane, imageStride: co * plane, images: images.count, channels: co, rows: oh,
                            columns: ow, dyl + ((kh - 1) * dwd + kw - 1) * l, channelStride: dyPlane, rowStride: dwd * l)
             if let dw {
-                let xl = UnsafeMutablePointer<Float>.allocate(capacity: ci * hp * wp * l)   // [Ci, Hp, Wp, 8]
-                defer { xl.deallocate() }
-                toLanes(x, xl, channels: ci, height: h, width: wd, padding: p, images: images)
+                // [Ci, Hx, Wx, 8]: the forward pass's, or made here
+                let made = lanes == nil ? UnsafeMutablePointer<Float>.allocate(capacity: ci * hx * wx * l) : nil
+                defer { made?.deallocate() }
+                if let made { toLanes(x, made, channels: ci, height: h, width: wd, padding: p, images: images, hx: hx, wx: wx) }
+                let xl = made.map { UnsafePointer($0) } ?? lanes! + group * ci * hx * wx * l
                 let part = partial + group * co * taps
                 for o in stride(from: 0, to: co, by: 4) {
                     let oc = Swift.min(4, co - o), first = dyl + o * dyPlane + ((kh - 1) * dwd + kw - 1) * l
@@ -225,7 +262,7 @@ extension ConvolutionKernels {
                         var c0 = a0, c1 = a0, c2 = a0, c3 = a0                  // tap t+1
                         var e0 = a0, e1 = a0, e2 = a0, e3 = a0                  // tap t+2
                         for oy in 0..<oh {
-                            let xr = oy * wp * l, dr = oy * dwd * l
+                            let xr = oy * wx * l, dr = oy * dwd * l
                             for ox in 0..<ow {
                                 let xq = xr + ox * l, dq = dr + ox * l
                                 let u0 = load8(x0 + xq), u1 = load8(x1 + xq), u2 = load8(x2 + xq)
@@ -301,11 +338,36 @@ extension ConvolutionKernels {
     }
 }
 
-/// The 8×8 transpose of rows r: out.j[k] = r.k[j]. Three perfect unshuffles of the 64 values
-/// (row-major position bits r₂r₁r₀c₂c₁c₀ rotate right by one each time, so three swap row and
-/// column); each output row of an unshuffle is the even or odd half of two rows.
+#if arch(x86_64) && SANE_NATIVE
+import _Builtin_intrinsics.intel
+#endif
+
+/// The 8×8 transpose of rows r: out.j[k] = r.k[j]. AVX build: the usual three stages of
+/// unpack (32-bit, then 64-bit pairs within 128-bit halves) and 128-bit half exchange, 24
+/// shuffles. Portable build: three perfect unshuffles of the 64 values (row-major position bits
+/// r₂r₁r₀c₂c₁c₀ rotate right by one each time, so three swap row and column).
 @inline(__always) func transpose8x8(_ r: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>))
     -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    #if arch(x86_64) && SANE_NATIVE
+    // t: [r0₀ r1₀ r0₁ r1₁ | r0₄ r1₄ r0₅ r1₅] …
+    let t0 = _mm256_unpacklo_ps(r.0, r.1), t1 = _mm256_unpackhi_ps(r.0, r.1)
+    let t2 = _mm256_unpacklo_ps(r.2, r.3), t3 = _mm256_unpackhi_ps(r.2, r.3)
+    let t4 = _mm256_unpacklo_ps(r.4, r.5), t5 = _mm256_unpackhi_ps(r.4, r.5)
+    let t6 = _mm256_unpacklo_ps(r.6, r.7), t7 = _mm256_unpackhi_ps(r.6, r.7)
+    @inline(__always) func lo(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+    }
+    @inline(__always) func hi(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+    }
+    // u0 = columns 0 and 4 of rows 0…3, u1 = columns 1 and 5, u2 = 2 and 6, u3 = 3 and 7; u4… rows 4…7
+    let u0 = lo(t0, t2), u1 = hi(t0, t2), u2 = lo(t1, t3), u3 = hi(t1, t3)
+    let u4 = lo(t4, t6), u5 = hi(t4, t6), u6 = lo(t5, t7), u7 = hi(t5, t7)
+    return (SIMD8(lowHalf: u0.lowHalf, highHalf: u4.lowHalf), SIMD8(lowHalf: u1.lowHalf, highHalf: u5.lowHalf),
+            SIMD8(lowHalf: u2.lowHalf, highHalf: u6.lowHalf), SIMD8(lowHalf: u3.lowHalf, highHalf: u7.lowHalf),
+            SIMD8(lowHalf: u0.highHalf, highHalf: u4.highHalf), SIMD8(lowHalf: u1.highHalf, highHalf: u5.highHalf),
+            SIMD8(lowHalf: u2.highHalf, highHalf: u6.highHalf), SIMD8(lowHalf: u3.highHalf, highHalf: u7.highHalf))
+    #else
     @inline(__always) func unshuffle(_ r: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>))
         -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let a = SIMD16(lowHalf: r.0, highHalf: r.1), b = SIMD16(lowHalf: r.2, highHalf: r.3)
@@ -313,4 +375,5 @@ extension ConvolutionKernels {
         return (a.evenHalf, b.evenHalf, c.evenHalf, d.evenHalf, a.oddHalf, b.oddHalf, c.oddHalf, d.oddHalf)
     }
     return unshuffle(unshuffle(unshuffle(r)))
+    #endif
 }
