@@ -79,19 +79,6 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
-    /// Winograd F(2×2, 3×3) on the lanes, forced: a batch of 9, odd output planes (half tiles),
-    /// padding 0 and 1.
-    func testLanesWinogradConv2d() {
-        ConvolutionKernels.$forcedAlgorithm.withValue(.lanesWinograd) {
-            assertGradients("conv 3x3 (lanes-winograd)", [param([9, 3, 5, 6]), param([5, 3, 3, 3], scale: 0.3), param([5])]) {
-                Variable.conv2d($0[0], weight: $0[1], bias: $0[2])
-            }
-            assertGradients("conv 3x3 pad 1 (lanes-winograd) no bias", [param([3, 2, 3, 5]), param([3, 2, 3, 3], scale: 0.3)]) {
-                Variable.conv2d($0[0], weight: $0[1], padding: 1)
-            }
-        }
-    }
-
     /// conv2d equals the direct definition y[b,o,oy,ox] = bias[o] + Σ w·x (padded) on a small case.
     func testConv2dMatchesDirectSum() {
         let x = param([2, 2, 5, 4]).value, w = param([3, 2, 3, 2]).value, bias = param([3]).value

@@ -214,24 +214,9 @@ final class DirectConvolutionTests: XCTestCase {
         check(x: [2, 6, 4, 4], w: [4, 6, 2, 2], algorithm: .lanes)
     }
 
-    /// Winograd F(2×2, 3×3) on the lanes against the definition: CNN3's middle layer, odd and
-    /// even output planes (half tiles at the right and bottom edges), batches of 3, 9 and 13
-    /// (partial groups), padding 0, 1 and 2, channels that are not multiples of 4 or 3 (partial
-    /// product blocks), planes of one tile and fewer tiles than a product block, and more
-    /// tiles than a chunk (`lanesWinogradChunk`) with a partial last chunk.
-    func testLanesWinogradShapes() {
-        check(x: [13, 16, 15, 15], w: [32, 16, 3, 3], algorithm: .lanesWinograd)
-        check(x: [3, 5, 8, 9], w: [7, 5, 3, 3], algorithm: .lanesWinograd)
-        check(x: [9, 2, 6, 6], w: [3, 2, 3, 3], padding: 1, algorithm: .lanesWinograd)
-        check(x: [2, 3, 7, 5], w: [5, 3, 3, 3], padding: 2, algorithm: .lanesWinograd)
-        check(x: [9, 1, 3, 3], w: [2, 1, 3, 3], algorithm: .lanesWinograd)              // one output pixel
-        check(x: [2, 4, 4, 5], w: [1, 4, 3, 3], algorithm: .lanesWinograd)              // 2×3 outputs: 1×2 tiles
-        check(x: [3, 3, 32, 32], w: [16, 3, 3, 3], algorithm: .lanesWinograd)           // 225 tiles: 19 chunks
-    }
-
-    /// The lanes kernels, direct and Winograd, equal the flat ones to float rounding on CNN3's
-    /// middle layer with a batch of 21 (groups 8, 8, 5) and give bit-identical results on 1 and 2
-    /// workers (the groups are fixed, weight gradients summed per group and then in group order).
+    /// The lanes kernels equal the flat ones to float rounding on CNN3's middle layer with a
+    /// batch of 21 (groups 8, 8, 5) and give bit-identical results on 1 and 2 workers (the
+    /// groups are fixed, weight gradients summed per group and then in group order).
     func testLanesIsIndependentOfWorkers() {
         var g = SeededGenerator(seed: 13)
         let x = Tensor.normal([21, 16, 15, 15], using: &g), w = Tensor.normal([32, 16, 3, 3], std: 0.1, using: &g)
@@ -247,7 +232,7 @@ final class DirectConvolutionTests: XCTestCase {
             }
         }
         let reference = run(.flat, workers: 1)
-        for algorithm in [ConvolutionAlgorithm.lanes, .lanesWinograd] {
+        for algorithm in [ConvolutionAlgorithm.lanes] {
             let one = run(algorithm, workers: 1), two = run(algorithm, workers: 2)
             for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "\(algorithm)") }
             for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
@@ -270,7 +255,7 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(8, 12, 5), .rows)       // OW 8
         XCTAssertEqual(algorithm(6, 4, 2), .flat)        // OW 3, span 11
         XCTAssertEqual(algorithm(3, 32, 3), .flat)       // CNN3, OW 30
-        XCTAssertEqual(algorithm(16, 15, 3), .lanesWinograd)   // OW 13, 169 output pixels
+        XCTAssertEqual(algorithm(16, 15, 3), .lanes)     // OW 13, 169 output pixels
         XCTAssertEqual(algorithm(32, 6, 3), .lanes)      // OW 4: 16 output pixels
         XCTAssertEqual(algorithm(8, 12, 2), .lanes)      // 2×2 kernel
         XCTAssertEqual(algorithm(6, 6, 3), .flat)        // fewer than 8 input channels

@@ -279,8 +279,8 @@ public struct CPUBackend: Backend {
 
     /// The algorithm per shape is `ConvolutionKernels.algorithm(for:)`: the direct kernels
     /// (`rows`: ConvolutionKernels+Direct.swift, `flat`: ConvolutionKernels+Flat.swift) need no
-    /// workspace; `lanes` and `lanesWinograd` (ConvolutionKernels+Lanes*.swift) keep x re-laid
-    /// on the SIMD lanes [⌈B/8⌉, Ci, H + 2p + 1, W + 2p + 1, 8] for the backward pass. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
+    /// workspace; `lanes` (ConvolutionKernels+Lanes.swift) keeps x re-laid on the SIMD lanes
+    /// [⌈B/8⌉, Ci, H + 2p, W + 2p, 8] for the backward pass. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
     /// y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias; cols is the workspace.
     public func conv2dForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, geometry geo: ConvolutionGeometry, outChannels co: Int) -> Tensor? {
@@ -292,10 +292,6 @@ public struct CPUBackend: Backend {
         case .lanes:
             var lanes = Tensor(uninitialized: ConvolutionKernels.lanesWorkspaceShape(geo))
             ConvolutionKernels.lanesConvolution(x, weight, bias, y, geo, outChannels: co, lanes: lanes.writePointer())
-            return lanes
-        case .lanesWinograd:
-            var lanes = Tensor(uninitialized: ConvolutionKernels.lanesWorkspaceShape(geo))
-            ConvolutionKernels.lanesWinogradConvolution(x, weight, bias, y, geo, outChannels: co, lanes: lanes.writePointer())
             return lanes
         case .winograd:
             return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
@@ -328,13 +324,8 @@ public struct CPUBackend: Backend {
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
         if let v = workspace, v.shape.count == 5 {
-            // lanes (direct or Winograd, as the rule says now; both read the same layout): the
-            // forward pass's x on the lanes [⌈B/8⌉, Ci, H + 2p + 1, W + 2p + 1, 8]
-            if ConvolutionKernels.algorithm(for: geo) == .lanesWinograd {
-                ConvolutionKernels.lanesWinogradConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
-            } else {
-                ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
-            }
+            // lanes: the forward pass's x on the lanes [⌈B/8⌉, Ci, H + 2p, W + 2p, 8]
+            ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
             if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
             return
         }

@@ -3,8 +3,7 @@
 // kernels (ConvolutionKernels+Flat.swift) compute junk columns, round the grid up to chunks of 8
 // and, in the input gradient, multiply the full correlation's zero border.
 //
-// Shape legend as in ConvolutionKernels.swift; p = padding, Hx×Wx = H + 2p + 1 × W + 2p + 1 (the
-// padded input and one more zero row and column, for ConvolutionKernels+LanesWinograd.swift). The batch is
+// Shape legend as in ConvolutionKernels.swift; p = padding, Hx×Wx = H + 2p × W + 2p. The batch is
 // cut into groups of eight images b0..<b0 + 8, and a group is re-laid so that the eight images of
 // one (channel, row, column) are one SIMD8 vector:
 //
@@ -31,9 +30,8 @@ extension ConvolutionKernels {
     /// Whether the lanes kernels handle `g`: stride 1 (any kernel, any padding).
     static func lanesApplies(_ g: ConvolutionGeometry) -> Bool { g.stride == 1 }
 
-    /// The lanes plane of x: Hx×Wx = H + 2p + 1 × W + 2p + 1 — the padded input and one more
-    /// zero row and column (read by Winograd's last tiles when OH or OW is odd).
-    static func lanesPlane(_ g: ConvolutionGeometry) -> (Int, Int) { (g.height + 2 * g.padding + 1, g.width + 2 * g.padding + 1) }
+    /// The lanes plane of x: Hx×Wx = H + 2p × W + 2p, the padded input.
+    static func lanesPlane(_ g: ConvolutionGeometry) -> (Int, Int) { (g.height + 2 * g.padding, g.width + 2 * g.padding) }
 
     /// The forward pass's workspace, x on the lanes: [⌈B/8⌉, Ci, Hx, Wx, 8].
     public static func lanesWorkspaceShape(_ g: ConvolutionGeometry) -> [Int] {
@@ -45,7 +43,7 @@ extension ConvolutionKernels {
     /// column p, zero elsewhere and in the lanes past `images.count`.
     static func toLanes(_ x: UnsafePointer<Float>, _ xl: UnsafeMutablePointer<Float>, channels: Int, height h: Int, width w: Int,
                         padding p: Int, images: Range<Int>, hx: Int, wx: Int) {
-        xl.update(repeating: 0, count: channels * hx * wx * laneImages)
+        if p > 0 || images.count < laneImages { xl.update(repeating: 0, count: channels * hx * wx * laneImages) }
         scatterToLanes(x + images.lowerBound * channels * h * w, imageStride: channels * h * w, images: images.count, channels: channels,
                        rows: h, columns: w, xl + (p * wx + p) * laneImages, channelStride: hx * wx * laneImages, rowStride: wx * laneImages)
     }

@@ -52,11 +52,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// padding-1 layers, 16 batched GEMMs (ConvolutionKernels+Winograd.swift); `strided`: stride ≥ 2
 /// layers on the flat kernels by space-to-depth (ConvolutionKernels+Strided.swift); `lanes`:
 /// direct with eight images on the SIMD lanes, stride-1 layers with small planes
-/// (ConvolutionKernels+Lanes.swift); `lanesWinograd` ("lanes-winograd"): F(2×2, 3×3) in that
-/// layout, 3×3 stride-1 layers (ConvolutionKernels+LanesWinograd.swift).
+/// (ConvolutionKernels+Lanes.swift).
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case rows, flat, im2col, winograd, strided, lanes
-    case lanesWinograd = "lanes-winograd"
 }
 
 public enum ConvolutionKernels {
