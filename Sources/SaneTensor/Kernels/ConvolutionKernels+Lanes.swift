@@ -48,27 +48,6 @@ extension ConvolutionKernels {
                        rows: h, columns: w, xl + (p * wx + p) * laneImages, channelStride: hx * wx * laneImages, rowStride: wx * laneImages)
     }
 
-    /// dst[b, c, r, col] += src[c·channelStride + r·rowStride + col·8 + k] for images `images`
-    /// (b = images.lowerBound + k), dst [B, C, rows, columns]: the input gradient of a group off
-    /// the lanes. Eight columns at a time by an 8×8 transpose in registers, the rest one by one.
-    static func gatherFromLanes(_ src: UnsafePointer<Float>, channelStride: Int, rowStride: Int, _ dst: UnsafeMutablePointer<Float>,
-                                channels: Int, rows: Int, columns: Int, images: Range<Int>) {
-        let l = laneImages, n = images.count, full = columns / 8 * 8, imageStride = channels * rows * columns
-        for c in 0..<channels { for r in 0..<rows {
-            let s = src + c * channelStride + r * rowStride, d = dst + ((images.lowerBound * channels + c) * rows + r) * columns
-            for q in stride(from: 0, to: full, by: 8) {
-                let v = s + q * l
-                let t = transpose8x8((load8(v), load8(v + l), load8(v + 2 * l), load8(v + 3 * l),
-                                      load8(v + 4 * l), load8(v + 5 * l), load8(v + 6 * l), load8(v + 7 * l)))
-                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 8) { rr in
-                    rr[0] = t.0; rr[1] = t.1; rr[2] = t.2; rr[3] = t.3; rr[4] = t.4; rr[5] = t.5; rr[6] = t.6; rr[7] = t.7
-                    for k in 0..<n { let o = d + k * imageStride + q; store8(load8(o) + rr[k], o) }
-                }
-            }
-            for k in 0..<n { let o = d + k * imageStride; for q in full..<columns { o[q] += s[q * l + k] } }
-        } }
-    }
-
     /// dst[c·channelStride + r·rowStride + col·8 + k] = src[k·imageStride + (c·rows + r)·columns + col]
     /// for k < `images` (≤ 8; the other lanes are left alone): planes of rows × columns onto the
     /// lanes. Eight columns at a time by an 8×8 transpose in registers (the last eight of a row
@@ -242,7 +221,7 @@ extension ConvolutionKernels {
             dyl.update(repeating: 0, count: co * dyPlane)
             scatterToLanes(dy + images.lowerBound * co * plane, imageStride: co * plane, images: images.count, channels: co, rows: oh,
                            columns: ow, dyl + ((kh - 1) * dwd + kw - 1) * l, channelStride: dyPlane, rowStride: dwd * l)
-            if let dw {
+            if dw != nil {
                 // [Ci, Hx, Wx, 8]: the forward pass's, or made here
                 let made = lanes == nil ? UnsafeMutablePointer<Float>.allocate(capacity: ci * hx * wx * l) : nil
                 defer { made?.deallocate() }
