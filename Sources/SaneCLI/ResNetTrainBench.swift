@@ -66,12 +66,14 @@ func processCPUSeconds() -> Double {
 }
 
 /// `sane bench conv`: one convolution layer's forward + backward (input and weight gradients) for
-/// each of ResNet-18's layer shapes at `--width` (CIFAR stem, 32×32 input) and each algorithm that
-/// applies — the measurement behind the per-shape rule `ConvolutionKernels.algorithm(for:)`.
+/// each of ResNet-18's layer shapes at `--width` (CIFAR stem, 32×32 input), or of the zoo CNN's or
+/// CNN3's layers (`--network CNN|CNN3`), and each algorithm that applies — the measurement behind
+/// the per-shape rule `ConvolutionKernels.algorithm(for:)`.
 /// Reports the best of `--repeats` by wall time and by process CPU time (all threads), in ms.
 struct ConvolutionBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conv",
         abstract: "ResNet-18 convolution layers, forward + backward per algorithm, in ms.")
+    @Option(help: "Layers timed: ResNet-18 (at --width), CNN or CNN3 (the zoo CNNs, SANE-SPEC §1).") var network = "ResNet-18"
     @Option(help: "Base channels of the ResNet-18 whose layers are timed.") var width = 8
     @Option(help: "Images per batch.") var batch = 128
     @Option(help: "Timed calls per shape and algorithm (best is reported).") var repeats = 5
@@ -89,6 +91,12 @@ struct ConvolutionBench: ParsableCommand {
             let c = width << stage, side = 32 >> stage
             if stage > 0 { shapes += [(c / 2, c, 2 * side, 3, 2, 1), (c / 2, c, 2 * side, 1, 2, 0)] }
             shapes.append((c, c, side, 3, 1, 1))
+        }
+        switch network.lowercased() {
+        case "resnet-18", "resnet18", "resnet": break
+        case "cnn": shapes = [(1, 8, 28, 5, 1, 0), (8, 6, 12, 5, 1, 0), (6, 4, 4, 2, 1, 0)]
+        case "cnn3": shapes = [(3, 16, 32, 3, 1, 0), (16, 32, 15, 3, 1, 0), (32, 15, 6, 3, 1, 0)]
+        default: throw CommandError("unknown --network '\(network)' (ResNet-18, CNN or CNN3)")
         }
         var g = SeededGenerator(seed: 0)
         print("Ci → Co, side, kernel/stride/pad   rule     algorithm  best wall ms  best CPU ms")

@@ -214,10 +214,13 @@ final class BackendParityTests: XCTestCase {
         // copy (stride 1, padding, ≤ 32 channels, ≥ 64 output pixels; the last with 5 images in
         // 4 groups), the seventh Winograd F(2×2, 3×3) (3×3, stride 1, padding 1, 64 channels on
         // a plane 9 wide; odd sides), the eighth the strided kernels (3×3 stride 2, ≤ 16 channels,
-        // ≥ 256 output pixels; 5 images in 4 groups, odd sides), the others batched im2col + GEMM
+        // ≥ 256 output pixels; 5 images in 4 groups, odd sides), the ninth and tenth the lanes
+        // kernels (stride 1, no padding, ≥ 8 channels, ≤ 256 output pixels; 9 images: a partial
+        // group of eight; 2×2), the others batched im2col + GEMM
         let cases: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
             (2, 3, 12, 17, 5, 3, 1, 0), (3, 2, 7, 9, 4, 3, 2, 1), (1, 1, 1, 1, 1, 1, 1, 0), (2, 3, 7, 7, 17, 2, 1, 1), (1, 7, 17, 3, 3, 3, 3, 2),
             (5, 6, 8, 9, 7, 3, 1, 1), (2, 64, 5, 9, 9, 3, 1, 1), (5, 3, 33, 31, 6, 3, 2, 1),
+            (9, 8, 11, 12, 5, 3, 1, 0), (3, 9, 7, 6, 4, 2, 1, 0),
         ]
         for (b, ci, h, w, co, k, s, p) in cases {
             let name = "conv2d x[\(b),\(ci),\(h),\(w)] w[\(co),\(ci),\(k),\(k)] s\(s) p\(p)"

@@ -66,6 +66,19 @@ final class ConvolutionGradientTests: GradientCheckCase {
         }
     }
 
+    /// The lanes kernels (eight images on the SIMD lanes), forced on small shapes: a batch of 9
+    /// (a group of 8 and one of 1), padding 0 and 1, kh ≠ kw, planes narrower than a block of 3.
+    func testLanesConv2d() {
+        ConvolutionKernels.$forcedAlgorithm.withValue(.lanes) {
+            assertGradients("conv 3x3 (lanes)", [param([9, 3, 5, 6]), param([5, 3, 3, 3], scale: 0.3), param([5])]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2])
+            }
+            assertGradients("conv 2x3 pad 1 (lanes) no bias", [param([3, 2, 4, 2]), param([3, 2, 2, 3], scale: 0.3)]) {
+                Variable.conv2d($0[0], weight: $0[1], padding: 1)
+            }
+        }
+    }
+
     /// conv2d equals the direct definition y[b,o,oy,ox] = bias[o] + Σ w·x (padded) on a small case.
     func testConv2dMatchesDirectSum() {
         let x = param([2, 2, 5, 4]).value, w = param([3, 2, 3, 2]).value, bias = param([3]).value

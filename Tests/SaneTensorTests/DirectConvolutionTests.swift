@@ -196,6 +196,53 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The lanes kernels (eight images per SIMD vector) against the definition: CNN3's three
+    /// layers, batches that are not a multiple of 8 (groups of 8 and a partial one: 3, 9, 13),
+    /// odd planes, padding 0, 1 and 2, kh ≠ kw, partial blocks of 4 channels (5, 7, 15) and of
+    /// 3 taps, planes narrower than 8 (one-by-one lane copies) and than a block of 3 pixels.
+    func testLanesShapes() {
+        check(x: [9, 3, 32, 32], w: [16, 3, 3, 3], algorithm: .lanes)
+        check(x: [13, 16, 15, 15], w: [32, 16, 3, 3], algorithm: .lanes)
+        check(x: [3, 32, 6, 6], w: [15, 32, 3, 3], algorithm: .lanes)
+        check(x: [3, 2, 11, 13], w: [5, 2, 3, 3], algorithm: .lanes)
+        check(x: [9, 5, 9, 21], w: [3, 5, 2, 4], algorithm: .lanes)
+        check(x: [2, 7, 5, 6], w: [5, 7, 2, 2], padding: 1, algorithm: .lanes)
+        check(x: [11, 3, 9, 10], w: [4, 3, 3, 3], padding: 1, algorithm: .lanes)
+        check(x: [3, 5, 9, 11], w: [7, 5, 2, 3], padding: 2, algorithm: .lanes)
+        check(x: [9, 2, 3, 2], w: [3, 2, 2, 2], algorithm: .lanes)                   // OH 2, OW 1
+        check(x: [1, 1, 1, 1], w: [1, 1, 1, 1], algorithm: .lanes)
+        check(x: [2, 6, 4, 4], w: [4, 6, 2, 2], algorithm: .lanes)
+    }
+
+    /// The lanes kernels equal the flat ones to float rounding on CNN3's middle layer with a
+    /// batch of 21 (groups 8, 8, 5) and give bit-identical results on 1 and 2 workers (the
+    /// groups are fixed, weight gradients summed per group and then in group order).
+    func testLanesIsIndependentOfWorkers() {
+        var g = SeededGenerator(seed: 13)
+        let x = Tensor.normal([21, 16, 15, 15], using: &g), w = Tensor.normal([32, 16, 3, 3], std: 0.1, using: &g)
+        let bias = Tensor.normal([32], using: &g), seed = Tensor.normal([21, 32, 13, 13], using: &g)
+        func run(_ algorithm: ConvolutionAlgorithm, workers: Int) -> [Tensor] {
+            ConvolutionKernels.$forcedAlgorithm.withValue(algorithm) {
+                Parallel.$workers.withValue(workers) {
+                    let (xv, wv, bv) = (Variable(x, requiresGrad: true), Variable(w, requiresGrad: true), Variable(bias, requiresGrad: true))
+                    let y = Variable.conv2d(xv, weight: wv, bias: bv)
+                    y.backward(seed: seed)
+                    return [y.value, xv.grad!, wv.grad!, bv.grad!]
+                }
+            }
+        }
+        let reference = run(.flat, workers: 1)
+        for algorithm in [ConvolutionAlgorithm.lanes] {
+            let one = run(algorithm, workers: 1), two = run(algorithm, workers: 2)
+            for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "\(algorithm)") }
+            for (name, (a, b)) in zip(["y", "dx", "dw", "db"], zip(one, reference)) {
+                let err = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!, scale = b.scalars.map { abs($0) }.max()!
+                print("\(algorithm) vs flat \(name): max |Δ| \(err), max |ref| \(scale)")
+                XCTAssertLessThan(err, 2e-5 * max(scale, 1), "\(algorithm) \(name)")
+            }
+        }
+    }
+
     /// The per-shape rule: rows where OW is a multiple of 8, flat for other unpadded stride-1
     /// layers with a grid span ≥ 8, strided for narrow strided layers with large planes, im2col +
     /// GEMM for a shorter span; padded stride-1 layers flat, Winograd or im2col.
@@ -208,8 +255,11 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(8, 12, 5), .rows)       // OW 8
         XCTAssertEqual(algorithm(6, 4, 2), .flat)        // OW 3, span 11
         XCTAssertEqual(algorithm(3, 32, 3), .flat)       // CNN3, OW 30
-        XCTAssertEqual(algorithm(16, 15, 3), .flat)      // OW 13
-        XCTAssertEqual(algorithm(32, 6, 3), .flat)       // OW 4, span 22
+        XCTAssertEqual(algorithm(16, 15, 3), .lanes)     // OW 13, 169 output pixels
+        XCTAssertEqual(algorithm(32, 6, 3), .lanes)      // OW 4: 16 output pixels
+        XCTAssertEqual(algorithm(8, 12, 2), .lanes)      // 2×2 kernel
+        XCTAssertEqual(algorithm(6, 6, 3), .flat)        // fewer than 8 input channels
+        XCTAssertEqual(algorithm(16, 20, 3), .flat)      // 324 output pixels
         XCTAssertEqual(algorithm(4, 3, 2), .im2col)      // OH = OW = 2: span 1·3 + 2 = 5
         XCTAssertEqual(algorithm(64, 32, 3, padding: 1), .winograd)      // ResNet-18 width 64: the stem is flat, 3×3 layers Winograd
         XCTAssertEqual(algorithm(3, 32, 3, padding: 1), .flat)
@@ -224,6 +274,7 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(algorithm(16, 32, 3, stride: 2, padding: 1), .strided)   // width 16's
         XCTAssertEqual(algorithm(16, 16, 3, stride: 2, padding: 1), .im2col)    // 8×8 out
         XCTAssertEqual(algorithm(8, 32, 1, stride: 2), .im2col)                 // 1×1 downsample
+        XCTAssertEqual(algorithm(16, 15, 1, stride: 2), .im2col)                // lanes: stride 1 only
         XCTAssertEqual(algorithm(8, 4, 3, stride: 2, padding: 1), .im2col)      // 2×2 out: strided does not apply
     }
 }

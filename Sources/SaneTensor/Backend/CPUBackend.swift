@@ -279,7 +279,8 @@ public struct CPUBackend: Backend {
 
     /// The algorithm per shape is `ConvolutionKernels.algorithm(for:)`: the direct kernels
     /// (`rows`: ConvolutionKernels+Direct.swift, `flat`: ConvolutionKernels+Flat.swift) need no
-    /// workspace. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
+    /// workspace; `lanes` (ConvolutionKernels+Lanes.swift) keeps x re-laid on the SIMD lanes
+    /// [⌈B/8⌉, Ci, H + 2p, W + 2p, 8] for the backward pass. Otherwise batched im2col (layout in ConvolutionKernels.swift): cols [K, B·P];
     /// y' = W·cols [Co, B·P] (one GEMM); y = swap(y') + bias; cols is the workspace.
     public func conv2dForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, geometry geo: ConvolutionGeometry, outChannels co: Int) -> Tensor? {
@@ -288,6 +289,10 @@ public struct CPUBackend: Backend {
         case .flat where geo.padding > 0: ConvolutionKernels.paddedFlatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .flat: ConvolutionKernels.flatConvolution(x, weight, bias, y, geo, outChannels: co); return nil
         case .strided: ConvolutionKernels.stridedConvolution(x, weight, bias, y, geo, outChannels: co); return nil
+        case .lanes:
+            var lanes = Tensor(uninitialized: ConvolutionKernels.lanesWorkspaceShape(geo))
+            ConvolutionKernels.lanesConvolution(x, weight, bias, y, geo, outChannels: co, lanes: lanes.writePointer())
+            return lanes
         case .winograd:
             return ConvolutionKernels.winogradConvolution(x, weight, bias, y, batch: geo.batch, inChannels: geo.channels, outChannels: co,
                                                           height: geo.height, width: geo.width)
@@ -310,13 +315,20 @@ public struct CPUBackend: Backend {
         return cols
     }
 
-    /// Winograd: ConvolutionKernels+Winograd.swift (workspace V). Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
+    /// Lanes: ConvolutionKernels+Lanes.swift (workspace: x on the lanes). Winograd:
+    /// ConvolutionKernels+Winograd.swift (workspace V). Direct: dW, db, dx by the direct kernels. im2col: g' = swap(g) [Co, B·P]; dW += g'·colsᵀ;
     /// db += Σ g'; dcols = Wᵀ·g'; dx += col2im(dcols).
     public func conv2dBackward(dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
                                dy g: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, workspace: Tensor?,
                                geometry geo: ConvolutionGeometry, outChannels co: Int) {
         let (b, k, p) = (geo.batch, geo.patchLength, geo.outputPixels)
         let n = b * p
+        if let v = workspace, v.shape.count == 5 {
+            // lanes: the forward pass's x on the lanes [⌈B/8⌉, Ci, H + 2p, W + 2p, 8]
+            ConvolutionKernels.lanesConvolutionBackward(dy: g, x: x, lanes: v.readPointer, w: weight, dx: dx, dw: dweight, geo, outChannels: co)
+            if let dbias { ConvolutionKernels.channelSums(g, dbias, batch: b, channels: co, spatial: p) }
+            return
+        }
         if let v = workspace, v.shape.count == 3 {
             // Winograd: the forward pass's input transform V [16, Ci, T] (im2col's cols are [K, B·P])
             if let dweight {

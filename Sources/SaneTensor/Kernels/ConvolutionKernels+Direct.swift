@@ -47,6 +47,17 @@ extension ConvolutionKernels {
     /// 16 output pixels per plane and 16–64 channels im2col tied or won (6.2 vs 6.3, 10.8 vs 4.6,
     /// 23.8 vs 17.3, 58.9 vs 17.0): the phase grids are too short for the flat weight-gradient
     /// blocks. 1×1 stride 2: within noise with 256 output pixels, im2col ahead below: im2col.
+    ///
+    /// Unpadded stride-1 layers with at least 8 input channels and at most 256 output pixels per
+    /// plane run direct with the images on the SIMD lanes (`lanes`, ConvolutionKernels+Lanes.swift).
+    /// Measured with `sane bench conv --network CNN3|CNN --batch 64 --threads 1` (BENCHMARKS.md,
+    /// "CNN3 with the images on the SIMD lanes", 2026-12-03 `cnn3`; forward + backward, best CPU
+    /// ms of 5 runs, load 4): 16 → 32 on 15×15 lanes 3.34 vs flat 3.97; 32 → 15 on 6×6 0.50 vs
+    /// 0.84; 3 → 16 on 32×32 (900 output pixels: moving the large output off the lanes costs
+    /// what the lanes save) 2.07 vs 2.12 and 2.7 vs 2.4 in another run: flat; the zoo CNN's 8 → 6 on 12×12
+    /// (OW 8) lanes 0.45 vs rows 0.58 — but it stays `rows` (the rule checks OW % 8 first;
+    /// not measured in training). Winograd F(2×2, 3×3) in the lanes layout was slower than
+    /// direct lanes on CNN3's 16 → 32 layer (3.70 vs 3.34) and was dropped (BENCHMARKS.md).
     public static func algorithm(for g: ConvolutionGeometry) -> ConvolutionAlgorithm {
         let flat = flatApplies(g)
         switch forcedAlgorithm {
@@ -55,10 +66,12 @@ extension ConvolutionKernels {
         case .im2col?: return .im2col
         case .winograd? where winogradApplies(g): return .winograd
         case .strided? where stridedApplies(g): return .strided
+        case .lanes? where lanesApplies(g): return .lanes
         default: break
         }
         if stridedApplies(g) && g.kernelHeight * g.kernelWidth > 1 && g.channels <= 16 && g.outputPixels >= 256 { return .strided }
         if directApplies(g) && g.outputWidth % 8 == 0 { return .rows }
+        if lanesApplies(g) && g.padding == 0 && g.channels >= 8 && g.outputPixels <= 256 { return .lanes }
         if g.padding == 0 { return flat ? .flat : .im2col }
         if flat && g.channels <= 32 && g.outputPixels >= 64 { return .flat }
         return winogradApplies(g) && g.channels >= 64 && (g.outputWidth >= 8 || g.channels >= 256) ? .winograd : .im2col

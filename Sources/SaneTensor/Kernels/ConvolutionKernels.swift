@@ -50,9 +50,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// the input-width grid (ConvolutionKernels+Flat.swift; padded layers on a zero-padded copy of
 /// each image); `im2col`: batched im2col + one GEMM; `winograd`: F(2×2, 3×3) for 3×3 stride-1
 /// padding-1 layers, 16 batched GEMMs (ConvolutionKernels+Winograd.swift); `strided`: stride ≥ 2
-/// layers on the flat kernels by space-to-depth (ConvolutionKernels+Strided.swift).
+/// layers on the flat kernels by space-to-depth (ConvolutionKernels+Strided.swift); `lanes`:
+/// direct with eight images on the SIMD lanes, stride-1 layers with small planes
+/// (ConvolutionKernels+Lanes.swift).
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
-    case rows, flat, im2col, winograd, strided
+    case rows, flat, im2col, winograd, strided, lanes
 }
 
 public enum ConvolutionKernels {
