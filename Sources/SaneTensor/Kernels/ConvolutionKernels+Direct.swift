@@ -82,6 +82,24 @@ extension ConvolutionKernels {
     /// default) applies the rule of `algorithm(for:)`. Task-local; parallel regions carry it.
     @TaskLocal public static var forcedAlgorithm: ConvolutionAlgorithm?
 
+    /// Weights w [Co, T] and bias [Co] packed for blocks of four output channels, as the direct,
+    /// flat and lanes kernels read them: packed[(blk·T + t)·4 + k] = w[4·blk + k, t] and
+    /// packedBias[blk·4 + k] = bias[4·blk + k] (0 past Co or without a bias).
+    /// - Returns: ([⌈Co/4⌉, T, 4], [⌈Co/4⌉, 4]), allocated here; the caller deallocates both.
+    static func packedWeights(_ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, outChannels co: Int, taps: Int)
+        -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let blocks = (co + 3) / 4
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * 4)
+        let packedBias = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 4)
+        packed.initialize(repeating: 0, count: blocks * taps * 4)
+        packedBias.initialize(repeating: 0, count: blocks * 4)
+        for o in 0..<co {
+            for t in 0..<taps { packed[((o / 4) * taps + t) * 4 + o % 4] = w[o * taps + t] }
+            packedBias[o] = bias?[o] ?? 0
+        }
+        return (packed, packedBias)
+    }
+
     /// Input offsets off[t] of the T taps (legend above).
     static func tapOffsets(_ g: ConvolutionGeometry) -> [Int] {
         var off: [Int] = []
@@ -101,18 +119,14 @@ extension ConvolutionKernels {
         precondition(directApplies(g), "directConvolution needs stride 1, no padding, OW ≥ 8")
         let (oh, ow, taps) = (g.outputHeight, g.outputWidth, g.patchLength)
         let image = g.channels * g.height * g.width, blocks = (co + 3) / 4, chunks = (ow + 7) / 8, plane = oh * ow
-        // packed weights [blocks, T, 4] and bias [blocks, 4]
-        var packed = [Float](repeating: 0, count: blocks * taps * 4), packedBias = [Float](repeating: 0, count: blocks * 4)
-        for o in 0..<co {
-            for t in 0..<taps { packed[((o / 4) * taps + t) * 4 + o % 4] = w[o * taps + t] }
-            packedBias[o] = bias?[o] ?? 0
-        }
+        let (packed, packedBias) = packedWeights(w, bias, outChannels: co, taps: taps)        // [blocks, T, 4], [blocks, 4]
+        defer { packed.deallocate(); packedBias.deallocate() }
         let off = tapOffsets(g)
-        packed.withUnsafeBufferPointer { wp in packedBias.withUnsafeBufferPointer { bp in off.withUnsafeBufferPointer { offp in
+        off.withUnsafeBufferPointer { offp in
             for b in 0..<g.batch {
                 let xb = x + b * image
                 for blk in 0..<blocks {
-                    let wb = wp.baseAddress! + blk * taps * 4, bb = bp.baseAddress! + blk * 4
+                    let wb = UnsafePointer(packed) + blk * taps * 4, bb = UnsafePointer(packedBias) + blk * 4
                     let oc = Swift.min(4, co - blk * 4)
                     let yb = y + (b * co + blk * 4) * plane
                     for oy in stride(from: 0, to: oh, by: 2) { for q in 0..<chunks {
@@ -138,7 +152,7 @@ extension ConvolutionKernels {
                     } }
                 }
             }
-        } } }
+        }
     }
 
     /// Weight gradient, accumulating: dw[o, t] += Σ_{b, oy, ox} dy[b, o, oy, ox] · x[b, off[t] + oy·W + ox].

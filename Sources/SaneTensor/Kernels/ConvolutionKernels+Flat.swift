@@ -32,15 +32,7 @@ extension ConvolutionKernels {
         precondition(g.stride == 1 && g.padding == 0 && span >= 8, "flatConvolution needs stride 1, no padding, (OH − 1)·W + OW ≥ 8")
         let (oh, ow, taps, width) = (g.outputHeight, g.outputWidth, offsets.count, g.width)
         let image = g.channels * g.height * width, blocks = (co + 3) / 4, plane = oh * ow, chunks = (span + 7) / 8
-        // packed weights [blocks, T, 4] and bias [blocks, 4]
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * 4)
-        let packedBias = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 4)
-        packed.initialize(repeating: 0, count: blocks * taps * 4)
-        packedBias.initialize(repeating: 0, count: blocks * 4)
-        for o in 0..<co {
-            for t in 0..<taps { packed[((o / 4) * taps + t) * 4 + o % 4] = w[o * taps + t] }
-            packedBias[o] = bias?[o] ?? 0
-        }
+        let (packed, packedBias) = packedWeights(w, bias, outChannels: co, taps: taps)        // [blocks, T, 4], [blocks, 4]
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * span)   // [4, span]
         defer { packed.deallocate(); packedBias.deallocate(); rows.deallocate() }
         offsets.withUnsafeBufferPointer { offp in

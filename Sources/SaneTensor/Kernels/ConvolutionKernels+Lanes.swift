@@ -127,15 +127,7 @@ extension ConvolutionKernels {
         let (oh, ow, taps, p) = (g.outputHeight, g.outputWidth, g.patchLength, g.padding)
         let (hx, wx) = lanesPlane(g), plane = oh * ow, blocks = (co + 3) / 4, l = laneImages
         let groups = (g.batch + l - 1) / l
-        // packed weights [blocks, T, 4] and bias [blocks, 4]
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * 4)
-        let packedBias = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 4)
-        packed.initialize(repeating: 0, count: blocks * taps * 4)
-        packedBias.initialize(repeating: 0, count: blocks * 4)
-        for o in 0..<co {
-            for t in 0..<taps { packed[((o / 4) * taps + t) * 4 + o % 4] = w[o * taps + t] }
-            packedBias[o] = bias?[o] ?? 0
-        }
+        let (packed, packedBias) = packedWeights(w, bias, outChannels: co, taps: taps)        // [blocks, T, 4], [blocks, 4]
         // tap offsets on xl [T] and output pixel offsets on xl [P]
         let tapOffset = UnsafeMutablePointer<Int>.allocate(capacity: taps), pixel = UnsafeMutablePointer<Int>.allocate(capacity: plane)
         for c in 0..<g.channels { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
